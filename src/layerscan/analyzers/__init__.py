@@ -1,0 +1,30 @@
+"""Analyzer registry: one module per file format (DESIGN.md §1).
+
+Add an analyzer by importing its class here and listing it in ``_CLASSES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from layerscan.analyzers.base import Analyzer
+
+# "module:Class" entries, imported lazily so start-up stays fast.
+_ENTRIES: tuple[str, ...] = (
+    # OS
+    # "layerscan.analyzers.os.release:OSReleaseAnalyzer",
+    # "layerscan.analyzers.os.dpkg:DpkgAnalyzer",
+)
+
+
+def all_analyzers() -> list[Analyzer]:
+    result = []
+    for entry in _ENTRIES:
+        module_name, _, cls_name = entry.partition(":")
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        result.append(cls())
+    return result
+
+
+def analyzers_for(mode: str) -> list[Analyzer]:
+    return [a for a in all_analyzers() if mode in a.modes]

@@ -1,0 +1,67 @@
+"""Analyzer contract (DESIGN.md §2).
+
+An analyzer says which files it wants (``wants``) and turns the bytes of one
+such file into an :class:`AnalysisResult` (``analyze``). It knows nothing about
+layers: the walker feeds it files, the squash step attributes its packages to
+layers. Each analyzer module also keeps a pure ``parse(...)`` function that is
+unit-tested on real files.
+
+Analyzers must never raise on bad input: a file they cannot read becomes an
+``Unknown`` in the result (the walker also guards against exceptions, turning
+them into unknowns, but an analyzer should give a precise reason itself).
+"""
+
+from __future__ import annotations
+
+import stat
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from layerscan.model import OSInfo, Package, Unknown
+
+MiB = 1024 * 1024
+
+# Scan modes: "image" and "rootfs" read installed metadata; "fs" reads lockfiles
+# (as Trivy does: image mode does not report a lockfile left in the image).
+INSTALLED = frozenset({"image", "rootfs"})
+LOCKFILE = frozenset({"fs"})
+ALL_MODES = frozenset({"image", "rootfs", "fs"})
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    packages: tuple[Package, ...] = ()
+    os: OSInfo | None = None
+    # package name -> files it installed, for package DBs whose file lists live
+    # in separate files (dpkg info/*.list). Keys are "<type>:<name>".
+    owned_files: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    unknowns: tuple[Unknown, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.packages or self.os or self.owned_files or self.unknowns)
+
+
+class Analyzer(ABC):
+    name: ClassVar[str]  # stable kebab-case, e.g. "dpkg", "python-dist-info"
+    version: ClassVar[int]  # bump when output changes (part of the layer-cache key)
+    modes: ClassVar[frozenset[str]] = INSTALLED
+    max_file_size: ClassVar[int] = 64 * MiB  # larger files become an Unknown, unread
+
+    @abstractmethod
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        """path: normalised, relative to the image root, no leading '/' (e.g.
+        'var/lib/dpkg/status'); mode: st_mode bits (regular files only are offered)."""
+
+    @abstractmethod
+    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+        """Parse one wanted file. Never raises for bad content."""
+
+
+def is_executable(mode: int) -> bool:
+    return bool(mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
+
+
+def unknown(path: str, reason: str, analyzer: str) -> AnalysisResult:
+    return AnalysisResult(unknowns=(Unknown(path=path, reason=reason, analyzer=analyzer),))

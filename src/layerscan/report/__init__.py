@@ -1,0 +1,1 @@
+"""Reports: one ScanReport document (document.py), one writer module per format."""

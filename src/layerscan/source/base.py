@@ -1,0 +1,137 @@
+"""ImageSource contract (DESIGN.md §2).
+
+A source yields the image config and the layers in order. ``open_layer``
+returns a *compressed-as-stored* binary stream whose digest is verified while
+it is read: reading it to EOF raises DigestMismatchError if the bytes do not
+hash to the descriptor's digest. The walker sniffs the compression (gzip, zstd,
+plain) from the media type and the magic bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
+
+from layerscan.errors import DigestMismatchError, ImageError
+
+
+@dataclass(frozen=True)
+class LayerDescriptor:
+    index: int  # position among the filesystem layers (0 = base)
+    digest: str  # digest of the stored blob ("sha256:..."); equals diff_id for uncompressed layers
+    diff_id: str  # from the config's rootfs.diff_ids
+    media_type: str
+    size: int  # stored size in bytes (-1 if unknown)
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    digest: str  # "sha256:..." of the raw config bytes = the image ID
+    raw: bytes
+
+    def parsed(self) -> dict:
+        try:
+            data = json.loads(self.raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ImageError(f"image config {self.digest} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ImageError(f"image config {self.digest} is not a JSON object")
+        return data
+
+
+class ImageSource(ABC):
+    """An opened image. Use as a context manager; ``close`` releases files/sessions."""
+
+    name: str  # what the user asked for (artifact name)
+    repo_tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+
+    @abstractmethod
+    def config(self) -> ImageConfig: ...
+
+    @abstractmethod
+    def layers(self) -> list[LayerDescriptor]: ...
+
+    @abstractmethod
+    def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
+        """Stream of the stored blob, digest-verified at EOF."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> "ImageSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def created_by_per_layer(config: dict, n_layers: int) -> list[str]:
+    """Map history entries to filesystem layers, skipping empty_layer entries."""
+    steps = [h.get("created_by", "") or "" for h in config.get("history") or []
+             if isinstance(h, dict) and not h.get("empty_layer")]
+    if len(steps) != n_layers:
+        # history does not line up with the layers; pad/truncate but never shift blame
+        steps = (steps + [""] * n_layers)[:n_layers] if len(steps) < n_layers else steps[-n_layers:]
+    return steps
+
+
+def diff_ids(config: dict) -> list[str]:
+    rootfs = config.get("rootfs") or {}
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ImageError("image config has no rootfs.diff_ids list")
+    return ids
+
+
+class VerifyingReader(io.RawIOBase):
+    """Wraps a stream; hashes what passes through; checks the digest at EOF.
+
+    ``on_progress`` (if given) is called with the number of bytes read each time.
+    """
+
+    def __init__(self, raw: BinaryIO, digest: str, what: str,
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        algo, _, expected = digest.partition(":")
+        if algo not in ("sha256", "sha512") or not expected:
+            raise ImageError(f"{what}: unsupported digest {digest!r}")
+        self._raw = raw
+        self._hash = hashlib.new(algo)
+        self._expected = expected.lower()
+        self._what = what
+        self._digest = digest
+        self._done = False
+        self._progress = on_progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else self._fallback(b)
+        if n:
+            self._hash.update(memoryview(b)[:n])
+            if self._progress:
+                self._progress(n)
+        elif not self._done:
+            self._done = True
+            if self._hash.hexdigest() != self._expected:
+                raise DigestMismatchError(
+                    f"digest mismatch for {self._what}: expected {self._digest}, "
+                    f"got {self._hash.name}:{self._hash.hexdigest()}")
+        return n or 0
+
+    def _fallback(self, b) -> int:
+        data = self._raw.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()

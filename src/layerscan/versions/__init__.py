@@ -1,0 +1,46 @@
+"""Version schemes, one module per ecosystem's ordering rules."""
+
+from __future__ import annotations
+
+import importlib
+
+from layerscan.versions.base import InvalidVersion, VersionScheme
+
+# scheme name -> "module:Class"
+_SCHEMES: dict[str, str] = {
+}
+
+# package type / OSV ecosystem prefix -> scheme name
+ECOSYSTEM_SCHEME: dict[str, str] = {
+    "deb": "deb", "Debian": "deb", "Ubuntu": "deb",
+    "apk": "apk", "Alpine": "apk", "Wolfi": "apk", "Chainguard": "apk",
+    "rpm": "rpm", "AlmaLinux": "rpm", "Rocky Linux": "rpm", "Red Hat": "rpm", "openSUSE": "rpm", "SUSE": "rpm",
+    "Mageia": "rpm",
+    "pypi": "pep440", "PyPI": "pep440",
+    "npm": "npm",
+    "maven": "maven", "Maven": "maven",
+    "golang": "golang", "Go": "golang",
+    "cargo": "semver", "crates.io": "semver",
+    "gem": "gem", "RubyGems": "gem",
+    "nuget": "nuget", "NuGet": "nuget",
+    "composer": "composer", "Packagist": "composer",
+    "Bitnami": "semver",
+}
+
+_cache: dict[str, VersionScheme] = {}
+
+
+def get_scheme(name_or_ecosystem: str) -> VersionScheme:
+    """Scheme by scheme name, package type or OSV ecosystem ("Debian:12" -> deb)."""
+    key = name_or_ecosystem.split(":", 1)[0]
+    name = ECOSYSTEM_SCHEME.get(key, key)
+    if name not in _cache:
+        entry = _SCHEMES.get(name)
+        if entry is None:
+            raise KeyError(f"no version scheme for {name_or_ecosystem!r}")
+        module_name, _, cls_name = entry.partition(":")
+        _cache[name] = getattr(importlib.import_module(module_name), cls_name)()
+    return _cache[name]
+
+
+__all__ = ["ECOSYSTEM_SCHEME", "InvalidVersion", "VersionScheme", "get_scheme"]

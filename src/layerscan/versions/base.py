@@ -1,0 +1,65 @@
+"""VersionScheme contract (DESIGN.md §2).
+
+``parse`` returns a comparable key or raises InvalidVersion; ``compare`` is a
+total order on valid versions. ``in_range`` evaluates OSV events. Invalid
+versions must surface as an explicit unknown (the matcher records it), never a
+silent match or non-match.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Sequence
+
+
+class InvalidVersion(ValueError):
+    pass
+
+
+class VersionScheme(ABC):
+    name: ClassVar[str]  # "deb", "apk", "rpm", "pep440", "semver", "npm", "maven", "golang", ...
+
+    @abstractmethod
+    def key(self, version: str) -> Any:
+        """A sort key; raises InvalidVersion."""
+
+    def compare(self, a: str, b: str) -> int:
+        ka, kb = self.key(a), self.key(b)
+        return (ka > kb) - (ka < kb)
+
+    def valid(self, version: str) -> bool:
+        try:
+            self.key(version)
+        except InvalidVersion:
+            return False
+        return True
+
+    def in_range(self, version: str, events: Sequence[tuple[str, str]]) -> bool:
+        """OSV semantics: events sorted by version; 'introduced' opens,
+        'fixed' (exclusive) / 'last_affected' (inclusive) close; 'limit' caps.
+        introduced "0" means from the beginning. Raises InvalidVersion."""
+        v = self.key(version)
+        intervals: list[tuple[Any, Any, bool]] = []  # (start or None, end or None, end_inclusive)
+        start: Any = None
+        opened = False
+        limits = []
+        for kind, value in events:
+            if kind == "introduced":
+                start = None if value == "0" else self.key(value)
+                opened = True
+            elif kind in ("fixed", "last_affected") and opened:
+                intervals.append((start, self.key(value), kind == "last_affected"))
+                opened = False
+            elif kind == "limit":
+                limits.append(self.key(value))
+        if opened:
+            intervals.append((start, None, False))
+        for lo, hi, incl in intervals:
+            if lo is not None and v < lo:
+                continue
+            if hi is not None and (v > hi or (v == hi and not incl)):
+                continue
+            if limits and not any(v < lim for lim in limits):
+                continue
+            return True
+        return False
