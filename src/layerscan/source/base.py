@@ -135,3 +135,16 @@ class VerifyingReader(io.RawIOBase):
             self._raw.close()
         finally:
             super().close()
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to open an image; filled from CLI flags / env / config."""
+
+    platform: str = ""  # "os/arch[/variant]"; "" = linux/<host arch> (amd64 default)
+    username: str = ""
+    password: str = ""
+    insecure: bool = False  # plain HTTP and unverified TLS allowed for the registry
+    docker_config: str = ""  # path of a docker config.json ("" = ~/.docker/config.json / $DOCKER_CONFIG)
+    timeout: float = 60.0
+    retries: int = 4
