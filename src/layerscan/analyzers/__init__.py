@@ -12,8 +12,9 @@ from layerscan.analyzers.base import Analyzer
 # "module:Class" entries, imported lazily so start-up stays fast.
 _ENTRIES: tuple[str, ...] = (
     # OS
-    # "layerscan.analyzers.os.release:OSReleaseAnalyzer",
-    # "layerscan.analyzers.os.dpkg:DpkgAnalyzer",
+    "layerscan.analyzers.os.release:OSReleaseAnalyzer",
+    "layerscan.analyzers.os.dpkg:DpkgAnalyzer",
+    "layerscan.analyzers.os.apk:ApkAnalyzer",
 )
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 
 from layerscan.model.image import LayerInfo
 
-# Package.type values (one per ecosystem). OS: deb, apk, rpm.
-OS_TYPES = frozenset({"deb", "apk", "rpm"})
+# Package.type values (one per ecosystem). OS: deb, apk, rpm (opkg: OpenWrt status files).
+OS_TYPES = frozenset({"deb", "apk", "rpm", "opkg"})
 
 
 @dataclass(frozen=True)
