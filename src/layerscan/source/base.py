@@ -148,3 +148,4 @@ class SourceOptions:
     docker_config: str = ""  # path of a docker config.json ("" = ~/.docker/config.json / $DOCKER_CONFIG)
     timeout: float = 60.0
     retries: int = 4
+    retry_max_wait: float = 30.0  # cap (seconds) on one backoff sleep, Retry-After included
