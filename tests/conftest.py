@@ -22,3 +22,8 @@ def corpus() -> Path:
 
 def corpus_available() -> bool:
     return CORPUS.is_dir()
+
+
+# Local OCI registries on 127.0.0.1 (tests/registry.py; skip when docker-registry is absent):
+# `registry` (anonymous, plain HTTP) and `token_registry` (bearer-token auth, .username/.password).
+from registry import registry, token_registry  # noqa: E402,F401

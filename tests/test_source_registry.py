@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from imagebuild import BuiltImage, canonical_json, digest_of, sample_image, sample_index
-from registry import RegistryServer, registry, token_registry  # noqa: F401 - fixtures
+from registry import RegistryServer
 
 from layerscan.errors import AuthError, DigestMismatchError, ImageError, RegistryError
 from layerscan.source.base import ImageSource, SourceOptions
@@ -52,7 +53,7 @@ def image() -> BuiltImage:
 
 
 @pytest.fixture(scope="module")
-def pushed(registry: RegistryServer, image: BuiltImage) -> str:  # noqa: F811
+def pushed(registry: RegistryServer, image: BuiltImage) -> str:
     image.push(registry.host, "team/app", "1.0")
     sample_index().push(registry.host, "team/multi", "1.0")
     return registry.host
@@ -132,7 +133,7 @@ def test_progress_tasks_sized_by_descriptor(pushed: str, image: BuiltImage, opts
     assert sorted(sum(counts[:-1]) for counts in seen.values()) == sorted(len(b.blob) for b in image.layers)
 
 
-def test_push_helpers_and_artifact_pull(registry: RegistryServer, opts: SourceOptions,  # noqa: F811
+def test_push_helpers_and_artifact_pull(registry: RegistryServer, opts: SourceOptions,
                                         tmp_path: Path) -> None:
     client = RegistryClient(registry.host, opts)
     payload = b"SQLite format 3\x00" + bytes(range(256)) * 40
@@ -157,7 +158,7 @@ def test_push_helpers_and_artifact_pull(registry: RegistryServer, opts: SourceOp
         open_image(str(ref), options=opts)
 
 
-def test_token_auth(token_registry: RegistryServer, image: BuiltImage, opts: SourceOptions) -> None:  # noqa: F811
+def test_token_auth(token_registry: RegistryServer, image: BuiltImage, opts: SourceOptions) -> None:
     image.push(token_registry.host, "team/private", "1.0", creds=token_registry.creds)
     name = f"{token_registry.host}/team/private:1.0"
     good = SourceOptions(**{**opts.__dict__, "username": token_registry.username,
@@ -174,11 +175,9 @@ def test_token_auth(token_registry: RegistryServer, image: BuiltImage, opts: Sou
         open_image(name, options=opts)
 
 
-def test_token_auth_from_docker_config(token_registry: RegistryServer, image: BuiltImage,  # noqa: F811
+def test_token_auth_from_docker_config(token_registry: RegistryServer, image: BuiltImage,
                                        opts: SourceOptions, tmp_path: Path) -> None:
     image.push(token_registry.host, "team/cfg", "1.0", creds=token_registry.creds)
-    import base64
-
     config = tmp_path / "config.json"
     auth = base64.b64encode(token_registry.creds.encode()).decode()
     config.write_text(json.dumps({"auths": {f"http://{token_registry.host}": {"auth": auth}}}))
@@ -201,11 +200,16 @@ class ScriptedRegistry:
         self.manifest_body = image.manifest
         self.content_digest = image.manifest_digest
         self.requests = 0
+        self.basic_auth = ""  # "user:pass" -> demand HTTP Basic
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 outer.requests += 1
+                if outer.basic_auth and not self.path.startswith("/storage/"):
+                    want = "Basic " + base64.b64encode(outer.basic_auth.encode()).decode()
+                    if self.headers.get("Authorization") != want:
+                        return self._send(401, b"", {"WWW-Authenticate": 'Basic realm="test"'})
                 if outer.faults:
                     status, headers = outer.faults.pop(0)
                     return self._send(status, b"slow down", headers)
@@ -311,3 +315,19 @@ def test_unreachable_registry(opts: SourceOptions) -> None:
     with pytest.raises(RegistryError, match="cannot reach"):
         RegistrySource(f"127.0.0.1:{free_port()}/team/app:1", options=options,
                        client=RegistryClient(f"127.0.0.1:{free_port()}", options, sleep=lambda s: None))
+
+
+def test_basic_auth(scripted: ScriptedRegistry, image: BuiltImage, opts: SourceOptions,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted.basic_auth = "alice:s3cret"
+    monkeypatch.setenv("LAYERSCAN_USERNAME", "alice")
+    monkeypatch.setenv("LAYERSCAN_PASSWORD", "s3cret")
+    with _source(scripted, opts, []) as src:
+        assert [inflate(b) for b in read_all(src)] == [b.tar for b in image.layers]
+    monkeypatch.setenv("LAYERSCAN_PASSWORD", "wrong")
+    with pytest.raises(AuthError, match="authentication failed") as info:
+        _source(scripted, opts, [])
+    assert "wrong" not in str(info.value)
+    monkeypatch.delenv("LAYERSCAN_USERNAME")
+    with pytest.raises(AuthError, match="requires credentials"):
+        _source(scripted, opts, [])
