@@ -15,6 +15,11 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.os.release:OSReleaseAnalyzer",
     "layerscan.analyzers.os.dpkg:DpkgAnalyzer",
     "layerscan.analyzers.os.apk:ApkAnalyzer",
+    # Java (language part 2)
+    "layerscan.analyzers.java.archive:JavaArchiveAnalyzer",
+    "layerscan.analyzers.java.pom:PomAnalyzer",
+    "layerscan.analyzers.java.gradle_lock:GradleLockAnalyzer",
+    "layerscan.analyzers.java.gradle_verification:GradleVerificationAnalyzer",
 )
 
 
