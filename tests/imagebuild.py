@@ -13,6 +13,9 @@ Usage::
     img.write_docker_archive(tmp / "img.tar", "app:1.0", gzip=False)   # docker save (legacy layout)
     img.push("127.0.0.1:5000", "team/app", "1.0")       # via skopeo
 
+    # a layer from a directory tree, e.g. a corpus fixture laid out as on disk:
+    LayerSpec(entries_from_directory(corpus / "fixtures/deb/real-debian9-stretch-image"))
+
 ``sample_image()`` is the standard test image: a Debian-like base with a dpkg
 status of three packages, a layer removing a file by whiteout, a layer
 replacing a directory with an opaque whiteout, and a zstd layer upgrading a
@@ -87,6 +90,25 @@ class LayerSpec:
     entries: list[Entry]
     created_by: str = ""
     compression: str = "gzip"  # gzip | zstd | none
+
+
+def entries_from_directory(root: Path, prefix: str = "", skip: tuple[str, ...] = ("expected.json",
+                                                                              "PROVENANCE.txt")) -> list[Entry]:
+    """Entries for every file/dir/symlink under ``root`` (e.g. a corpus fixture laid out as on disk),
+    placed under ``prefix`` inside the layer; top-level names in ``skip`` are left out."""
+    out: list[Entry] = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in skip:
+            continue
+        name = f"{prefix.strip('/')}/{rel.as_posix()}".lstrip("/")
+        if path.is_symlink():
+            out.append(symlink(name, str(path.readlink())))
+        elif path.is_dir():
+            out.append(directory(name))
+        elif path.is_file():
+            out.append(file(name, path.read_bytes(), 0o755 if path.stat().st_mode & 0o111 else 0o644))
+    return out
 
 
 def layer_tar(entries: list[Entry]) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import shutil
 import subprocess
@@ -18,7 +19,10 @@ from layerscan.source.open import open_image, parse_input
 from imagebuild import (
     BuiltImage,
     canonical_json,
+    LayerSpec,
+    build_image,
     digest_of,
+    entries_from_directory,
     file,
     layer_tar,
     sample_image,
@@ -247,3 +251,18 @@ def test_umoci_layout(tmp_path: Path) -> None:
         layers = src.layers()
         assert len(layers) == 1
         assert b"umoci\n" in inflate(read_all(src)[0])
+
+
+def test_image_from_corpus_fixture(corpus: Path, tmp_path: Path) -> None:
+    """A real dpkg database (corpus) survives every source format byte for byte."""
+    case = corpus / "fixtures" / "deb" / "real-debian9-stretch-image"
+    status = (case / "var/lib/dpkg/status").read_bytes()
+    image = build_image([LayerSpec(entries_from_directory(case), compression="gzip"),
+                         LayerSpec(entries_from_directory(case), compression="zstd")])
+    for kind in ("oci-tar", "docker-gzip"):
+        (tmp_path / kind).mkdir()
+        with open_image(input_path=WRITERS[kind](image, tmp_path / kind)) as src:
+            for blob in read_all(src):
+                with tarfile.open(fileobj=io.BytesIO(inflate(blob))) as tf:
+                    member = tf.extractfile("var/lib/dpkg/status")
+                    assert member is not None and member.read() == status
