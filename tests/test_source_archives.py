@@ -266,3 +266,11 @@ def test_image_from_corpus_fixture(corpus: Path, tmp_path: Path) -> None:
                 with tarfile.open(fileobj=io.BytesIO(inflate(blob))) as tf:
                     member = tf.extractfile("var/lib/dpkg/status")
                     assert member is not None and member.read() == status
+
+
+@pytest.mark.parametrize("index", [b"{not json", b"[]", b'{"manifests": [{"digest": "sha256:../../etc"}]}'])
+def test_bad_index_json(image: BuiltImage, tmp_path: Path, index: bytes) -> None:
+    layout = image.write_oci_dir(tmp_path / "l")
+    (layout / "index.json").write_bytes(index)
+    with pytest.raises(ImageError, match="index.json|invalid digest"):
+        open_image(input_path=str(layout))

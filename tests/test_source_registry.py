@@ -192,7 +192,7 @@ def test_token_auth_from_docker_config(token_registry: RegistryServer, image: Bu
 class ScriptedRegistry:
     """Serves one BuiltImage over the distribution API, with scripted faults."""
 
-    def __init__(self, image: BuiltImage) -> None:
+    def __init__(self, image: BuiltImage, bind: str = "127.0.0.1") -> None:
         self.image = image
         self.blobs = image.blobs()
         self.faults: list[tuple[int, dict[str, str]]] = []  # answered first, in order
@@ -235,8 +235,8 @@ class ScriptedRegistry:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((bind, 0), Handler)
+        self.host = f"{bind}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -331,3 +331,16 @@ def test_basic_auth(scripted: ScriptedRegistry, image: BuiltImage, opts: SourceO
     monkeypatch.delenv("LAYERSCAN_USERNAME")
     with pytest.raises(AuthError, match="requires credentials"):
         _source(scripted, opts, [])
+
+
+def test_insecure_falls_back_to_http_for_other_hosts(image: BuiltImage, opts: SourceOptions) -> None:
+    """127.0.0.2 is not a 'local' name: https is tried first, then plain HTTP under --insecure."""
+    server = ScriptedRegistry(image, bind="127.0.0.2")
+    try:
+        with RegistrySource(f"{server.host}/team/app:1.0", options=opts) as src:
+            assert src.config().digest == image.config_digest
+        secure = SourceOptions(**{**opts.__dict__, "insecure": False})
+        with pytest.raises(RegistryError, match="TLS connection"):
+            RegistrySource(f"{server.host}/team/app:1.0", options=secure)
+    finally:
+        server.close()

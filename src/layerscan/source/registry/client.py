@@ -124,8 +124,9 @@ class RegistryClient:
                     self._scheme = "http"
                     url = "http://" + url.removeprefix("https://")
                     continue
-                raise RegistryError(f"TLS verification failed for {self.registry}",
-                                    hint="use --insecure for a registry with a self-signed certificate") from None
+                raise RegistryError(f"TLS connection to {self.registry} failed (untrusted certificate, "
+                                    "or a plain-HTTP registry)",
+                                    hint="use --insecure for plain HTTP or a self-signed certificate") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.options.retries:
                     raise RegistryError(f"cannot reach registry {self.registry}: {type(exc).__name__}") from None
