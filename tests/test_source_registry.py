@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,8 +53,13 @@ def image() -> BuiltImage:
     return sample_image()
 
 
+needs_skopeo = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
+
+
 @pytest.fixture(scope="module")
 def pushed(registry: RegistryServer, image: BuiltImage) -> str:
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed")
     image.push(registry.host, "team/app", "1.0")
     sample_index().push(registry.host, "team/multi", "1.0")
     return registry.host
@@ -158,6 +164,7 @@ def test_push_helpers_and_artifact_pull(registry: RegistryServer, opts: SourceOp
         open_image(str(ref), options=opts)
 
 
+@needs_skopeo
 def test_token_auth(token_registry: RegistryServer, image: BuiltImage, opts: SourceOptions) -> None:
     image.push(token_registry.host, "team/private", "1.0", creds=token_registry.creds)
     name = f"{token_registry.host}/team/private:1.0"
@@ -175,6 +182,7 @@ def test_token_auth(token_registry: RegistryServer, image: BuiltImage, opts: Sou
         open_image(name, options=opts)
 
 
+@needs_skopeo
 def test_token_auth_from_docker_config(token_registry: RegistryServer, image: BuiltImage,
                                        opts: SourceOptions, tmp_path: Path) -> None:
     image.push(token_registry.host, "team/cfg", "1.0", creds=token_registry.creds)
