@@ -20,7 +20,7 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.java.pom:PomAnalyzer",
     "layerscan.analyzers.java.gradle_lock:GradleLockAnalyzer",
     "layerscan.analyzers.java.gradle_verification:GradleVerificationAnalyzer",
-)
+    # Python, Node.js, Ruby, PHP, .NET (language part 1)
 
 
 def all_analyzers() -> list[Analyzer]:

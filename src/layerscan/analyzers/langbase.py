@@ -1,0 +1,193 @@
+"""Shared plumbing for language-package analyzers (lockfiles and installed metadata).
+
+Each language module keeps a pure ``parse(data) -> Parsed`` and declares a
+small :class:`FileAnalyzer` subclass that says which file names it wants. This
+module holds what they all need:
+
+- :class:`ParseError`: the one exception a parser raises for bad input; the
+  analyzer turns it into an :class:`~layerscan.model.Unknown` with its reason.
+- bounded, BOM-aware decoding and JSON/TOML/YAML loading that never lets a
+  library exception escape (YAML aliases are refused: no "billion laughs").
+- :func:`lang_purl`: purls through packageurl-python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from abc import abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import yaml
+from packageurl import PackageURL
+
+from layerscan.analyzers.base import LOCKFILE, MiB, AnalysisResult, Analyzer
+from layerscan.model import Package, Unknown
+
+LOCKFILE_MAX = 100 * MiB
+MAX_PROBLEMS = 50  # per file; more problems are summarised in one line
+
+
+class ParseError(Exception):
+    """The file cannot be read as the format it claims to be (the message is the reason)."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a pure parser found: packages, and problems worth an Unknown each."""
+
+    packages: tuple[Package, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode_text(data: bytes, *, strict: bool = True) -> str:
+    """Decode UTF-8 (with or without BOM) or BOM-marked UTF-16.
+
+    ``strict=False`` replaces undecodable bytes (metadata files whose free-text
+    fields carry stray Latin-1); ``strict=True`` raises :class:`ParseError`.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding, errors="strict" if strict else "replace")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not valid {encoding.removesuffix('-sig').upper()} text (byte {exc.start})") from None
+
+
+def load_json(data: bytes) -> Any:
+    try:
+        return json.loads(decode_text(data))
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ParseError("invalid JSON: nested too deeply") from None
+
+
+def load_json_object(data: bytes) -> dict[str, Any]:
+    doc = load_json(data)
+    if not isinstance(doc, dict):
+        raise ParseError(f"expected a JSON object at top level, found {type(doc).__name__}")
+    return doc
+
+
+def load_toml(data: bytes) -> dict[str, Any]:
+    try:
+        return tomllib.loads(decode_text(data))
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ParseError("invalid TOML: nested too deeply") from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors/aliases: lockfiles never need them, bombs do."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_documents(data: bytes) -> list[Any]:
+    try:
+        return [doc for doc in yaml.load_all(decode_text(data), Loader=_NoAliasLoader) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise ParseError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except RecursionError:
+        raise ParseError("invalid YAML: nested too deeply") from None
+
+
+# ---------------------------------------------------------------- values
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+_PEP503 = re.compile(r"[-_.]+")
+
+
+def pep503(name: str) -> str:
+    """PyPI name normalisation (PEP 503)."""
+    return _PEP503.sub("-", name).lower()
+
+
+def lang_purl(pkg_type: str, name: str, version: str, namespace: str = "") -> str:
+    """A purl for a language package; "" when the name cannot make one."""
+    if not name:
+        return ""
+    if pkg_type == "pypi":
+        name = pep503(name)
+    try:
+        return PackageURL(type=pkg_type, namespace=namespace or None, name=name, version=version or None).to_string()
+    except ValueError:
+        return ""
+
+
+def lang_package(pkg_type: str, name: str, version: str, *, namespace: str = "", **fields: Any) -> Package:
+    """A Package with its purl; an empty version gets a reason so it is listed, not matched."""
+    if not version and not fields.get("version_unknown_reason"):
+        fields["version_unknown_reason"] = "no version in the file"
+    return Package(name=name, version=version, type=pkg_type,
+                   purl=lang_purl(pkg_type, name, version, namespace), **fields)
+
+
+# ---------------------------------------------------------------- analyzer
+
+
+class FileAnalyzer(Analyzer):
+    """An analyzer for one file format: picks files by name and runs the pure parser."""
+
+    modes: ClassVar[frozenset[str]] = LOCKFILE
+    max_file_size: ClassVar[int] = LOCKFILE_MAX
+
+    @abstractmethod
+    def matches(self, path: str) -> bool:
+        """Does this path (relative, no leading '/') name a file of this format?"""
+
+    @abstractmethod
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        """Pure parse of one file's bytes (raises ParseError on bad content)."""
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        return self.matches(path)
+
+    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+        if len(data) > self.max_file_size:
+            return self._unknowns(path, (f"file is {len(data)} bytes, over the {self.max_file_size} byte limit",))
+        try:
+            parsed = self.parse_file(path, data)
+        except ParseError as exc:
+            return self._unknowns(path, (str(exc),))
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            return self._unknowns(path, (f"malformed file ({type(exc).__name__}: {exc})",))
+        packages = tuple(
+            replace(p, file_path=p.file_path or path, found_by=self.name) for p in parsed.packages
+        )
+        return AnalysisResult(packages=packages, unknowns=self._unknowns(path, parsed.problems).unknowns)
+
+    def _unknowns(self, path: str, problems: tuple[str, ...]) -> AnalysisResult:
+        kept = list(problems[:MAX_PROBLEMS])
+        if len(problems) > MAX_PROBLEMS:
+            kept.append(f"... and {len(problems) - MAX_PROBLEMS} more problems in this file")
+        return AnalysisResult(unknowns=tuple(Unknown(path=path, reason=r, analyzer=self.name) for r in kept))
+
+
+def basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

@@ -1,0 +1,103 @@
+"""Installed Python distributions: core metadata (``METADATA`` / ``PKG-INFO``).
+
+Files read (anywhere in the tree: system site-packages, venvs, ``--target`` dirs):
+
+- ``*.dist-info/METADATA`` (wheels, pip installs)
+- ``*.egg-info/PKG-INFO`` and ``EGG-INFO/PKG-INFO`` (setuptools, unzipped eggs)
+- ``*.egg-info`` as a regular file (distutils ``install_egg_info``)
+
+The format is RFC 822 style headers (PEP 241/314/345/566/643). Header names are
+matched case-insensitively; lines that are neither ``Key: value`` nor a
+continuation are skipped (real files carry stray description lines). Only the
+header block is read; the description body after the first blank line is not.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, decode_text, lang_package
+from layerscan.analyzers.base import INSTALLED, MiB
+from layerscan.model import Package
+
+ANALYZER = "python-metadata"
+_HEADER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]*)\s*:\s?(.*)$")
+_MAX_HEADER_LINES = 20_000
+
+
+def parse_headers(text: str) -> dict[str, list[str]]:
+    """Header block -> lower-cased key -> values (repeated keys keep every value)."""
+    headers: dict[str, list[str]] = {}
+    last: str | None = None
+    for index, line in enumerate(text.splitlines()):
+        if not line.strip() or index >= _MAX_HEADER_LINES:
+            break
+        if line[0] in " \t":
+            if last is not None and headers[last]:
+                headers[last][-1] += "\n" + line.strip()
+            continue
+        match = _HEADER.match(line)
+        if match is None:
+            last = None  # a stray line: not a header, and not part of the previous one
+            continue
+        last = match[1].lower()
+        headers.setdefault(last, []).append(match[2].strip())
+    return headers
+
+
+def _first(headers: dict[str, list[str]], key: str) -> str:
+    values = headers.get(key)
+    return values[0] if values else ""
+
+
+def licenses(headers: dict[str, list[str]]) -> tuple[str, ...]:
+    """License-Expression, else a one-line License field, else the license classifiers."""
+    expression = _first(headers, "license-expression")
+    if expression:
+        return (expression,)
+    text = _first(headers, "license")
+    if text and text.upper() != "UNKNOWN" and "\n" not in text and len(text) <= 120:
+        return (text,)
+    found = []
+    for classifier in headers.get("classifier", []):
+        parts = [p.strip() for p in classifier.split("::")]
+        if len(parts) >= 2 and parts[0] == "License" and parts[-1] not in ("OSI Approved", ""):
+            found.append(parts[-1])
+    return tuple(found)
+
+
+def parse(data: bytes) -> Parsed:
+    """Parse one METADATA / PKG-INFO file into (at most) one package."""
+    headers = parse_headers(decode_text(data, strict=False))
+    name, version = _first(headers, "name"), _first(headers, "version")
+    if not name:
+        raise ParseError("no Name field in the metadata headers")
+    return Parsed(packages=(metadata_package(name, version, licenses(headers)),))
+
+
+def metadata_package(name: str, version: str, license_names: tuple[str, ...]) -> Package:
+    return lang_package("pypi", name, version, licenses=license_names, evidence="metadata",
+                        version_unknown_reason="" if version else "no Version field in the metadata")
+
+
+def is_metadata_path(path: str) -> bool:
+    lower = path.lower()
+    return (
+        lower.endswith("dist-info/metadata")
+        or lower.endswith("egg-info/pkg-info")
+        or lower.endswith(".egg-info")
+    )
+
+
+class PythonMetadataAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = ANALYZER
+    version: ClassVar[int] = 1
+    modes: ClassVar[frozenset[str]] = INSTALLED
+    max_file_size: ClassVar[int] = 16 * MiB
+
+    def matches(self, path: str) -> bool:
+        return is_metadata_path(path)
+
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)

@@ -1,0 +1,76 @@
+"""uv ``uv.lock`` (TOML), fs mode.
+
+The project itself (``source = { virtual | editable = "." }``) is listed as the
+application, not matched. Dev flag: a package reachable from the project only
+through ``[package.dev-dependencies]`` groups is dev; indirect: not a direct
+dependency of a project package.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, ClassVar
+
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_list, as_str, basename, lang_package, pep503
+from layerscan.analyzers.python.tomllock import package_tables
+from layerscan.model import Package
+
+ANALYZER = "python-uv-lock"
+
+
+def is_project(table: dict[str, Any]) -> bool:
+    source = as_dict(table.get("source"))
+    return any(key in source for key in ("virtual", "editable")) and as_str(
+        source.get("virtual") or source.get("editable")) == "."
+
+
+def _dep_names(value: Any) -> list[str]:
+    return [pep503(as_str(as_dict(d).get("name"))) for d in as_list(value) if as_str(as_dict(d).get("name"))]
+
+
+def _runtime_deps(table: dict[str, Any]) -> list[str]:
+    names = _dep_names(table.get("dependencies"))
+    for group in as_dict(table.get("optional-dependencies")).values():
+        names += _dep_names(group)
+    return names
+
+
+def _reachable(start: list[str], graph: dict[str, list[str]]) -> set[str]:
+    seen: set[str] = set()
+    queue = deque(start)
+    while queue:
+        name = queue.popleft()
+        if name not in seen:
+            seen.add(name)
+            queue.extend(graph.get(name, ()))
+    return seen
+
+
+def parse(data: bytes) -> Parsed:
+    tables = package_tables(data)
+    graph = {pep503(as_str(t.get("name"))): _runtime_deps(t) for t in tables}
+    roots = [t for t in tables if is_project(t)]
+    direct = {n for t in roots for n in _runtime_deps(t)}
+    dev_direct = {n for t in roots for g in as_dict(t.get("dev-dependencies")).values() for n in _dep_names(g)}
+    runtime = _reachable(sorted(direct), graph)
+    dev_only = _reachable(sorted(dev_direct), graph) - runtime if roots else set()
+    packages = []
+    for table in tables:
+        key = pep503(as_str(table.get("name")))
+        packages.append(lang_package(
+            "pypi", as_str(table.get("name")), as_str(table.get("version")),
+            is_application=is_project(table), dev=key in dev_only,
+            indirect=bool(roots) and not is_project(table) and key not in direct | dev_direct,
+        ))
+    return Parsed(packages=tuple(packages))
+
+
+class UvLockAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = ANALYZER
+    version: ClassVar[int] = 1
+
+    def matches(self, path: str) -> bool:
+        return basename(path) == "uv.lock"
+
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)
