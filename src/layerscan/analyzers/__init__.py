@@ -21,6 +21,15 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.java.gradle_lock:GradleLockAnalyzer",
     "layerscan.analyzers.java.gradle_verification:GradleVerificationAnalyzer",
     # Python, Node.js, Ruby, PHP, .NET (language part 1)
+    "layerscan.analyzers.python.metadata:PythonMetadataAnalyzer",
+    "layerscan.analyzers.python.egg:PythonEggAnalyzer",
+    "layerscan.analyzers.python.requirements:RequirementsAnalyzer",
+    "layerscan.analyzers.python.pipfile_lock:PipfileLockAnalyzer",
+    "layerscan.analyzers.python.poetry_lock:PoetryLockAnalyzer",
+    "layerscan.analyzers.python.uv_lock:UvLockAnalyzer",
+    "layerscan.analyzers.python.pdm_lock:PdmLockAnalyzer",
+    "layerscan.analyzers.python.pylock:PylockAnalyzer",
+)
 
 
 def all_analyzers() -> list[Analyzer]:
