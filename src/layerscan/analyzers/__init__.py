@@ -15,6 +15,7 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.os.release:OSReleaseAnalyzer",
     "layerscan.analyzers.os.dpkg:DpkgAnalyzer",
     "layerscan.analyzers.os.apk:ApkAnalyzer",
+    "layerscan.analyzers.os.rpm:RpmAnalyzer",
     # Java (language part 2)
     "layerscan.analyzers.java.archive:JavaArchiveAnalyzer",
     "layerscan.analyzers.java.pom:PomAnalyzer",

@@ -1,0 +1,83 @@
+"""rpm databases, read by our own code.
+
+Why not the ``rpm`` binary: it is not present on the scanning host (nor
+trustworthy inside a hostile image), its database backends vary by build
+(BerkeleyDB, NDB, SQLite), and running it would execute code paths of the
+image's choosing. The three formats are small to read directly:
+
+- SQLite ``rpmdb.sqlite`` (:mod:`.sqlitedb`), BerkeleyDB hash ``Packages``
+  (:mod:`.bdb`), NDB ``Packages.db`` (:mod:`.ndb`), under ``var/lib/rpm`` and
+  ``usr/lib/sysimage/rpm``; the format is chosen by the file's magic bytes;
+- each value is an rpm header blob (:mod:`.header`) -> :class:`Package`
+  (:mod:`.package`).
+
+A damaged header becomes an Unknown and the other packages are kept; a damaged
+database keeps what was read before the damage and records an Unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.os.rpm import bdb, ndb, sqlitedb
+from layerscan.analyzers.os.rpm.errors import RpmDbError
+from layerscan.analyzers.os.rpm.header import HeaderError, parse_header
+from layerscan.analyzers.os.rpm.package import ANALYZER, header_package, split_source_rpm
+from layerscan.model import Package, Unknown
+
+DB_DIRS = ("var/lib/rpm/", "usr/lib/sysimage/rpm/")
+DB_FILES = frozenset({"Packages", "Packages.db", "rpmdb.sqlite"})
+MAX_UNKNOWNS = 50
+
+__all__ = ["RpmAnalyzer", "parse", "split_source_rpm"]
+
+
+def _reader(data: bytes) -> Callable[[bytes], Iterator[bytes]] | None:
+    if sqlitedb.is_sqlite(data):
+        return sqlitedb.iter_values
+    if ndb.is_ndb(data):
+        return ndb.iter_values
+    if bdb.is_bdb_hash(data):
+        return bdb.iter_values
+    return None
+
+
+def parse(data: bytes, path: str = "var/lib/rpm/Packages") -> AnalysisResult:
+    """Packages of one rpm database file, whatever its backend."""
+    reader = _reader(data)
+    if reader is None:
+        return unknown(path, "not an rpm database (SQLite, NDB or BerkeleyDB hash)", ANALYZER)
+    packages: list[Package] = []
+    unknowns: list[Unknown] = []
+
+    def note(reason: str) -> None:
+        if len(unknowns) < MAX_UNKNOWNS:
+            unknowns.append(Unknown(path=path, reason=reason, analyzer=ANALYZER))
+
+    try:
+        for number, blob in enumerate(reader(data), start=1):
+            try:
+                pkg = header_package(parse_header(blob), path)
+            except HeaderError as exc:
+                note(f"header #{number}: {exc}")
+                continue
+            if pkg is not None:
+                packages.append(pkg)
+    except RpmDbError as exc:
+        note(f"database damaged after {len(packages)} packages: {exc}")
+    return AnalysisResult(packages=tuple(packages), unknowns=tuple(unknowns))
+
+
+class RpmAnalyzer(Analyzer):
+    name: ClassVar[str] = ANALYZER
+    version: ClassVar[int] = 1
+    max_file_size: ClassVar[int] = 512 * MiB
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        head, _, base = path.rpartition("/")
+        return base in DB_FILES and head + "/" in DB_DIRS
+
+    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+        return parse(data, path)
