@@ -21,6 +21,9 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.java.pom:PomAnalyzer",
     "layerscan.analyzers.java.gradle_lock:GradleLockAnalyzer",
     "layerscan.analyzers.java.gradle_verification:GradleVerificationAnalyzer",
+    # Go (language part 2)
+    "layerscan.analyzers.golang.buildinfo:GoBinaryAnalyzer",
+    "layerscan.analyzers.golang.gomod:GoModAnalyzer",
     # Python, Node.js, Ruby, PHP, .NET (language part 1)
     "layerscan.analyzers.python.metadata:PythonMetadataAnalyzer",
     "layerscan.analyzers.python.egg:PythonEggAnalyzer",

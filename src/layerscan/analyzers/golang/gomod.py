@@ -1,0 +1,167 @@
+"""``go.mod`` (fs mode), optionally with its ``go.sum``.
+
+``require`` lines/blocks (``// indirect`` marks ``indirect``), ``replace``
+(with or without an old version; a replacement by a local path keeps the
+module listed without a version and with ``version_unknown_reason``) and
+``exclude``. The module itself is listed with ``is_application``. No
+``stdlib`` package: the ``go``/``toolchain`` directives give a minimum, not the
+toolchain that built anything (Go binaries report the real one).
+
+Modules of go < 1.17 do not list indirect dependencies; ``parse(..., go_sum=)``
+then adds the go.sum modules missing from go.mod as ``indirect``. The analyzer
+contract hands over one file at a time, so ``GoModAnalyzer`` reads go.mod alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from layerscan.analyzers.base import LOCKFILE, AnalysisResult, Analyzer
+from layerscan.analyzers.golang.names import go_package
+from layerscan.model import Package, Unknown
+
+NAME = "go-mod"
+_VERBS = ("require", "replace", "exclude", "module", "go", "toolchain", "retract", "godebug", "tool", "ignore")
+
+
+@dataclass(frozen=True)
+class _Require:
+    path: str
+    version: str
+    indirect: bool
+
+
+@dataclass(frozen=True)
+class _Replace:
+    old_path: str
+    old_version: str  # "" = any version
+    new_path: str
+    new_version: str  # "" = local directory
+
+
+@dataclass(frozen=True)
+class GoMod:
+    module: str
+    go: str
+    requires: tuple[_Require, ...]
+    replaces: tuple[_Replace, ...]
+    excludes: frozenset[tuple[str, str]]
+    problems: tuple[str, ...]
+
+
+def _directives(text: str) -> list[tuple[str, list[str], bool, int]]:
+    """(verb, args, indirect, line number) for every directive, blocks expanded."""
+    out: list[tuple[str, list[str], bool, int]] = []
+    block = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        code, _, comment = raw.partition("//")
+        indirect = comment.strip().startswith("indirect")
+        words = code.split()
+        if not words:
+            continue
+        if block:
+            if words == [")"]:
+                block = ""
+            else:
+                out.append((block, words, indirect, number))
+        elif len(words) == 2 and words[1] == "(" and words[0] in _VERBS:
+            block = words[0]
+        else:
+            out.append((words[0], words[1:], indirect, number))
+    return out
+
+
+def parse_gomod(text: str) -> GoMod:
+    module, go = "", ""
+    requires: list[_Require] = []
+    replaces: list[_Replace] = []
+    excludes: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    for verb, args, indirect, number in _directives(text):
+        args = [a.strip('"') for a in args]
+        if verb == "module" and args:
+            module = args[0]
+        elif verb == "go" and args:
+            go = args[0]
+        elif verb == "require" and len(args) == 2:
+            requires.append(_Require(args[0], args[1], indirect))
+        elif verb == "exclude" and len(args) == 2:
+            excludes.add((args[0], args[1]))
+        elif verb == "replace" and "=>" in args:
+            left, right = args[: args.index("=>")], args[args.index("=>") + 1 :]
+            if len(left) in (1, 2) and len(right) in (1, 2):
+                replaces.append(_Replace(left[0], left[1] if len(left) == 2 else "",
+                                         right[0], right[1] if len(right) == 2 else ""))
+            else:
+                problems.append(f"line {number}: malformed replace")
+        elif verb in ("require", "exclude", "replace"):
+            problems.append(f"line {number}: malformed {verb}")
+    return GoMod(module, go, tuple(requires), tuple(replaces), frozenset(excludes), tuple(problems))
+
+
+def _apply_replace(req: _Require, replaces: tuple[_Replace, ...]) -> tuple[str, str, str]:
+    """(path, version, unknown-reason) after the most specific matching replace."""
+    match = None
+    for rep in replaces:
+        if rep.old_path == req.path and rep.old_version in ("", req.version):
+            if match is None or rep.old_version:
+                match = rep
+    if match is None:
+        return req.path, req.version, ""
+    if not match.new_version:
+        return req.path, "", f"replaced by local directory {match.new_path}"
+    return match.new_path, match.new_version, ""
+
+
+def _go_older_than_117(go: str) -> bool:
+    parts = go.split(".")
+    try:
+        return bool(go) and (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0) < (1, 17)
+    except ValueError:
+        return False
+
+
+def _go_sum_modules(go_sum: str) -> dict[str, str]:
+    """Module path -> last listed version with module content (not only /go.mod)."""
+    modules: dict[str, str] = {}
+    for line in go_sum.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and not fields[1].endswith("/go.mod"):
+            modules[fields[0]] = fields[1]
+    return modules
+
+
+def parse(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult:
+    mod = parse_gomod(data.decode("utf-8", "replace"))
+    packages: list[Package] = []
+    if mod.module:
+        packages.append(go_package(mod.module, "", file_path=path, found_by=NAME, evidence="go.mod module",
+                                   is_application=True))
+    seen: set[str] = set()
+    for req in mod.requires:
+        if (req.path, req.version) in mod.excludes:
+            continue
+        name, version, reason = _apply_replace(req, mod.replaces)
+        seen.update((req.path, name))
+        packages.append(go_package(name, version, file_path=path, found_by=NAME, evidence="go.mod",
+                                   indirect=req.indirect, version_unknown_reason=reason))
+    if go_sum is not None and _go_older_than_117(mod.go):
+        for name, version in _go_sum_modules(go_sum.decode("utf-8", "replace")).items():
+            if name not in seen:
+                packages.append(go_package(name, version, file_path=path, found_by=NAME, evidence="go.sum",
+                                           indirect=True))
+    unknowns = tuple(Unknown(path=path, reason=p, analyzer=NAME) for p in mod.problems)
+    return AnalysisResult(packages=tuple(packages), unknowns=unknowns)
+
+
+class GoModAnalyzer(Analyzer):
+    name = NAME
+    version = 1
+    modes = LOCKFILE
+    max_file_size = 16 * 1024 * 1024
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        return path.rsplit("/", 1)[-1] == "go.mod"
+
+    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+        return parse(path, data)

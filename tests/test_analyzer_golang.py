@@ -1,0 +1,152 @@
+"""Go analyzers: build info of real Go binaries and every go.mod case of the corpus,
+plus build info blobs and hostile binaries built here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPUS
+from layerscan.analyzers.golang import buildinfo, gomod
+from layerscan.model import Package
+
+GO = CORPUS / "fixtures" / "go"
+CASES = sorted(p.name for p in GO.iterdir()) if GO.is_dir() else []
+
+XFAIL = {
+    "scalibr-vendormodules-valid_modules": "vendor/modules.txt is not read (go.mod/go.sum and binaries are)",
+    "scalibr-gomod-test-extractor-for-go-1.16-2":
+        "the peer reads a go.sum that the fixture does not ship (go < 1.17 lists no indirect deps)",
+    "trivy-mod-go-1.16":
+        "Trivy's parser drops '// indirect' requires of go < 1.17 modules; we keep what go.mod declares",
+}
+
+
+def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
+    packages: list[Package] = []
+    for rel in inputs:
+        data = (case_dir / rel).read_bytes()
+        if rel.endswith("go.mod"):
+            go_sum = case_dir / "go.sum"
+            result = gomod.parse(rel, data, go_sum.read_bytes() if go_sum.exists() else None)
+        elif rel.endswith(("go.sum", "LICENSE")):
+            continue
+        else:
+            result = buildinfo.parse(rel, data)
+        assert not result.unknowns, result.unknowns
+        packages.extend(result.packages)
+    return packages
+
+
+@pytest.mark.parametrize("case", CASES or ["<no corpus>"])
+def test_corpus_case(corpus: Path, case: str) -> None:
+    if case in XFAIL:
+        pytest.xfail(XFAIL[case])
+    case_dir = corpus / "fixtures" / "go" / case
+    expected = json.loads((case_dir / "expected.json").read_text())
+    packages = _packages(case_dir, expected["inputs"])
+    peer = case.split("-", 1)[0]
+    binary = "-binary-" in case
+    want = {(p["name"], p["version"]) for p in expected["packages"]}
+    got = {(p.name, p.version) for p in packages if binary or not (p.is_application or p.version_unknown_reason)}
+    if peer == "scalibr":
+        # scalibr drops the "v" of module versions and derives stdlib from the go directive,
+        # which we deliberately do not (a minimum version is not a toolchain).
+        want = {(n, v.removeprefix("v")) for n, v in want if n != "stdlib" and v}
+        got = {(n, v.removeprefix("v")) for n, v in got}
+    assert got == want
+    for p in expected["packages"]:
+        if "indirect" in p:
+            assert any(q.indirect == p["indirect"] for q in packages if q.name == p["name"])
+
+
+def test_binary_purls_and_application(corpus: Path) -> None:
+    data = (corpus / "fixtures/go/trivy-binary-happy-path/executable_gobinary").read_bytes()
+    analyzer = buildinfo.GoBinaryAnalyzer()
+    assert analyzer.wants("usr/local/bin/app", 0o755, len(data))
+    assert not analyzer.wants("usr/share/doc/README", 0o644, len(data))
+    pkgs = {p.name: p for p in analyzer.analyze("usr/local/bin/app", data).packages}
+    assert pkgs["stdlib"].purl == "pkg:golang/stdlib@v1.15.2"
+    assert dict(pkgs["stdlib"].extra)["go_toolchain"] == "go1.15.2"
+    assert pkgs["golang.org/x/xerrors"].purl == (
+        "pkg:golang/golang.org/x/xerrors@v0.0.0-20200804184101-5ec99f83aff1")
+    main = pkgs["github.com/aquasecurity/test"]
+    assert main.is_application and not main.matchable
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _inline_buildinfo(version: str, modinfo: str) -> bytes:
+    sentinel = b"0123456789abcdef"
+    mod = sentinel + modinfo.encode() + b"\n" + sentinel
+    header = buildinfo.MAGIC + bytes([8, 2]) + b"\0" * 16
+    return (b"\x7fELF" + b"\0" * 60 + header + _varint(len(version)) + version.encode()
+            + _varint(len(mod)) + mod)
+
+
+def test_inline_buildinfo_with_replace() -> None:
+    modinfo = "\n".join([
+        "path\texample.com/app", "mod\texample.com/app\tv1.4.0\th1:x=",
+        "dep\tgolang.org/x/net\tv0.1.0\th1:y=", "=>\texample.com/fork/net\tv0.1.5\th1:z=",
+        "dep\tgithub.com/pkg/errors\tv0.9.1\th1:w=",
+    ])
+    result = buildinfo.parse("app", _inline_buildinfo("go1.21.1 X:boringcrypto", modinfo))
+    got = {(p.name, p.version, p.is_application) for p in result.packages}
+    assert got == {
+        ("example.com/app", "v1.4.0", False), ("stdlib", "v1.21.1", False),
+        ("example.com/fork/net", "v0.1.5", False), ("github.com/pkg/errors", "v0.9.1", False),
+    }
+
+
+@pytest.mark.parametrize("blob", [
+    b"\x7fELF" + b"\0" * 12 + buildinfo.MAGIC,  # truncated header
+    b"\x7fELF" + b"\0" * 60 + buildinfo.MAGIC + bytes([8, 2]) + b"\0" * 16 + b"\xff" * 12,  # runaway varint
+    b"\x7fELF" + b"\0" * 60 + buildinfo.MAGIC + bytes([8, 2]) + b"\0" * 16 + _varint(1 << 40) + b"go",
+    b"\x7fELF\x02\x01" + b"\0" * 58 + buildinfo.MAGIC + bytes([8, 0]) + b"\x10" * 16,  # pointers, no sections
+    b"MZ" + b"\0" * 62 + buildinfo.MAGIC + bytes([4, 0]) + b"\x10" * 16,
+])
+def test_hostile_buildinfo_is_unknown(blob: bytes) -> None:
+    result = buildinfo.parse("bad", blob)
+    assert not result.packages
+    assert result.unknowns and "Go build info unreadable" in result.unknowns[0].reason
+
+
+def test_non_go_executable_is_ignored() -> None:
+    assert buildinfo.GoBinaryAnalyzer().analyze("bin/sh", b"\x7fELF" + b"\0" * 4000).empty
+    assert buildinfo.GoBinaryAnalyzer().analyze("run.sh", b"#!/bin/sh\n" + buildinfo.MAGIC).empty
+
+
+def test_gomod_replace_exclude_and_local() -> None:
+    text = b"""module example.com/app
+
+go 1.21
+
+require (
+\tgithub.com/a/one v1.0.0
+\tgithub.com/b/two v2.0.0 // indirect
+\tgithub.com/c/three v0.3.0
+\tgithub.com/d/four v4.0.0
+)
+exclude github.com/d/four v4.0.0
+replace github.com/a/one v1.0.0 => github.com/fork/one v1.0.1
+replace github.com/c/three => ../three
+replace broken =>
+"""
+    result = gomod.parse("go.mod", text)
+    got = {(p.name, p.version, p.indirect, p.is_application) for p in result.packages}
+    assert got == {
+        ("example.com/app", "", False, True), ("github.com/fork/one", "v1.0.1", False, False),
+        ("github.com/b/two", "v2.0.0", True, False), ("github.com/c/three", "", False, False),
+    }
+    three = next(p for p in result.packages if p.name == "github.com/c/three")
+    assert "local directory ../three" in three.version_unknown_reason
+    assert [u.reason for u in result.unknowns] == ["line 14: malformed replace"]
