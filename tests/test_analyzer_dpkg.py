@@ -12,9 +12,6 @@ from layerscan.analyzers.os.dpkg import STATUS_D, DpkgAnalyzer, drop_directories
 from layerscan.model import Package
 from test_analyzer_os_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
 
-FIXTURES = Path(__file__).parent / "fixtures" / "os"
-
-
 def _inputs(case_dir: Path, expected: dict) -> list[tuple[str, Path]]:
     """Input files at the path a scanner finds them. One scalibr case stores a
     distroless ``status.d/<pkg>`` file as ``var/lib/dpkg/status`` (its peer

@@ -116,37 +116,37 @@ def build_ndb(blobs: list[bytes]) -> bytes:
 PAGE = 512
 
 
-def _page_header(pgno: int, next_pgno: int, entries: int, hf_offset: int, page_type: int) -> bytearray:
+def _page_header(pgno: int, next_pgno: int, entries: int, hf_offset: int, page_type: int, order: str = "<") -> bytearray:
     page = bytearray(PAGE)
-    struct.pack_into("<IIIHH", page, 8, pgno, 0, next_pgno, entries, hf_offset)
+    struct.pack_into(f"{order}IIIHH", page, 8, pgno, 0, next_pgno, entries, hf_offset)
     page[25] = page_type
     return page
 
 
-def build_bdb(blobs: list[bytes]) -> bytes:
-    """A little-endian BerkeleyDB hash file: one hash page per value, each on overflow pages."""
+def build_bdb(blobs: list[bytes], order: str = "<") -> bytes:
+    """A BerkeleyDB hash file in the given byte order: one hash page per value, each on overflow pages."""
     pages: list[bytearray] = [bytearray(PAGE)]
     for key, blob in enumerate(blobs, start=1):
         hash_pgno = len(pages)
         chunks = [blob[i : i + PAGE - 26] for i in range(0, len(blob), PAGE - 26)]
         first_overflow = hash_pgno + 1
-        page = _page_header(hash_pgno, 0, 2, 0, 13)
+        page = _page_header(hash_pgno, 0, 2, 0, 13, order)
         key_off, data_off = PAGE - 5, PAGE - 5 - 12
         page[key_off] = 1
-        struct.pack_into("<I", page, key_off + 1, key)
+        struct.pack_into(f"{order}I", page, key_off + 1, key)
         page[data_off] = 3
-        struct.pack_into("<II", page, data_off + 4, first_overflow, len(blob))
-        struct.pack_into("<HH", page, 26, key_off, data_off)
+        struct.pack_into(f"{order}II", page, data_off + 4, first_overflow, len(blob))
+        struct.pack_into(f"{order}HH", page, 26, key_off, data_off)
         pages.append(page)
         for i, chunk in enumerate(chunks):
             pgno = first_overflow + i
             next_pgno = pgno + 1 if i + 1 < len(chunks) else 0
-            overflow = _page_header(pgno, next_pgno, 1, len(chunk), 7)
+            overflow = _page_header(pgno, next_pgno, 1, len(chunk), 7, order)
             overflow[26 : 26 + len(chunk)] = chunk
             pages.append(overflow)
     meta = pages[0]
-    struct.pack_into("<IIIBB", meta, 12, 0x061561, 9, PAGE, 0, 8)
-    struct.pack_into("<I", meta, 32, len(pages) - 1)
+    struct.pack_into(f"{order}IIIBB", meta, 12, 0x061561, 9, PAGE, 0, 8)
+    struct.pack_into(f"{order}I", meta, 32, len(pages) - 1)
     return b"".join(bytes(p) for p in pages)
 
 
@@ -184,8 +184,9 @@ def test_built_ndb() -> None:
     _check_built(result.packages)
 
 
-def test_built_bdb() -> None:
-    result = parse(build_bdb(BLOBS), "var/lib/rpm/Packages")
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_built_bdb(order: str) -> None:
+    result = parse(build_bdb(BLOBS, order), "var/lib/rpm/Packages")
     assert not result.unknowns
     _check_built(result.packages)
 
