@@ -53,6 +53,7 @@ class Affected:
     fixed_version: str = ""
     severity: str = ""  # vendor severity level for this package (SEVERITIES) if any
     purl: str = ""
+    urgency: str = ""  # the vendor's own label, unmapped ("unimportant", "low**", "end-of-life")
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,4 @@ class Advisory:
     modified: str = ""
     withdrawn: str = ""
     affected: tuple[Affected, ...] = ()
+    related: tuple[str, ...] = ()  # OSV "related": other issues this one bundles or mentions (not aliases)

@@ -29,3 +29,13 @@ class Feed(ABC):
     @abstractmethod
     def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
         """Parse a file or directory in this feed's native layout."""
+
+
+class SideFeed(ABC):
+    """A feed of per-CVE or per-product facts (KEV, EPSS, end-of-life), not advisories."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def parse(self, path: Path, stats: ParseStats) -> Iterator[object]:
+        """Parse a file or directory into this feed's record type."""

@@ -1,0 +1,116 @@
+"""Alpine secdb (``secdb.alpinelinux.org/<branch>/<repo>.json``) and the older YAML
+form of the same document (alpinelinux/alpine-secdb).
+
+``secfixes`` maps a fixed version to the CVEs it fixes; a fixed version "0"
+means the branch was never affected. Rows are keyed by the origin (source)
+package in namespace ``Alpine:vX.Y``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from layerscan.db.feeds.base import Feed, ParseStats
+from layerscan.db.feeds.common import load_json, load_yaml, valid_id
+from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.namespaces import normalise_namespace
+from layerscan.errors import FeedError
+from layerscan.model import Advisory, Affected, Range
+
+NOT_AFFECTED = "0"
+
+
+def fix_ids(raw: object) -> tuple[str, ...]:
+    """secfixes values: ["CVE-2019-5060 TALOS-2019-0844", "CVE-2018-14468 (FrameRelay)"] -> ids.
+
+    The first token of each line is the id; the rest (a second id, a note) is dropped.
+    """
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for line in raw:
+        if isinstance(line, str) and line.split():
+            token = line.split()[0]
+            if valid_id(token):
+                out.append(token)
+    return tuple(out)
+
+
+def _row(namespace: str, package: str, fixed: str) -> Affected:
+    if fixed == NOT_AFFECTED:
+        return Affected(namespace=namespace, package=package, status="not_affected")
+    return Affected(
+        namespace=namespace, package=package, status="fixed", fixed_version=fixed,
+        ranges=(Range(type="ECOSYSTEM", events=(("introduced", "0"), ("fixed", fixed))),),
+    )
+
+
+@dataclass
+class _ById:
+    rows: dict[str, list[Affected]] = field(default_factory=dict)
+
+    def add(self, vuln_id: str, row: Affected) -> None:
+        self.rows.setdefault(vuln_id, []).append(row)
+
+
+def parse_secdb(doc: object, stats: ParseStats, out: _ById) -> None:
+    """One branch/repo document (JSON or YAML shape) into per-id rows."""
+    if not isinstance(doc, dict):
+        raise FeedError("secdb document must be a mapping")
+    packages = doc.get("packages") or []  # an empty repo is written as {}, [] or nothing
+    if not isinstance(packages, list):
+        raise FeedError("secdb 'packages' must be a list")
+    release = doc.get("distroversion")
+    if not isinstance(release, str) or not release:
+        raise FeedError("secdb document without distroversion")
+    namespace = normalise_namespace(f"Alpine:{release}")
+    for entry in packages:
+        stats.records += 1
+        pkg = entry.get("pkg") if isinstance(entry, dict) else None
+        if not isinstance(pkg, dict) or not isinstance(pkg.get("name"), str):
+            stats.skip(f"{namespace}: package entry without a name")
+            continue
+        secfixes: Any = pkg.get("secfixes") or {}
+        if not isinstance(secfixes, dict):
+            stats.skip(f"{namespace}/{pkg['name']}: secfixes is not a mapping")
+            continue
+        for fixed, ids in secfixes.items():
+            for vuln_id in fix_ids(ids):
+                out.add(vuln_id, _row(namespace, pkg["name"], str(fixed)))
+
+
+def looks_like_secdb(doc: object) -> bool:
+    return isinstance(doc, dict) and "distroversion" in doc and "packages" in doc
+
+
+def decode(member: Member) -> object | None:
+    name = member.name.lower()
+    if name.endswith(".json"):
+        return load_json(member.data, member.name)
+    if name.endswith((".yaml", ".yml")):
+        return load_yaml(member.data, member.name)
+    return None
+
+
+class AlpineFeed(Feed):
+    name = "alpine"
+
+    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
+        out = _ById()
+        for member in iter_members(path, stats):
+            self.collect_member(member, out, stats)
+        yield from self.emit(out)
+
+    def collect_member(self, member: Member, out: _ById, stats: ParseStats) -> None:
+        try:
+            doc = decode(member)
+            if looks_like_secdb(doc):
+                parse_secdb(doc, stats, out)
+        except FeedError as exc:
+            stats.skip(f"{member.name}: {exc}")
+
+    def emit(self, out: _ById) -> Iterator[Advisory]:
+        for vuln_id, rows in out.rows.items():
+            yield Advisory(id=vuln_id, source=self.name, affected=tuple(dict.fromkeys(rows)))

@@ -1,0 +1,76 @@
+"""Small helpers shared by the feed importers: decoding and value normalisation."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from layerscan.errors import FeedError
+
+try:  # libyaml when present; BaseLoader keeps every scalar a string ("1.10" stays "1.10")
+    _YAML_LOADER: Any = yaml.CBaseLoader
+except AttributeError:  # pragma: no cover - pure-python PyYAML
+    _YAML_LOADER = yaml.BaseLoader
+
+CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
+_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._:+-]{1,120}$")
+
+# vendor words -> our SEVERITIES
+_SEVERITY_WORDS = {
+    "critical": "CRITICAL",
+    "high": "HIGH",
+    "important": "HIGH",
+    "moderate": "MEDIUM",
+    "medium": "MEDIUM",
+    "low": "LOW",
+    "negligible": "LOW",
+    "unimportant": "LOW",
+    "none": "UNKNOWN",
+    "unknown": "UNKNOWN",
+    "not yet assigned": "UNKNOWN",
+}
+
+
+def load_json(data: bytes, name: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise FeedError(f"{name}: invalid JSON ({exc.__class__.__name__})") from exc
+
+
+def load_yaml(data: bytes, name: str) -> Any:
+    """YAML with every scalar kept as a string (versions must not become floats)."""
+    try:
+        return yaml.load(data, Loader=_YAML_LOADER)  # noqa: S506 - BaseLoader builds no objects
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise FeedError(f"{name}: invalid YAML ({exc.__class__.__name__})") from exc
+
+
+def normalise_severity(word: object) -> str:
+    """'HIGH', 'moderate', 'Important', 'high**' -> one of SEVERITIES; '' if not a severity."""
+    if not isinstance(word, str):
+        return ""
+    return _SEVERITY_WORDS.get(word.strip().strip("*").lower(), "")
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+def str_list(value: object) -> tuple[str, ...]:
+    """A list of non-empty strings; anything else yields ()."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
+
+
+def text(value: object, limit: int = 100_000) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def id_prefix(vuln_id: str) -> str:
+    """'CVE-2021-1' -> 'CVE', 'GHSA-xxxx' -> 'GHSA', 'ALSA-2025:1' -> 'ALSA'."""
+    return re.split(r"[-:]", vuln_id, maxsplit=1)[0].upper()

@@ -1,0 +1,122 @@
+"""endoflife.date data: product pages (``products/<slug>.md``, YAML front matter with
+``releases``), release-data files (``releases/<slug>.json``: ``{"releases": {cycle: ...}}``)
+and the public API answer (``/api/<slug>.json``: a list of cycles).
+
+Several inputs for one product are merged field by field: the first non-empty
+value wins, so product pages (read first) override scraped release data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+
+from layerscan.db.feeds.base import ParseStats, SideFeed
+from layerscan.db.feeds.common import load_json, load_yaml
+from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.records import EolInfo
+from layerscan.errors import FeedError
+
+# source key -> EolInfo field
+_FIELD_KEYS = {
+    "releaseCycle": "cycle", "cycle": "cycle", "name": "cycle",
+    "codename": "codename", "releaseDate": "release_date", "eol": "eol",
+    "eoes": "eoes", "extendedSupport": "eoes", "latest": "latest",
+    "latestReleaseDate": "latest_date", "lts": "lts",
+}
+_STR_FIELDS = tuple(f.name for f in fields(EolInfo) if f.name not in ("product", "lts"))
+
+
+def _value(raw: object) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (str, int, float)):
+        return str(raw).strip()[:64]
+    return ""
+
+
+def cycle_from_mapping(product: str, raw: dict[str, Any], cycle: str = "") -> EolInfo:
+    values: dict[str, Any] = {"cycle": cycle}
+    for key, target in _FIELD_KEYS.items():
+        if key in raw and not values.get(target):
+            values[target] = _value(raw[key])
+    if not values.get("cycle"):
+        raise FeedError(f"{product}: release without a cycle")
+    lts = values.pop("lts", "")
+    return EolInfo(product=product, lts=lts not in ("", "false"),
+                   **{k: v for k, v in values.items() if k in _STR_FIELDS})
+
+
+def front_matter(data: bytes, name: str) -> dict[str, Any]:
+    text = data.decode("utf-8", "replace")
+    if not text.startswith("---"):
+        raise FeedError(f"{name}: no YAML front matter")
+    end = text.find("\n---", 3)
+    if end < 0:
+        raise FeedError(f"{name}: unterminated front matter")
+    doc = load_yaml(text[3:end].encode(), name)
+    if not isinstance(doc, dict):
+        raise FeedError(f"{name}: front matter is not a mapping")
+    return doc
+
+
+def _cycles(product: str, releases: object) -> Iterator[tuple[dict[str, Any], str]]:
+    if isinstance(releases, list):
+        for item in releases:
+            if isinstance(item, dict):
+                yield item, ""
+    elif isinstance(releases, dict):
+        for cycle, item in releases.items():
+            if isinstance(item, dict):
+                yield item, str(cycle)
+    else:
+        raise FeedError(f"{product}: releases must be a list or mapping")
+
+
+def parse_member(member: Member) -> tuple[str, object] | None:
+    """(product slug, releases container) of an endoflife.date file; None for others."""
+    path = PurePosixPath(member.name)
+    product = path.stem
+    if path.suffix == ".md":
+        return product, front_matter(member.data, member.name).get("releases")
+    if path.suffix == ".json":
+        doc = load_json(member.data, member.name)
+        if isinstance(doc, dict) and isinstance(doc.get("releases"), (dict, list)):
+            return product, doc["releases"]
+        if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "cycle" in doc[0]:
+            return product, doc
+    return None
+
+
+def merge(old: EolInfo, new: EolInfo) -> EolInfo:
+    values = asdict(old)
+    for key, value in asdict(new).items():
+        if not values.get(key):
+            values[key] = value
+    return EolInfo(**values)
+
+
+class EolFeed(SideFeed):
+    name = "eol"
+
+    def parse(self, path: Path, stats: ParseStats) -> Iterator[EolInfo]:
+        merged: dict[tuple[str, str], EolInfo] = {}
+        for member in iter_members(path, stats):
+            try:
+                found = parse_member(member)
+                if found is None:
+                    continue
+                product, releases = found
+                for raw, cycle in _cycles(product, releases):
+                    stats.records += 1
+                    try:
+                        info = cycle_from_mapping(product, raw, cycle)
+                    except FeedError as exc:
+                        stats.skip(str(exc))
+                        continue
+                    key = (info.product, info.cycle)
+                    merged[key] = merge(merged[key], info) if key in merged else info
+            except FeedError as exc:
+                stats.skip(f"{member.name}: {exc}")
+        yield from merged.values()

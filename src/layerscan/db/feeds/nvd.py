@@ -1,0 +1,144 @@
+"""NVD CVE API 2.0 JSON: response pages (``{"vulnerabilities": [{"cve": ...}]}``)
+and single CVE objects (as mirrored one file per CVE).
+
+NVD supplies details only: CVSS v2/v3.0/v3.1/v4.0, CWE, dates, references and
+the description. It never produces package rows (no CPE guessing).
+Rejected CVEs are excluded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from layerscan.db.feeds.base import Feed, ParseStats
+from layerscan.db.feeds.common import load_json, normalise_severity, text, valid_id
+from layerscan.db.feeds.members import Member, iter_members
+from layerscan.errors import FeedError
+from layerscan.model import CVSS, Advisory, Severity
+
+NVD_SOURCE = "nvd@nist.gov"
+# metric key -> CVSS version; order = preference for the NVD severity level
+METRIC_KEYS = (("cvssMetricV31", "3.1"), ("cvssMetricV30", "3.0"), ("cvssMetricV40", "4.0"), ("cvssMetricV2", "2.0"))
+
+
+def _source_name(source: object) -> str:
+    if source == NVD_SOURCE or not isinstance(source, str) or not source:
+        return "nvd"
+    return source
+
+
+def _metric(metric: object, version: str) -> tuple[CVSS, str] | None:
+    """(CVSS, severity level) of one metric entry; None when malformed."""
+    if not isinstance(metric, dict) or not isinstance(metric.get("cvssData"), dict):
+        return None
+    data = metric["cvssData"]
+    vector, score = data.get("vectorString"), data.get("baseScore")
+    if not isinstance(vector, str) or not vector:
+        return None
+    score = float(score) if isinstance(score, (int, float)) else None
+    level = normalise_severity(data.get("baseSeverity")) or normalise_severity(metric.get("baseSeverity"))
+    return CVSS(source=_source_name(metric.get("source")), version=version, vector=vector, score=score), level
+
+
+def _metrics(cve: dict[str, Any]) -> tuple[tuple[CVSS, ...], tuple[Severity, ...]]:
+    metrics = cve.get("metrics")
+    if not isinstance(metrics, dict):
+        return (), ()
+    scores: list[CVSS] = []
+    level = ""
+    for key, version in METRIC_KEYS:
+        for entry in metrics.get(key) or ():
+            parsed = _metric(entry, version)
+            if parsed is None:
+                continue
+            scores.append(parsed[0])
+            if not level and parsed[0].source == "nvd" and parsed[1]:
+                level = parsed[1]
+    if not level:  # no NVD-scored metric: take the first secondary one with a level
+        level = next((lv for k, v in METRIC_KEYS for e in metrics.get(k) or ()
+                      if (p := _metric(e, v)) and (lv := p[1])), "")
+    return tuple(scores), ((Severity(source="nvd", level=level),) if level else ())
+
+
+def _cwes(cve: dict[str, Any]) -> tuple[str, ...]:
+    out: list[str] = []
+    for weakness in cve.get("weaknesses") or ():
+        for desc in (weakness.get("description") or ()) if isinstance(weakness, dict) else ():
+            value = desc.get("value") if isinstance(desc, dict) else None
+            if isinstance(value, str) and value.startswith("CWE-") and value not in out:
+                out.append(value)
+    return tuple(out)
+
+
+def _description(cve: dict[str, Any]) -> str:
+    descs = [d for d in cve.get("descriptions") or () if isinstance(d, dict)]
+    english = [d for d in descs if d.get("lang") == "en"] or descs
+    return text(english[0].get("value")) if english else ""
+
+
+def _references(cve: dict[str, Any]) -> tuple[str, ...]:
+    refs = cve.get("references") or ()
+    return tuple(dict.fromkeys(r["url"] for r in refs if isinstance(r, dict) and isinstance(r.get("url"), str)))
+
+
+def cve_to_advisory(cve: object) -> Advisory | None:
+    """One NVD ``cve`` object -> details-only Advisory; None when rejected."""
+    if not isinstance(cve, dict) or not valid_id(cve.get("id")):
+        raise FeedError("cve object without an id")
+    if str(cve.get("vulnStatus", "")).lower() == "rejected":
+        return None
+    scores, levels = _metrics(cve)
+    return Advisory(
+        id=cve["id"], source="nvd", details=_description(cve), severities=levels, cvss=scores,
+        cwes=_cwes(cve), references=_references(cve),
+        published=text(cve.get("published"), 64), modified=text(cve.get("lastModified"), 64),
+    )
+
+
+def cve_objects(doc: object) -> list[object]:
+    """The cve objects of a page, or the document itself when it is one cve."""
+    if isinstance(doc, dict) and isinstance(doc.get("vulnerabilities"), list):
+        return [v.get("cve") if isinstance(v, dict) else v for v in doc["vulnerabilities"]]
+    if isinstance(doc, dict) and "id" in doc and ("metrics" in doc or "descriptions" in doc):
+        return [doc]
+    raise FeedError("not an NVD CVE API 2.0 document")
+
+
+def looks_like_nvd(doc: object) -> bool:
+    if not isinstance(doc, dict):
+        return False
+    if doc.get("format") == "NVD_CVE" or (isinstance(doc.get("vulnerabilities"), list)
+                                          and doc["vulnerabilities"]
+                                          and isinstance(doc["vulnerabilities"][0], dict)
+                                          and "cve" in doc["vulnerabilities"][0]):
+        return True
+    return isinstance(doc.get("id"), str) and doc["id"].startswith("CVE-") and "vulnStatus" in doc
+
+
+class NvdFeed(Feed):
+    name = "nvd"
+
+    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
+        for member in iter_members(path, stats):
+            if member.name.lower().endswith(".json"):
+                yield from self.parse_member(member, stats)
+
+    def parse_member(self, member: Member, stats: ParseStats) -> Iterator[Advisory]:
+        try:
+            doc = load_json(member.data, member.name)
+            if not looks_like_nvd(doc):
+                return  # another file in a mirror directory
+            objects = cve_objects(doc)
+        except FeedError as exc:
+            stats.skip(f"{member.name}: {exc}")
+            return
+        for cve in objects:
+            stats.records += 1
+            try:
+                advisory = cve_to_advisory(cve)
+            except FeedError as exc:
+                stats.skip(f"{member.name}: {exc}")
+                continue
+            if advisory is not None:
+                yield advisory

@@ -1,0 +1,251 @@
+"""OSV records (https://ossf.github.io/osv-schema/): JSON or YAML, single files,
+directories, per-ecosystem ``all.zip`` files and repository snapshots.
+
+Ranges keep their OSV type: ECOSYSTEM and SEMVER are version-matchable, GIT is
+recorded but carries commit hashes, which no version scheme can compare.
+Withdrawn records are excluded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from layerscan.db.feeds.base import Feed, ParseStats
+from layerscan.db.feeds.common import (
+    id_prefix, load_json, load_yaml, normalise_severity, str_list, text, valid_id,
+)
+from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.namespaces import normalise_namespace
+from layerscan.errors import FeedError
+from layerscan.model import CVSS, Advisory, Affected, Range, Severity
+
+EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+MATCHABLE_RANGE_TYPES = ("ECOSYSTEM", "SEMVER")
+GIT_NAMESPACE = "GIT"  # package-less affected entries (repository + commit ranges)
+MAX_EVENTS = 10_000
+MAX_VERSIONS = 200_000
+MAX_AFFECTED = 50_000
+
+
+def cvss_from_vector(vector: str, source: str, score: float | None = None) -> CVSS | None:
+    """A CVSS record from a vector string ('CVSS:3.1/AV:N/...' or a bare v2 vector)."""
+    vector = vector.strip()
+    if not vector or len(vector) > 500:
+        return None
+    if vector.startswith("CVSS:"):
+        version = vector[5:].split("/", 1)[0]
+        if version not in ("3.0", "3.1", "4.0"):
+            return None
+    elif vector.startswith("AV:") or vector.startswith("(AV:"):
+        version = "2.0"
+    else:
+        return None
+    return CVSS(source=source, version=version, vector=vector, score=score)
+
+
+def _events(raw: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_EVENTS:
+        raise FeedError("events must be a list")
+    out: list[tuple[str, str]] = []
+    for event in raw:
+        if not isinstance(event, dict):
+            raise FeedError("event must be a mapping")
+        for kind in EVENT_KINDS:
+            value = event.get(kind)
+            if isinstance(value, str) and value:
+                out.append((kind, value))
+    return tuple(out)
+
+
+def _ranges(raw: object) -> tuple[Range, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise FeedError("ranges must be a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise FeedError("range without a type")
+        out.append(Range(type=item["type"].upper(), events=_events(item.get("events"))))
+    return tuple(out)
+
+
+def fixed_versions(ranges: Iterable[Range]) -> str:
+    """The fixed events of the version-matchable ranges, in order, comma-joined."""
+    seen: list[str] = []
+    for rng in ranges:
+        if rng.type in MATCHABLE_RANGE_TYPES:
+            for kind, value in rng.events:
+                if kind == "fixed" and value not in seen:
+                    seen.append(value)
+    return ", ".join(seen)
+
+
+def _package_severity(item: dict[str, Any]) -> str:
+    for key in ("ecosystem_specific", "database_specific"):
+        extra = item.get(key)
+        if isinstance(extra, dict):
+            level = normalise_severity(extra.get("urgency")) or normalise_severity(extra.get("severity"))
+            if level:
+                return level
+    return ""
+
+
+def _git_repo(item: dict[str, Any]) -> str:
+    for rng in item.get("ranges") or ():
+        if isinstance(rng, dict) and str(rng.get("type", "")).upper() == "GIT" and isinstance(rng.get("repo"), str):
+            return rng["repo"]
+    raise FeedError("affected entry without a package")
+
+
+def _affected(item: object) -> Affected:
+    """One affected entry. OSV allows a package-less entry with GIT ranges only: it is
+    kept under namespace "GIT" with the repository URL as the package name."""
+    if not isinstance(item, dict):
+        raise FeedError("affected entry must be a mapping")
+    pkg = item.get("package")
+    if pkg is None:
+        pkg = {"ecosystem": GIT_NAMESPACE, "name": _git_repo(item)}
+    if not isinstance(pkg, dict):
+        raise FeedError("affected package must be a mapping")
+    ecosystem, name = pkg.get("ecosystem"), pkg.get("name")
+    if not isinstance(ecosystem, str) or not ecosystem or not isinstance(name, str) or not name:
+        raise FeedError("affected package needs ecosystem and name")
+    ranges = _ranges(item.get("ranges"))
+    versions = str_list(item.get("versions"))
+    if len(versions) > MAX_VERSIONS:
+        raise FeedError("too many versions")
+    return Affected(
+        namespace=normalise_namespace(ecosystem),
+        package=name.strip(),
+        ranges=ranges,
+        versions=versions,
+        status="affected",
+        fixed_version=fixed_versions(ranges),
+        severity=_package_severity(item),
+        purl=pkg.get("purl") if isinstance(pkg.get("purl"), str) else "",
+    )
+
+
+def _severities(record: dict[str, Any], source: str) -> tuple[tuple[Severity, ...], tuple[CVSS, ...]]:
+    levels: list[Severity] = []
+    scores: list[CVSS] = []
+    for entry in record.get("severity") or ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("score"), str):
+            continue
+        kind = str(entry.get("type", "")).upper()
+        if kind.startswith("CVSS"):
+            cvss = cvss_from_vector(entry["score"], source)
+            if cvss is not None:
+                scores.append(cvss)
+        elif normalise_severity(entry["score"]):
+            levels.append(Severity(source=kind.lower() or source, level=normalise_severity(entry["score"])))
+    extra = record.get("database_specific")
+    if isinstance(extra, dict) and normalise_severity(extra.get("severity")):
+        levels.append(Severity(source=source, level=normalise_severity(extra.get("severity"))))
+    return tuple(levels), tuple(scores)
+
+
+def _references(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(r["url"] for r in raw if isinstance(r, dict) and isinstance(r.get("url"), str))
+
+
+def _cwes(record: dict[str, Any]) -> tuple[str, ...]:
+    extra = record.get("database_specific")
+    return str_list(extra.get("cwe_ids")) if isinstance(extra, dict) else ()
+
+
+def record_to_advisory(record: object, source: str = "osv") -> Advisory | None:
+    """One OSV record -> Advisory; None when withdrawn. Raises FeedError when malformed."""
+    if not isinstance(record, dict) or not valid_id(record.get("id")):
+        raise FeedError("record without a valid id")
+    if record.get("withdrawn"):
+        return None
+    raw_affected = record.get("affected") or []
+    if not isinstance(raw_affected, list) or len(raw_affected) > MAX_AFFECTED:
+        raise FeedError(f"{record['id']}: affected must be a list")
+    vuln_id = record["id"].strip()
+    levels, scores = _severities(record, id_prefix(vuln_id).lower())
+    aliases = tuple(a for a in str_list(record.get("aliases")) if a != vuln_id and valid_id(a))
+    return Advisory(
+        id=vuln_id,
+        source=source,
+        aliases=aliases,
+        summary=text(record.get("summary"), 2000),
+        details=text(record.get("details")),
+        severities=levels,
+        cvss=scores,
+        cwes=_cwes(record),
+        references=_references(record.get("references")),
+        published=text(record.get("published"), 64),
+        modified=text(record.get("modified"), 64),
+        affected=tuple(_affected(item) for item in raw_affected),
+        related=related_ids(record),
+    )
+
+
+def related_ids(record: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(a for a in str_list(record.get("related")) if valid_id(a))
+
+
+def decode_member(member: Member) -> object | None:
+    """The decoded document of an OSV-looking member, None for other files."""
+    name = member.name.lower()
+    if name.endswith(".json"):
+        return load_json(member.data, member.name)
+    if name.endswith((".yaml", ".yml")):
+        return load_yaml(member.data, member.name)
+    return None
+
+
+def looks_like_osv(doc: object) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("id"), str) and (
+        "affected" in doc or "modified" in doc or "schema_version" in doc
+    )
+
+
+class OsvFeed(Feed):
+    name = "osv"
+
+    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
+        for member in iter_members(path, stats):
+            yield from self.parse_member(member, stats)
+
+    def parse_member(self, member: Member, stats: ParseStats) -> Iterator[Advisory]:
+        try:
+            doc = decode_member(member)
+            if doc is None:
+                return
+            docs = doc if isinstance(doc, list) else [doc]  # some exports hold a list of records
+            for record in docs:
+                advisory = record_to_advisory(record, self.name)
+                stats.records += 1
+                if advisory is not None:
+                    yield advisory
+        except FeedError as exc:
+            stats.skip(f"{member.name}: {exc}")
+
+    def parse_with_overlay(self, base: Path, overlay: Path | None, stats: ParseStats) -> Iterator[Advisory]:
+        """Records of ``overlay`` (incrementally fetched) replace those of ``base`` by id."""
+        replaced: set[str] = set()
+        if overlay is not None and overlay.is_dir():
+            for member in iter_members(overlay, stats):
+                replaced.add(Path(member.name).stem)
+                yield from self.parse_member(member, stats)
+        for member in iter_members(base, stats):
+            if Path(member.name).stem not in replaced:
+                yield from self.parse_member(member, stats)
+
+
+def parse_modified_ids(data: bytes) -> list[tuple[str, str]]:
+    """osv.dev ``modified_id.csv``: rows of (RFC 3339 modified time, id), newest first."""
+    rows: list[tuple[str, str]] = []
+    for row in csv.reader(io.StringIO(data.decode("utf-8", "replace"))):
+        if len(row) >= 2 and valid_id(row[1].strip()) and row[0].strip()[:4].isdigit():
+            rows.append((row[0].strip(), row[1].strip()))
+    return rows
