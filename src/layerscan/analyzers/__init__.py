@@ -24,6 +24,9 @@ _ENTRIES: tuple[str, ...] = (
     # Go (language part 2)
     "layerscan.analyzers.golang.buildinfo:GoBinaryAnalyzer",
     "layerscan.analyzers.golang.gomod:GoModAnalyzer",
+    # Rust (language part 2)
+    "layerscan.analyzers.rust.auditable:RustBinaryAnalyzer",
+    "layerscan.analyzers.rust.cargo_lock:CargoLockAnalyzer",
     # Python, Node.js, Ruby, PHP, .NET (language part 1)
     "layerscan.analyzers.python.metadata:PythonMetadataAnalyzer",
     "layerscan.analyzers.python.egg:PythonEggAnalyzer",

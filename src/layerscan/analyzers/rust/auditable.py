@@ -1,0 +1,92 @@
+"""Rust binaries built with cargo-auditable: the ``.dep-v0`` section (ELF, PE;
+``__dep_v0`` on Mach-O) holds zlib-compressed JSON ``{"packages": [...]}``.
+
+Every crate is reported. The root crate (``"root": true``) is the binary's own
+crate: ``is_application``. Build-time crates (``"kind": "build"``: proc
+macros, build scripts) are not linked in: reported with ``dev=True`` and
+``extra`` ``("cargo_kind", "build")`` so the matcher can tell.
+
+Modes: all (a binary in a source tree ships just the same).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from layerscan.analyzers.base import ALL_MODES, MiB, AnalysisResult, Analyzer, is_executable, unknown
+from layerscan.analyzers.binfmt import BinaryFormatError, open_executable, sniff
+from layerscan.analyzers.rust.names import cargo_package
+from layerscan.model import Package
+
+NAME = "rust-binary"
+SECTION_NAMES = (".dep-v0", "__dep_v0")
+MAX_JSON = 16 * MiB
+
+
+class AuditDataError(ValueError):
+    pass
+
+
+def read_audit_json(data: bytes, max_json: int = MAX_JSON) -> dict[str, Any] | None:
+    """The decoded dependency JSON, or None when the binary has no ``.dep-v0`` section."""
+    exe = open_executable(data)
+    section = exe.section(*SECTION_NAMES)
+    if section is None:
+        return None
+    raw = data[section.offset : section.offset + section.size]
+    if len(raw) != section.size:
+        raise AuditDataError("section runs past the end of the file")
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(raw, max_json)
+    except zlib.error as exc:
+        raise AuditDataError(f"bad zlib data: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise AuditDataError(f"dependency data inflates beyond {max_json} bytes")
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AuditDataError(f"bad JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
+        raise AuditDataError("JSON has no 'packages' array")
+    return doc
+
+
+def parse(path: str, data: bytes, max_json: int = MAX_JSON) -> AnalysisResult:
+    try:
+        doc = read_audit_json(data, max_json)
+    except (AuditDataError, BinaryFormatError) as exc:
+        return unknown(path, f"cargo-auditable data unreadable: {exc}", NAME)
+    if doc is None:
+        return AnalysisResult()
+    packages: list[Package] = []
+    for entry in doc["packages"]:
+        if not isinstance(entry, dict):
+            continue
+        name, version = entry.get("name"), entry.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            continue
+        build = entry.get("kind") == "build"
+        packages.append(cargo_package(
+            name, version, file_path=path, found_by=NAME, evidence=".dep-v0",
+            is_application=entry.get("root") is True, dev=build,
+            extra=(("cargo_kind", "build"),) if build else (),
+        ))
+    return AnalysisResult(packages=tuple(packages))
+
+
+class RustBinaryAnalyzer(Analyzer):
+    name = NAME
+    version = 1
+    modes = ALL_MODES
+    max_file_size = 256 * MiB
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        return (is_executable(mode) or path.lower().endswith((".exe", ".dll"))) and size > 1024
+
+    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+        if not sniff(data):
+            return AnalysisResult()
+        return parse(path, data)

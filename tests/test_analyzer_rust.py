@@ -1,0 +1,108 @@
+"""Rust analyzers: cargo-auditable binaries (ELF, PE, Mach-O) and Cargo.lock, on every
+corpus cargo case, plus damaged binaries derived here from a corpus binary."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPUS
+from layerscan.analyzers.binfmt import open_executable
+from layerscan.analyzers.rust import auditable, cargo_lock
+from layerscan.model import Package
+
+CARGO = CORPUS / "fixtures" / "cargo"
+CASES = sorted(p.name for p in CARGO.iterdir()) if CARGO.is_dir() else []
+
+XFAIL = {
+    "trivy-cargo-happy-path":
+        "Trivy prunes Cargo.lock entries unreachable from Cargo.toml (winapi*, Windows-only); "
+        "we report the lockfile as written (Cargo.toml is a separate file)",
+}
+
+
+def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
+    packages: list[Package] = []
+    for rel in inputs:
+        if rel.endswith("Cargo.toml"):
+            continue
+        data = (case_dir / rel).read_bytes()
+        result = cargo_lock.parse(rel, data) if "Cargo.lock" in rel else auditable.parse(rel, data)
+        assert not result.unknowns, result.unknowns
+        packages.extend(result.packages)
+    return packages
+
+
+@pytest.mark.parametrize("case", CASES or ["<no corpus>"])
+def test_corpus_case(corpus: Path, case: str) -> None:
+    if case in XFAIL:
+        pytest.xfail(XFAIL[case])
+    case_dir = CARGO / case
+    expected = json.loads((case_dir / "expected.json").read_text())
+    packages = _packages(case_dir, expected["inputs"])
+    assert {(p.name, p.version) for p in packages} == {(p["name"], p["version"]) for p in expected["packages"]}
+
+
+def _elf_binary(corpus: Path) -> bytes:
+    return (corpus / "fixtures/cargo/trivy-binary-elf/test.elf").read_bytes()
+
+
+def test_binary_analyzer_purls(corpus: Path) -> None:
+    data = (corpus / "fixtures/cargo/scalibr-cargoauditable-uses_serde_json/uses_serde_json").read_bytes()
+    analyzer = auditable.RustBinaryAnalyzer()
+    assert analyzer.wants("usr/bin/uses_json", 0o755, len(data))
+    pkgs = {p.name: p for p in analyzer.analyze("usr/bin/uses_json", data).packages}
+    assert pkgs["serde_json"].purl == "pkg:cargo/serde_json@1.0.135"
+    assert pkgs["uses_json"].is_application
+    assert not pkgs["serde"].dev and not pkgs["serde"].is_application
+
+
+def _patched(data: bytes, payload: bytes) -> bytes:
+    section = open_executable(data).section(*auditable.SECTION_NAMES)
+    assert section is not None and len(payload) <= section.size
+    payload = payload.ljust(section.size, b"\0")
+    return data[: section.offset] + payload + data[section.offset + section.size :]
+
+
+def test_damaged_dep_section_is_unknown(corpus: Path) -> None:
+    data = _elf_binary(corpus)
+    for payload, reason in [
+        (b"not zlib at all", "bad zlib data"),
+        (zlib.compress(b"[1, 2, 3]"), "no 'packages' array"),
+        (zlib.compress(b'{"packages": [ {"name": '), "bad JSON"),
+    ]:
+        result = auditable.parse("bin", _patched(data, payload))
+        assert not result.packages and reason in result.unknowns[0].reason
+
+
+def test_build_kind_crates_are_marked(corpus: Path) -> None:
+    doc = {"packages": [  # must fit the 118-byte section once compressed
+        {"name": "app", "version": "0.1.0", "root": True},
+        {"name": "cc", "version": "1.0.83", "kind": "build"},
+    ]}
+    data = _patched(_elf_binary(corpus), zlib.compress(json.dumps(doc).encode(), 9))
+    pkgs = {p.name: p for p in auditable.parse("bin", data).packages}
+    assert pkgs["app"].is_application and not pkgs["app"].dev
+    assert pkgs["cc"].dev and ("cargo_kind", "build") in pkgs["cc"].extra
+
+
+def test_inflation_is_bounded(corpus: Path) -> None:
+    result = auditable.parse("bin", _elf_binary(corpus), max_json=64)
+    assert not result.packages and "inflates beyond 64 bytes" in result.unknowns[0].reason
+
+
+@pytest.mark.parametrize("cut", [6, 64, 2000, 200_000])
+def test_truncated_binary_is_unknown_or_empty(corpus: Path, cut: int) -> None:
+    result = auditable.parse("bin", _elf_binary(corpus)[:cut])
+    assert not result.packages and result.unknowns
+
+
+def test_cargo_lock_bad_input() -> None:
+    assert "invalid Cargo.lock" in cargo_lock.parse("Cargo.lock", b"[[package]\nname=").unknowns[0].reason
+    assert cargo_lock.parse("Cargo.lock", b"\xff\xfe").unknowns
+    result = cargo_lock.parse("Cargo.lock", b'[[package]]\nname = "a"\n[[package]]\nname = "b"\nversion = "1.0.0"\n')
+    assert [(p.name, p.version) for p in result.packages] == [("b", "1.0.0")]
+    assert "1 [[package]] entries" in result.unknowns[0].reason
