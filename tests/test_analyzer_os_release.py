@@ -79,8 +79,15 @@ def test_distroless_without_release_files_is_debian_with_unknown_release() -> No
             "7.9.2009",
         ),
         ({"etc/redhat-release": b"Red Hat Enterprise Linux release 8.9 (Ootpa)\n"}, "redhat", "8.9"),
+        # Amazon names as Trivy reports them (its amazon detector reads these forms).
         ({"etc/system-release": b"Amazon Linux release 2 (Karoo)\n"}, "amazon", "2 (Karoo)"),
-        ({"etc/system-release": b"Amazon Linux AMI release 2018.03\n"}, "amazon", "2018.03"),
+        ({"etc/system-release": b"Amazon Linux AMI release 2018.03\n"}, "amazon", "AMI release 2018.03"),
+        (
+            {"usr/lib/system-release": b"Amazon Linux release 2023 (Amazon Linux)\n", "etc/os-release": b'ID="amzn"\nVERSION_ID="2023"\n'},
+            "amazon",
+            "2023 (Amazon Linux)",
+        ),
+        ({"x86_64-bottlerocket-linux-gnu/sys-root/usr/lib/os-release": b"ID=bottlerocket\nVERSION_ID=1.34.0\n"}, "bottlerocket", "1.34.0"),
         ({"etc/alpine-release": b"3.19.1\n"}, "alpine", "3.19.1"),
         ({"etc/photon-release": b"VMware Photon OS 4.0\nPHOTON_BUILD_NUMBER=1526e30ba\n"}, "photon", "4.0"),
         ({"etc/SuSE-release": b"SUSE Linux Enterprise Server 12 (x86_64)\nVERSION = 12\nPATCHLEVEL = 3\n"}, "suse linux enterprise server", "12.3"),
@@ -96,6 +103,8 @@ def test_release_files(files: dict[str, bytes], family: str, name: str) -> None:
 
 def test_unknown_os_release_id_is_not_an_os() -> None:
     assert parse_os_release(b"ID=plan9\nVERSION_ID=4\n") is None
+    assert parse_os_release(b"VERSION_ID=4\n") is None  # no ID
+    assert parse_os_release(b"ID=alpine\n") is None  # no VERSION_ID
     assert OSReleaseAnalyzer().analyze("etc/os-release", b"ID=plan9\n").empty
 
 
@@ -108,6 +117,7 @@ def test_lsb_release_of_a_non_ubuntu_derivative_is_ignored() -> None:
     [
         ("etc/os-release", b"\x7fELF\x00\x00\x01garbage"),
         ("etc/redhat-release", b"not a release line at all"),
+        ("etc/system-release", b"Amazon Linux release 2"),  # AL2 without its code name
         ("etc/debian_version", b""),
         ("etc/alpine-release", b"x" * 5000),
     ],

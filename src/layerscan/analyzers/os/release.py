@@ -28,7 +28,15 @@ from typing import ClassVar
 from layerscan.analyzers.base import AnalysisResult, Analyzer, unknown
 from layerscan.model import OSInfo
 
-OS_RELEASE_PATHS = frozenset({"etc/os-release", "usr/lib/os-release"})
+OS_RELEASE_PATHS = frozenset(
+    {
+        "etc/os-release",
+        "usr/lib/os-release",
+        # Bottlerocket keeps its os-release in the target sysroot.
+        "aarch64-bottlerocket-linux-gnu/sys-root/usr/lib/os-release",
+        "x86_64-bottlerocket-linux-gnu/sys-root/usr/lib/os-release",
+    }
+)
 
 # os-release ID -> family
 _OS_RELEASE_IDS: Mapping[str, str] = {
@@ -104,11 +112,12 @@ def _unquote(value: str) -> str:
 
 
 def parse_os_release(data: bytes) -> OSInfo | None:
-    """``etc/os-release``: ID -> family, VERSION_ID -> name. Unknown IDs give None."""
+    """``etc/os-release``: ID -> family, VERSION_ID -> name. Unknown IDs and a
+    missing VERSION_ID give None (Debian testing/sid: ``debian_version`` names it)."""
     fields = parse_key_values(_text(data))
     os_id = fields.get("ID", "").lower()
     family = _OS_RELEASE_IDS.get(os_id)
-    if family is None:
+    if family is None or not fields.get("VERSION_ID"):
         return None
     if family == "centos" and "stream" in fields.get("NAME", "").lower():
         family = "centos-stream"
@@ -162,13 +171,14 @@ def parse_release_line(data: bytes) -> OSInfo | None:
 
 
 def _amazon(line: str) -> OSInfo | None:
-    """Amazon Linux names as Trivy reports them: "2018.03", "2 (Karoo)", "2023"."""
-    _, sep, after = line.partition(" release ")
-    after = after.strip()
-    if not sep or not after[:1].isdigit():
-        return None
-    name = "2023" if after.startswith("2023") else after
-    return OSInfo(family="amazon", name=name, pretty_name=line)
+    """Amazon Linux names exactly as Trivy reports them (its detector reads them):
+    "AMI release 2018.03" (AL1), "2 (Karoo)", "2023 (Amazon Linux)"."""
+    fields = line.split()
+    if line.startswith("Amazon Linux release 2"):
+        name = " ".join(fields[3:]) if len(fields) >= 5 else ""  # AL2+ always carry a code name
+    else:
+        name = " ".join(fields[2:])
+    return OSInfo(family="amazon", name=name, pretty_name=line) if name else None
 
 
 def parse_first_version(family: str) -> Callable[[bytes], OSInfo | None]:
@@ -278,6 +288,6 @@ class OSReleaseAnalyzer(Analyzer):
         info = parse(path, data)
         if info is None:
             if path in OS_RELEASE_PATHS or path == "etc/lsb-release":
-                return AnalysisResult()  # a valid file naming an OS we do not scan
+                return AnalysisResult()  # a valid file naming no OS (release) we scan
             return unknown(path, "unrecognised release file content", self.name)
         return AnalysisResult(os=info)
