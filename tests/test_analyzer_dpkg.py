@@ -91,6 +91,11 @@ Package: broken
 Status: install ok installed
 this line is garbage
 Version: 3.0
+
+Package: invalidpkg
+Status: install ok installed
+Source: invalidpkg-5 (5.#)
+Version: 1:5.#
 """
 
 
@@ -104,7 +109,10 @@ def test_status_fields_crlf_and_damage() -> None:
     bsd = by_name["bsdutils"]
     assert (bsd.version, bsd.src_name, bsd.src_version) == ("1:2.38.1-5+b1", "util-linux", "2.38.1-5")
     # The damaged stanza keeps its valid fields and is reported.
-    assert [u.reason for u in result.unknowns] == ["stanza at line 22: line 24: not a 'Field: value' line"]
+    assert [u.reason for u in result.unknowns] == [
+        "stanza at line 22: line 24: not a 'Field: value' line",
+        "stanza at line 27: package 'invalidpkg' has an invalid Version '1:5.#'",
+    ]
 
 
 def test_multiarch_list_file_owner_and_directories() -> None:

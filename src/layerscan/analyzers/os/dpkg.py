@@ -36,6 +36,8 @@ STATUS_D = "var/lib/dpkg/status.d/"
 INSTALLED_STATES = frozenset({"installed", "triggers-awaited", "triggers-pending"})
 MAX_UNKNOWNS = 50
 
+# [epoch:]upstream[-revision]; upstream starts with a digit (dpkg refuses anything else).
+_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:_-]*$")
 _SOURCE = re.compile(r"^(?P<name>[^\s(]+)(?:\s*\((?P<version>[^\s)]+)\))?")
 
 
@@ -67,8 +69,10 @@ def stanza_package(stanza: Stanza, path: str, pkg_type: str) -> Package | str:
     name, version = stanza.get("Package"), stanza.get("Version")
     if not _valid_token(name):
         return "installed stanza without a valid Package field"
-    if not version or any(c.isspace() for c in version):
-        return f"package {name!r} has no valid Version field"
+    if not version:
+        return f"package {name!r} has no Version field"
+    if not _VERSION.match(version):
+        return f"package {name!r} has an invalid Version {version[:64]!r}"
     arch = stanza.get("Architecture").split()[0] if stanza.get("Architecture") else ""
     src_name, src_version = _source(stanza, name, version)
     license_text = stanza.get("License")
