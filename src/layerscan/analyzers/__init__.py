@@ -27,6 +27,9 @@ _ENTRIES: tuple[str, ...] = (
     # Rust (language part 2)
     "layerscan.analyzers.rust.auditable:RustBinaryAnalyzer",
     "layerscan.analyzers.rust.cargo_lock:CargoLockAnalyzer",
+    # Conda (language part 2)
+    "layerscan.analyzers.conda.meta:CondaMetaAnalyzer",
+    "layerscan.analyzers.conda.environment:CondaEnvironmentAnalyzer",
     # Python, Node.js, Ruby, PHP, .NET (language part 1)
     "layerscan.analyzers.python.metadata:PythonMetadataAnalyzer",
     "layerscan.analyzers.python.egg:PythonEggAnalyzer",

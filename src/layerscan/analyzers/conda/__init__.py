@@ -1,0 +1,1 @@
+"""conda analyzers: installed ``conda-meta/*.json`` records and ``environment.yml`` files."""
