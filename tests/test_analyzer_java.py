@@ -187,3 +187,11 @@ def test_pom_property_cycle_is_bounded() -> None:
             b"</dependency></dependencies></project>")
     (pkg,) = pom.parse("pom.xml", text).packages
     assert pkg.version == "" and "unresolved" in pkg.version_unknown_reason and not pkg.matchable
+
+
+def test_oversized_pom_properties_is_unknown_with_nested_path() -> None:
+    limits = archive.Limits(max_metadata_bytes=100)
+    jar = _zip({"META-INF/maven/g/a/pom.properties": b"#" * 500 + b"\ngroupId=g\nartifactId=a\nversion=1\n"})
+    result = archive.parse("x.jar", jar, limits)
+    assert not result.packages
+    assert [u.path for u in result.unknowns] == ["x.jar!/META-INF/maven/g/a/pom.properties"]

@@ -43,8 +43,8 @@ class Limits:
     max_depth: int = 16
     max_members: int = 200_000
     max_metadata_bytes: int = 1 * MiB  # one pom.properties / MANIFEST.MF
-    max_nested_bytes: int = 512 * MiB  # one nested archive, inflated
-    max_total_bytes: int = 2048 * MiB  # everything inflated under one top-level archive
+    max_nested_bytes: int = 256 * MiB  # one nested archive, inflated
+    max_total_bytes: int = 1024 * MiB  # everything inflated under one top-level archive
     max_ratio: int = 200  # inflated/compressed, for members above ratio_floor bytes
     ratio_floor: int = 1 * MiB
     max_archives: int = 10_000  # nested archives opened under one top-level archive
@@ -124,7 +124,7 @@ def _identify(walk: _Walk, path: str, zf: zipfile.ZipFile, infos: list[zipfile.Z
     found: list[tuple[Coordinates, str]] = []
     for info in infos:
         if posixpath.basename(info.filename) == "pom.properties" and not info.is_dir():
-            coords = from_pom_properties(_read_text(walk, zf, info))
+            coords = from_pom_properties(_read_text(walk, path, zf, info))
             if coords is not None:
                 found.append((coords, "pom.properties"))
     if not any(claims_archive(coords, path) for coords, _ in found):
@@ -147,18 +147,18 @@ def _own_identity(walk: _Walk, path: str, zf: zipfile.ZipFile) -> tuple[Coordina
     except KeyError:
         info = None
     if info is not None:
-        coords = from_manifest(_read_text(walk, zf, info))
+        coords = from_manifest(_read_text(walk, path, zf, info))
         if coords is not None:
             return coords, "MANIFEST.MF"
     coords = from_filename(path)
     return (coords, "filename") if coords is not None else None
 
 
-def _read_text(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+def _read_text(walk: _Walk, path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     try:
         return _read(walk, zf, info, walk.limits.max_metadata_bytes).decode("utf-8", "replace")
     except _LimitExceeded as exc:
-        walk.unknown(info.filename, str(exc))
+        walk.unknown(f"{path}!/{info.filename}", str(exc))
         return ""
 
 
