@@ -39,6 +39,10 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.python.uv_lock:UvLockAnalyzer",
     "layerscan.analyzers.python.pdm_lock:PdmLockAnalyzer",
     "layerscan.analyzers.python.pylock:PylockAnalyzer",
+    "layerscan.analyzers.node.package_json:PackageJsonAnalyzer",
+    "layerscan.analyzers.node.package_lock:PackageLockAnalyzer",
+    "layerscan.analyzers.node.yarn_lock:YarnLockAnalyzer",
+    "layerscan.analyzers.node.pnpm_lock:PnpmLockAnalyzer",
 )
 
 

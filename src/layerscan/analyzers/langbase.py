@@ -140,12 +140,16 @@ def lang_purl(pkg_type: str, name: str, version: str, namespace: str = "") -> st
         return ""
 
 
-def lang_package(pkg_type: str, name: str, version: str, *, namespace: str = "", **fields: Any) -> Package:
-    """A Package with its purl; an empty version gets a reason so it is listed, not matched."""
+def lang_package(pkg_type: str, name: str, version: str, *, namespace: str = "", purl_name: str = "",
+                 **fields: Any) -> Package:
+    """A Package with its purl; an empty version gets a reason so it is listed, not matched.
+
+    ``namespace``/``purl_name`` split a qualified name for the purl (npm scope, composer vendor).
+    """
     if not version and not fields.get("version_unknown_reason"):
         fields["version_unknown_reason"] = "no version in the file"
     return Package(name=name, version=version, type=pkg_type,
-                   purl=lang_purl(pkg_type, name, version, namespace), **fields)
+                   purl=lang_purl(pkg_type, purl_name or name, version, namespace), **fields)
 
 
 # ---------------------------------------------------------------- analyzer

@@ -1,0 +1,151 @@
+"""Node.js analyzers: installed package.json and package-lock / yarn.lock / pnpm-lock.yaml, on the corpus cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPUS, corpus_available
+from fixtures.lang1.harness import (case_dirs, cases_with_flags, expected_set, flag_mismatches, missing_unversioned,
+                                    params, run_case, versioned)
+from layerscan.analyzers.node import pnpm_lock, yarn_lock
+from layerscan.analyzers.node.package_json import PackageJsonAnalyzer
+from layerscan.analyzers.node.package_lock import PackageLockAnalyzer
+from layerscan.analyzers.node.pnpm_lock import PnpmLockAnalyzer
+from layerscan.analyzers.node.yarn_lock import YarnLockAnalyzer
+
+ANALYZERS = [PackageJsonAnalyzer(), PackageLockAnalyzer(), YarnLockAnalyzer(), PnpmLockAnalyzer()]
+NM = "app/node_modules/"
+
+# Corpus inputs kept under the peer's test-file name: the path a scanner would see instead.
+RENAME = {
+    "scalibr-packagejson-duplicate_keys_in_dev_deps": {"duplicate-keys.json": NM + "x/package.json"},
+    "scalibr-packagejson-nested_acorn": {"package.json": NM + "acorn/package.json"},
+    "scalibr-packagejson-npm_package_with_engine_field_set": {"not-vscode.json": NM + "x/package.json"},
+    "scalibr-packagejson-package_with_dependencies": {"package-with-deps.json": NM + "x/package.json"},
+    "scalibr-packagejson-top_level_package.json": {"package.json": NM + "x/package.json"},
+    "scalibr-packagejson-undici_package_with_nonstandard_contributors_parsed_correctl": {
+        "undici-package.json": NM + "undici/package.json"},
+    **{case: {"package.json": NM + "x/package.json"} for case in (
+        "trivy-packagejson-empty-array-license", "trivy-packagejson-happy-path",
+        "trivy-packagejson-happy-path---legacy-array-of-objects-license", "trivy-packagejson-happy-path---legacy-license",
+        "trivy-packagejson-happy-path---workspace-as-struct", "trivy-packagejson-null-license-value",
+        "trivy-packagejson-unknown-license-object")},
+    "syft-javascript-testparsepackagelocklicensewitharray": {"array-license-package-lock.json": "package-lock.json"},
+    "syft-javascript-testparsepackagelockv1nesteddependencies": {"nested-package-lock-1.json": "package-lock.json"},
+    "syft-javascript-testparsepackagelockv2": {"package-lock-2.json": "package-lock.json"},
+    "syft-javascript-testparsepackagelockv3": {"package-lock-3.json": "package-lock.json"},
+}
+NOT_IMPLEMENTED = {"bun.lock": "bun.lock (bun) is not implemented", "deno.lock": "deno.lock is not implemented"}
+
+_MANIFEST = "peer lists the declared dependency ranges of a package.json as packages; ranges are not installed versions"
+_SYFT_DEV = "syft's expectation leaves out dev packages (listed by us with dev=True)"
+_PKG_JSON = ("peer also reads the sibling package.json (root/workspace packages, dev pruning); our analyzer reads "
+             "one file and lists workspaces as the application")
+XFAIL = {
+    "scalibr-packagejson-duplicate_keys_in_dev_deps": _MANIFEST,
+    "scalibr-packagejson-package_with_dependencies": _MANIFEST,
+    "scalibr-pnpmlock-files": "peer drops the file: dependency 'nameless-package' that the lockfile versions",
+    "syft-javascript-test_javascriptcataloger": "syft's catalog of several lockfiles drops dev entries and one "
+                                                "odd 'node_modules/async' v1 key that we keep",
+    "syft-javascript-testparsepackagelock": _SYFT_DEV,
+    "syft-javascript-testparsepackagelockv1nesteddependencies": _SYFT_DEV,
+    "syft-javascript-testparsepackagelockv2": _SYFT_DEV,
+    "syft-javascript-testparsepackagelockv3": _SYFT_DEV,
+    "syft-javascript-testparsepnpmlock": "syft adds importer dependencies missing from the packages section",
+    "syft-javascript-testparsepnpmlock_multidocument": "syft reads the pnpm env-lockfile document too",
+    "syft-javascript-testparseyarnberry": _SYFT_DEV + " (needs package.json)",
+    "syft-javascript-testparseyarnlockwithduplicates": "syft keeps the alias name (not the real package name)",
+    "syft-javascript-testparseyarnlockwithrelationships": "syft keeps the alias name (not the real package name)",
+    "trivy-npm-lock-version-v3-with-workspace": "trivy reports workspace folders as packages; we list them as "
+                                                "the application",
+    "trivy-pnpm-many": "trivy keeps a package whose key has no parseable version ('90')",
+    "trivy-pnpm-v6-with-dev-deps": "trivy's parser test drops dev packages (listed by us with dev=True)",
+    "trivy-pnpm-with-dev-deps": "trivy's parser test drops dev packages (listed by us with dev=True)",
+    "trivy-yarn-happy-path": _PKG_JSON,
+    "trivy-yarn-happy-path-with-alias-rewrite": _PKG_JSON,
+    "trivy-yarn-monorepo": _PKG_JSON,
+    "trivy-yarn-parse-licenses-yarn-v2": _PKG_JSON,
+    "trivy-yarn-project-with-workspace-placed-in-sub-dir": _PKG_JSON,
+    "trivy-yarn-yarn-file-with-bad-protocol": "trivy drops 'asap@unsupported:~2.0.6'; we keep its locked version",
+}
+FLAG_XFAIL = {
+    "trivy-pnpm-v9-with-same-version-and-different-peers-for-dependency":
+        "dev reachability is computed per name@version; the peer distinguishes peer-suffixed snapshots",
+    **{case: "yarn.lock carries no dev/direct information; the peer reads package.json" for case in (
+        "trivy-yarn-happy-path", "trivy-yarn-happy-path-with-alias-rewrite", "trivy-yarn-monorepo",
+        "trivy-yarn-package-uses-latest-version", "trivy-yarn-parse-licenses-yarn-classic",
+        "trivy-yarn-parse-licenses-yarn-v2")},
+}
+
+ALL_CASES = case_dirs(CORPUS if corpus_available() else None, "npm")
+
+
+def _skips() -> dict[str, str]:
+    import json
+
+    skips = {}
+    for case in ALL_CASES:
+        inputs = json.loads((CORPUS / "fixtures" / "npm" / case / "expected.json").read_text())["inputs"]
+        for name, reason in NOT_IMPLEMENTED.items():
+            if name in inputs:
+                skips[case] = reason
+    return skips
+
+
+SKIP = _skips()
+
+
+@pytest.mark.parametrize("case", params(ALL_CASES, XFAIL, SKIP))
+def test_corpus_case_packages(corpus: Path, case: str) -> None:
+    run = run_case(corpus / "fixtures" / "npm" / case, ANALYZERS, RENAME.get(case))
+    assert versioned(run) == expected_set(run)
+    assert missing_unversioned(run) == set()
+
+
+@pytest.mark.parametrize("case", params(cases_with_flags(CORPUS if corpus_available() else None, "npm"),
+                                        FLAG_XFAIL, SKIP))
+def test_corpus_case_flags(corpus: Path, case: str) -> None:
+    run = run_case(corpus / "fixtures" / "npm" / case, ANALYZERS, RENAME.get(case))
+    assert flag_mismatches(run, "dev") + flag_mismatches(run, "indirect") == []
+
+
+# ---------------------------------------------------------------- own fixtures and hostile input
+
+
+def test_installed_package_json_and_application() -> None:
+    analyzer = PackageJsonAnalyzer()
+    dep = analyzer.analyze("srv/app/node_modules/@babel/core/package.json",
+                           b'{"name": "@babel/core", "version": "7.0.0", "license": {"type": "MIT"}}').packages[0]
+    assert (dep.purl, dep.licenses, dep.is_application) == ("pkg:npm/%40babel/core@7.0.0", ("MIT",), False)
+    app = analyzer.analyze("srv/app/package.json", b'{"name": "app", "version": "1.0.0"}').packages[0]
+    assert app.is_application and not app.matchable and app.found_by == "node-package-json"
+
+
+def test_lockfile_links_and_git_versions_are_unknown_not_dropped() -> None:
+    lock = (b'{"lockfileVersion": 3, "packages": {"": {"name": "a", "version": "1.0.0", "dependencies": {"x": "1"}},'
+            b' "node_modules/x": {"version": "1.0.0"}, "node_modules/x/node_modules/y": {"version": "2.0.0", "dev": true},'
+            b' "node_modules/g": {"version": "git+ssh://git@github.com/o/g.git#abc"}}}')
+    result = PackageLockAnalyzer().analyze("package-lock.json", lock)
+    flags = {p.name: (p.version, p.dev, p.indirect, p.is_application) for p in result.packages}
+    assert flags["x"] == ("1.0.0", False, False, False) and flags["y"] == ("2.0.0", True, True, False)
+    assert flags["a"][3] and flags["g"][0] == ""
+
+
+@pytest.mark.parametrize(("analyzer", "path", "data"), [
+    (PnpmLockAnalyzer(), "pnpm-lock.yaml", b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"),
+    (PnpmLockAnalyzer(), "pnpm-lock.yaml", b"packages: [\n"),
+    (PackageLockAnalyzer(), "package-lock.json", b'{"packages": '),
+    (PackageJsonAnalyzer(), "node_modules/x/package.json", b"\x00\xff"),
+])
+def test_bad_input_becomes_an_unknown(analyzer, path: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    result = analyzer.analyze(path, data)
+    assert not result.packages and len(result.unknowns) == 1 and result.unknowns[0].reason
+
+
+def test_yarn_and_pnpm_key_forms() -> None:
+    yarn = yarn_lock.parse(b'"alias@npm:real@^1":\n  version "1.2.0"\n\n"@s/p@^2", "@s/p@^2.1":\n  version "2.1.0"\n')
+    assert {(p.name, p.version) for p in yarn.packages} == {("real", "1.2.0"), ("@s/p", "2.1.0")}
+    assert pnpm_lock.split_key("/@s/p/1.0.0_peer@2.0.0", 5) == ("@s/p", "1.0.0")
+    assert pnpm_lock.split_key("/@s/p@1.0.0(peer@2.0.0)", 6) == ("@s/p", "1.0.0")
