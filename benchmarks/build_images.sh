@@ -39,7 +39,7 @@ apt_big() { CHROOT_CMD="apt-get update -qq && apt-get install -y -qq --no-instal
 app_layer() { mkdir -p "$R/app"; printf 'print("hello")\n' > "$R/app/main.py"; }
 
 build() {
-  local name=$1 layout="$W/$1.oci"
+  local name=$1 layout="$W/$1.build.oci"
   rm -rf "$layout"
   umoci init --layout "$layout"
   umoci new --image "$layout:empty"
@@ -50,7 +50,9 @@ build() {
   else
     step "$layout" base latest "COPY app /app" app_layer
   fi
-  rm -f "$W/$name.docker.tar"
+  # a clean layout holding only the final image (Syft refuses layouts with several manifests)
+  rm -rf "$W/$name.oci" "$W/$name.docker.tar"
+  skopeo copy -q "oci:$layout:latest" "oci:$W/$name.oci:latest"
   skopeo copy -q "oci:$layout:latest" "docker-archive:$W/$name.docker.tar:bench/$name:latest"
 }
 
