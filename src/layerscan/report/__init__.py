@@ -1,1 +1,40 @@
-"""Reports: one ScanReport document (document.py), one writer module per format."""
+"""Reports: one ScanReport document (document.py), one writer module per format.
+
+``get_writer(fmt)`` returns the format's ``write(report, stream)``; writer
+modules are imported only when asked for (start-up time matters).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, TextIO
+
+from layerscan.errors import UsageError
+
+# format name -> writer module
+WRITERS: dict[str, str] = {
+    "table": "layerscan.report.table",
+    "json": "layerscan.report.json_report",
+    "cyclonedx": "layerscan.report.cyclonedx",
+    "spdx-json": "layerscan.report.spdx",
+    "sarif": "layerscan.report.sarif",
+    "html": "layerscan.report.html",
+}
+FORMATS = tuple(WRITERS)
+# Formats that are an SBOM: they always list every package.
+SBOM_FORMATS = frozenset({"cyclonedx", "spdx-json"})
+
+Writer = Callable[..., None]
+
+
+def get_writer(fmt: str) -> Callable[["ScanReport", TextIO], None]:  # noqa: F821
+    module_name = WRITERS.get(fmt)
+    if module_name is None:
+        raise UsageError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise UsageError(f"format {fmt!r} is not available in this build") from None
+        raise
+    return module.write

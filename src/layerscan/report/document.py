@@ -1,0 +1,250 @@
+"""The report document: one model every writer renders (DESIGN.md §2 Reporter).
+
+Results are grouped as Trivy users know them: one ``os-pkgs`` result for the
+distro packages, then ``lang-pkgs`` results (one per ecosystem for installed
+packages in images/root filesystems, one per lockfile or binary otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Iterable
+
+from layerscan.model import Finding, LayerInfo, OSInfo, Package, Sbom, Unknown
+from layerscan.model.advisory import SEVERITIES
+from layerscan.model.image import ImageMeta
+from layerscan.model.package import OS_TYPES
+
+OS_CLASS = "os-pkgs"
+LANG_CLASS = "lang-pkgs"
+
+# Installed packages that Trivy aggregates into one result per ecosystem.
+_AGGREGATED: dict[str, tuple[str, str]] = {
+    "pypi": ("Python", "python-pkg"),
+    "npm": ("Node.js", "node-pkg"),
+    "gem": ("Ruby", "gemspec"),
+    "maven": ("Java", "jar"),
+    "conda": ("Conda", "conda-pkg"),
+}
+
+# Installed packages reported per file (binaries, vendor manifests).
+_PER_FILE_INSTALLED: dict[str, str] = {
+    "golang": "gobinary",
+    "cargo": "rustbinary",
+    "nuget": "dotnet-core",
+    "composer": "composer-vendor",
+}
+
+# Lockfile / manifest names -> Trivy's result Type.
+_LOCKFILE_TYPES: dict[str, str] = {
+    "requirements.txt": "pip", "pipfile.lock": "pipenv", "poetry.lock": "poetry", "uv.lock": "uv",
+    "package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",
+    "pnpm-lock.yaml": "pnpm", "bun.lock": "bun", "go.mod": "gomod", "go.sum": "gomod",
+    "cargo.lock": "cargo", "composer.lock": "composer", "installed.json": "composer-vendor",
+    "gemfile.lock": "bundler", "pom.xml": "pom", "gradle.lockfile": "gradle",
+    "packages.lock.json": "nuget", "packages.config": "packages-props", "conan.lock": "conan",
+    "package.resolved": "swift", "podfile.lock": "cocoapods", "mix.lock": "hex",
+    "pubspec.lock": "pub", "manifest.toml": "julia", "environment.yml": "conda-environment",
+}
+
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class Result:
+    target: str
+    klass: str  # os-pkgs | lang-pkgs
+    type: str  # debian, alpine, python-pkg, gobinary, pip, npm, ...
+    packages: tuple[Package, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    suppressed: tuple[Finding, ...] = ()
+    unknowns: tuple[Unknown, ...] = ()
+
+    def severity_counts(self) -> dict[str, int]:
+        return severity_counts(self.findings)
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    exit_code: int = 0
+    failing: int = 0
+    eol: bool = False
+    expired_ignores: tuple[str, ...] = ()  # sources ("FILE:LINE") of expired ignore entries
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    artifact_name: str
+    artifact_type: str
+    created_at: str  # RFC 3339, UTC
+    tool_version: str
+    os: OSInfo | None = None
+    image: ImageMeta | None = None
+    results: tuple[Result, ...] = ()
+    list_all_pkgs: bool = False  # JSON/table list packages (SBOM writers always do)
+    vulnerabilities_scanned: bool = False  # False: SBOM only, no database was consulted
+    policy: PolicySummary = field(default_factory=PolicySummary)
+    db_metadata: tuple[tuple[str, str], ...] = ()
+    dockerfile: str = ""  # SARIF results point here when given
+
+    @property
+    def packages(self) -> tuple[Package, ...]:
+        return tuple(p for r in self.results for p in r.packages)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for r in self.results for f in r.findings)
+
+    @property
+    def suppressed(self) -> tuple[Finding, ...]:
+        return tuple(f for r in self.results for f in r.suppressed)
+
+    @property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        return self.image.layers if self.image else ()
+
+
+def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {s: 0 for s in SEVERITIES}
+    for f in findings:
+        counts[f.severity if f.severity in counts else "UNKNOWN"] += 1
+    return counts
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def os_target(artifact_name: str, os_info: OSInfo | None) -> str:
+    if os_info is None:
+        return artifact_name
+    return f"{artifact_name} ({os_info.family} {os_info.name})".replace("  ", " ")
+
+
+def result_key(pkg: Package, artifact_name: str, artifact_type: str, os_info: OSInfo | None) -> tuple[str, str, str]:
+    """(target, class, type) of the result a package belongs to."""
+    if pkg.type in OS_TYPES:
+        family = os_info.family if os_info else pkg.type
+        return os_target(artifact_name, os_info), OS_CLASS, family
+    if artifact_type == "filesystem":
+        return _lockfile_key(pkg)
+    if pkg.type in _AGGREGATED:
+        target, rtype = _AGGREGATED[pkg.type]
+        return target, LANG_CLASS, rtype
+    path = outer_path(pkg.file_path)
+    if pkg.type in _PER_FILE_INSTALLED:
+        name = PurePosixPath(path).name.lower()
+        rtype = _LOCKFILE_TYPES.get(name, _PER_FILE_INSTALLED[pkg.type])
+        return path or pkg.type, LANG_CLASS, rtype
+    return path or pkg.type, LANG_CLASS, pkg.type
+
+
+def _lockfile_key(pkg: Package) -> tuple[str, str, str]:
+    path = outer_path(pkg.file_path)
+    name = PurePosixPath(path).name.lower()
+    rtype = _LOCKFILE_TYPES.get(name)
+    if rtype is None and name.endswith(".deps.json"):
+        rtype = "dotnet-core"
+    if rtype is None and pkg.type in _AGGREGATED:
+        rtype = _AGGREGATED[pkg.type][1]
+    return path or pkg.type, LANG_CLASS, rtype or pkg.type
+
+
+def outer_path(file_path: str) -> str:
+    """The file on disk for a nested location ("app.jar!/BOOT-INF/lib/x.jar" -> "app.jar")."""
+    return file_path.split("!", 1)[0]
+
+
+def layer_step(created_by: str) -> str:
+    """A Dockerfile step from a history ``created_by``: "/bin/sh -c #(nop) ADD x" -> "ADD x",
+    "/bin/sh -c pip install" -> "RUN pip install", BuildKit "RUN /bin/sh -c x" -> "RUN x",
+    "|2 A=1 B=2 /bin/sh -c x" -> "RUN x"."""
+    text = " ".join(created_by.split())
+    if text.startswith("/bin/sh -c #(nop) "):
+        return text[len("/bin/sh -c #(nop) "):]
+    shell = "/bin/sh -c "
+    if text.startswith(("|", "RUN ")) and shell in text:
+        return "RUN " + text.split(shell, 1)[1]
+    if text.startswith(shell):
+        return "RUN " + text[len(shell):]
+    return text
+
+
+def layer_label(layer: LayerInfo | None, width: int = 0) -> str:
+    """"#3 RUN pip install flask" (shortened to ``width`` with an ellipsis when > 0)."""
+    if layer is None:
+        return ""
+    step = layer_step(layer.created_by)
+    text = f"#{layer.index} {step}".rstrip()
+    if width and len(text) > width:
+        text = text[: max(width - 1, 1)] + "…"
+    return text
+
+
+def _sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(sorted(findings, key=lambda f: (
+        f.package.name, f.package.version, f.package.file_path,
+        -SEVERITY_RANK.get(f.severity, 0), f.vulnerability_id)))
+
+
+def _sort_packages(packages: Iterable[Package]) -> tuple[Package, ...]:
+    return tuple(sorted(packages, key=lambda p: (p.name, p.version, p.file_path, p.arch)))
+
+
+def _group(sbom: Sbom, items: Iterable, pkg_of) -> dict[tuple[str, str, str], list]:
+    groups: dict[tuple[str, str, str], list] = {}
+    for item in items:
+        key = result_key(pkg_of(item), sbom.artifact_name, sbom.artifact_type, sbom.os)
+        groups.setdefault(key, []).append(item)
+    return groups
+
+
+def _result_order(key: tuple[str, str, str]) -> tuple[int, str, str]:
+    return (0 if key[1] == OS_CLASS else 1, key[0], key[2])
+
+
+def _assign_unknowns(unknowns: tuple[Unknown, ...], keys: list[tuple[str, str, str]],
+                     packages: dict[tuple[str, str, str], list]) -> dict[tuple[str, str, str], list]:
+    """Unknowns go to the result whose packages came from the same analyzer, else the first one."""
+    out: dict[tuple[str, str, str], list] = {}
+    by_analyzer = {p.found_by: k for k in keys for p in packages.get(k, ()) if p.found_by}
+    for u in unknowns:
+        key = by_analyzer.get(u.analyzer) or keys[0]
+        out.setdefault(key, []).append(u)
+    return out
+
+
+def build_report(sbom: Sbom, findings: Iterable[Finding] = (), *,
+                 suppressed: Iterable[Finding] = (),
+                 tool_version: str = "",
+                 created_at: str = "",
+                 list_all_pkgs: bool = False,
+                 vulnerabilities_scanned: bool = False,
+                 policy: PolicySummary | None = None,
+                 db_metadata: Iterable[tuple[str, str]] = (),
+                 dockerfile: str = "") -> ScanReport:
+    """Group an SBOM and its (shown and suppressed) findings into Trivy-like results."""
+    if not tool_version:
+        from layerscan import __version__ as tool_version
+    pkg_groups = _group(sbom, sbom.packages, lambda p: p)
+    found = _group(sbom, findings, lambda f: f.package)
+    supp = _group(sbom, suppressed, lambda f: f.package)
+    keys = sorted(set(pkg_groups) | set(found) | set(supp), key=_result_order)
+    if sbom.unknowns and not keys:
+        keys = [(sbom.artifact_name, LANG_CLASS, "unknown")]
+    unknowns = _assign_unknowns(sbom.unknowns, keys, pkg_groups) if sbom.unknowns else {}
+    results = tuple(
+        Result(target=k[0], klass=k[1], type=k[2],
+               packages=_sort_packages(pkg_groups.get(k, ())),
+               findings=_sort_findings(found.get(k, ())),
+               suppressed=_sort_findings(supp.get(k, ())),
+               unknowns=tuple(unknowns.get(k, ())))
+        for k in keys)
+    return ScanReport(
+        artifact_name=sbom.artifact_name, artifact_type=sbom.artifact_type,
+        created_at=created_at or now_rfc3339(), tool_version=tool_version,
+        os=sbom.os, image=sbom.image, results=results, list_all_pkgs=list_all_pkgs,
+        vulnerabilities_scanned=vulnerabilities_scanned,
+        policy=policy or PolicySummary(), db_metadata=tuple(db_metadata), dockerfile=dockerfile)

@@ -1,0 +1,200 @@
+"""Trivy-compatible JSON report (docs/json-schema.md).
+
+Field names follow Trivy's SchemaVersion 2 where the meaning is the same; our
+additions (layer Index/CreatedBy, MatchDetail, KEV, EPSS, Aliases, Unknowns,
+Excluded, OSOwner, Policy) are additive. Empty/zero fields are omitted, as
+Trivy's ``omitempty`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from layerscan.model import Finding, LayerInfo, Package, Unknown
+from layerscan.model.image import ImageMeta
+from layerscan.report.document import Result, ScanReport
+from layerscan.report.versions import split_version
+from layerscan.report.vulninfo import (cvss_by_source, data_source, package_uid, primary_url,
+                                       severity_number, suppression_status)
+
+SCHEMA_VERSION = 2
+# Version of our additions on top of Trivy's schema (docs/json-schema.md).
+LAYERSCAN_SCHEMA = "1.0"
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, "", [], {}, False, 0) or k in _KEEP_ZERO}
+
+
+_KEEP_ZERO = frozenset({"SchemaVersion", "Index"})
+
+
+def layer_json(layer: LayerInfo | None) -> dict[str, Any]:
+    if layer is None:
+        return {}
+    return _compact({"Digest": layer.digest, "DiffID": layer.diff_id, "Index": layer.index,
+                     "CreatedBy": layer.created_by})
+
+
+def excluded_reason(p: Package) -> str:
+    if p.is_application:
+        return "application"
+    if p.os_owner:
+        return "os-owned"
+    if p.version_unknown_reason or not p.version:
+        return "version-unknown"
+    return ""
+
+
+def package_json(p: Package) -> dict[str, Any]:
+    ver = split_version(p.type, p.version)
+    src = split_version(p.type, p.src_version)
+    return _compact({
+        "ID": p.id,
+        "Name": p.name,
+        "Identifier": _compact({"PURL": p.purl, "UID": package_uid(p)}),
+        "Version": ver.version,
+        "Release": ver.release,
+        "Epoch": ver.epoch,
+        "Arch": p.arch,
+        "SrcName": p.src_name,
+        "SrcVersion": src.version,
+        "SrcRelease": src.release,
+        "SrcEpoch": src.epoch,
+        "Licenses": list(p.licenses),
+        "Indirect": p.indirect,
+        "Dev": p.dev,
+        "Layer": layer_json(p.layer),
+        "FilePath": p.file_path,
+        "InstalledFiles": list(p.installed_files),
+        "OSOwner": p.os_owner,
+        "Excluded": excluded_reason(p),
+        "VersionUnknownReason": p.version_unknown_reason,
+    })
+
+
+def vulnerability_json(f: Finding) -> dict[str, Any]:
+    p = f.package
+    ds_id, ds_name, ds_url = data_source(f.match.data_source)
+    return _compact({
+        "VulnerabilityID": f.vulnerability_id,
+        "PkgID": p.id,
+        "PkgName": p.name,
+        "PkgPath": p.file_path if p.type not in ("deb", "rpm", "apk", "opkg") else "",
+        "PkgIdentifier": _compact({"PURL": p.purl, "UID": package_uid(p)}),
+        "InstalledVersion": p.version,
+        "FixedVersion": f.fixed_version,
+        "Status": f.status,
+        "Layer": layer_json(p.layer),
+        "SeveritySource": f.severity_source,
+        "PrimaryURL": primary_url(f),
+        "DataSource": _compact({"ID": ds_id, "Name": ds_name, "URL": ds_url}),
+        "Title": f.title,
+        "Description": f.description,
+        "Severity": f.severity or "UNKNOWN",
+        "CweIDs": list(f.cwes),
+        "VendorSeverity": {s.source: severity_number(s.level) for s in f.vendor_severity},
+        "CVSS": cvss_by_source(f),
+        "References": list(f.references),
+        "PublishedDate": f.published,
+        "LastModifiedDate": f.modified,
+        "Aliases": list(f.aliases),
+        "MatchDetail": _compact({
+            "Namespace": f.match.namespace, "AdvisoryID": f.match.advisory_id,
+            "PackageName": f.match.package_name, "Matched": f.match.matched,
+            "DataSource": f.match.data_source}),
+        "KEV": f.kev,
+        "EPSS": _compact({"Score": f.epss, "Percentile": f.epss_percentile}),
+    })
+
+
+def modified_finding_json(f: Finding) -> dict[str, Any]:
+    """A suppressed finding, in Trivy's ExperimentalModifiedFindings shape."""
+    return {"Type": "vulnerability", "Status": suppression_status(f), "Statement": f.suppressed,
+            "Source": _suppression_source(f.suppressed), "Finding": vulnerability_json(f)}
+
+
+def _suppression_source(reason: str) -> str:
+    if reason.startswith("ignored by "):
+        return reason[len("ignored by "):].split(":", 1)[0]
+    if reason.endswith(")") and "(" in reason:
+        return reason.rsplit("(", 1)[1][:-1]
+    return ""
+
+
+def unknown_json(u: Unknown) -> dict[str, Any]:
+    return _compact({"Path": u.path, "Reason": u.reason, "Analyzer": u.analyzer,
+                     "Layer": layer_json(u.layer)})
+
+
+def result_json(r: Result, report: ScanReport, with_packages: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"Target": r.target, "Class": r.klass, "Type": r.type}
+    if with_packages and r.packages:
+        out["Packages"] = [package_json(p) for p in r.packages]
+    if r.findings:
+        out["Vulnerabilities"] = [vulnerability_json(f) for f in r.findings]
+    if r.suppressed:
+        out["ExperimentalModifiedFindings"] = [modified_finding_json(f) for f in r.suppressed]
+    if r.unknowns:
+        out["Unknowns"] = [unknown_json(u) for u in r.unknowns]
+    return out
+
+
+def _image_config(meta: ImageMeta) -> dict[str, Any]:
+    if not meta.config_json:
+        return {}
+    try:
+        parsed = json.loads(meta.config_json)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def metadata_json(report: ScanReport) -> dict[str, Any]:
+    md: dict[str, Any] = {}
+    if report.os:
+        md["OS"] = _compact({"Family": report.os.family, "Name": report.os.name, "EOSL": report.os.eosl})
+    meta = report.image
+    if meta:
+        md.update(_compact({
+            "ImageID": meta.image_id,
+            "DiffIDs": list(meta.diff_ids),
+            "RepoTags": list(meta.repo_tags),
+            "RepoDigests": list(meta.repo_digests),
+            "ImageConfig": _image_config(meta),
+            "Layers": [_compact({"Index": layer.index, "Size": layer.size, "Digest": layer.digest,
+                                 "DiffID": layer.diff_id, "CreatedBy": layer.created_by,
+                                 "MediaType": layer.media_type})
+                       for layer in meta.layers],
+        }))
+    return md
+
+
+def policy_json(report: ScanReport) -> dict[str, Any]:
+    pol = report.policy
+    return _compact({"ExitCode": pol.exit_code, "Failing": pol.failing, "EOL": pol.eol,
+                     "ExpiredIgnores": list(pol.expired_ignores)})
+
+
+def report_json(report: ScanReport, *, with_packages: bool | None = None) -> dict[str, Any]:
+    """The report as a JSON-ready dict (packages listed when ``report.list_all_pkgs``)."""
+    pkgs = report.list_all_pkgs if with_packages is None else with_packages
+    doc: dict[str, Any] = {
+        "SchemaVersion": SCHEMA_VERSION,
+        "CreatedAt": report.created_at,
+        "ArtifactName": report.artifact_name,
+        "ArtifactType": report.artifact_type,
+        "Metadata": metadata_json(report),
+        "Results": [result_json(r, report, pkgs) for r in report.results],
+        "Layerscan": _compact({"Version": report.tool_version, "Schema": LAYERSCAN_SCHEMA,
+                               "VulnerabilitiesScanned": report.vulnerabilities_scanned,
+                               "Policy": policy_json(report),
+                               "Database": dict(report.db_metadata)}),
+    }
+    return doc
+
+
+def write(report: ScanReport, stream: TextIO) -> None:
+    json.dump(report_json(report), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
