@@ -8,6 +8,17 @@ from layerscan.versions.base import InvalidVersion, VersionScheme
 
 # scheme name -> "module:Class"
 _SCHEMES: dict[str, str] = {
+    "deb": "layerscan.versions.deb:DebScheme",
+    "apk": "layerscan.versions.apk:ApkScheme",
+    "rpm": "layerscan.versions.rpm:RpmScheme",
+    "pep440": "layerscan.versions.pep440:Pep440Scheme",
+    "semver": "layerscan.versions.semver:SemverScheme",
+    "npm": "layerscan.versions.npm:NpmScheme",
+    "maven": "layerscan.versions.maven:MavenScheme",
+    "golang": "layerscan.versions.golang:GolangScheme",
+    "gem": "layerscan.versions.gem:GemScheme",
+    "nuget": "layerscan.versions.nuget:NugetScheme",
+    "composer": "layerscan.versions.composer:ComposerScheme",
 }
 
 # package type / OSV ecosystem prefix -> scheme name
@@ -43,4 +54,17 @@ def get_scheme(name_or_ecosystem: str) -> VersionScheme:
     return _cache[name]
 
 
-__all__ = ["ECOSYSTEM_SCHEME", "InvalidVersion", "VersionScheme", "get_scheme"]
+def compare(ecosystem: str, a: str, b: str) -> int:
+    """-1, 0 or 1 as ``a`` sorts before, equal to or after ``b`` in the ecosystem's scheme.
+
+    Raises KeyError for an unknown ecosystem and InvalidVersion for a version
+    the scheme rejects.
+    """
+    return get_scheme(ecosystem).compare(a, b)
+
+
+def scheme_names() -> list[str]:
+    return sorted(_SCHEMES)
+
+
+__all__ = ["ECOSYSTEM_SCHEME", "InvalidVersion", "VersionScheme", "compare", "get_scheme", "scheme_names"]

@@ -63,3 +63,49 @@ class VersionScheme(ABC):
                 continue
             return True
         return False
+
+
+MAX_VERSION_LENGTH = 256
+
+
+def checked(version: object, limit: int = MAX_VERSION_LENGTH) -> str:
+    """The version text if it is a bounded, printable string; else InvalidVersion.
+
+    Every scheme calls this first, so hostile input (huge strings, control
+    characters, non-strings) is rejected before any parsing work is done.
+    """
+    if not isinstance(version, str):
+        raise InvalidVersion(f"version must be a string, not {type(version).__name__}")
+    if not version:
+        raise InvalidVersion("empty version")
+    if len(version) > limit:
+        raise InvalidVersion(f"version longer than {limit} characters")
+    if not version.isprintable():
+        raise InvalidVersion(f"version {version!r} contains control characters")
+    return version
+
+
+def padded_key(elements: Sequence[Any], pad: Any) -> tuple[Any, ...]:
+    """A tuple key for sequences compared element-wise with implicit padding.
+
+    Many schemes compare two sequences as if the shorter one were extended
+    with ``pad`` forever ("1.0" == "1.0.0"; "1.0" > "1.0~rc1" when a
+    missing character weighs more than "~"). Plain tuple order gets this
+    wrong (a prefix always sorts first), so each non-pad element ``x`` is
+    encoded with the number ``k`` of pad elements before it, and the end is
+    a terminator that sits between elements below and above ``pad``.
+    Elements must be mutually comparable with ``pad``.
+    """
+    out: list[tuple[Any, ...]] = []
+    run = 0
+    for x in elements:
+        if x == pad:
+            run += 1
+            continue
+        if x > pad:
+            out.append((1, -run, x))
+        else:
+            out.append((-1, run, x))
+        run = 0
+    out.append((0,))
+    return tuple(out)
