@@ -47,6 +47,9 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.ruby.gemfile_lock:GemfileLockAnalyzer",
     "layerscan.analyzers.php.composer:ComposerLockAnalyzer",
     "layerscan.analyzers.php.composer:ComposerInstalledAnalyzer",
+    "layerscan.analyzers.dotnet.deps_json:DepsJsonAnalyzer",
+    "layerscan.analyzers.dotnet.packages_lock:PackagesLockAnalyzer",
+    "layerscan.analyzers.dotnet.packages_config:PackagesConfigAnalyzer",
 )
 
 

@@ -1,0 +1,47 @@
+"""Installed .NET applications: ``*.deps.json`` (image and rootfs mode).
+
+``libraries`` maps "Name/Version" to a type: ``package`` entries are NuGet
+packages and ``runtimepack`` entries the runtime bundled by a self-contained
+app (both matched); ``project`` entries are the application and its own
+projects (listed, not matched); ``reference`` entries are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from layerscan.analyzers.base import INSTALLED
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_str, lang_package, load_json_object
+from layerscan.model import Package
+
+ANALYZER = "dotnet-deps-json"
+
+
+def parse(data: bytes) -> Parsed:
+    doc = load_json_object(data)
+    packages: list[Package] = []
+    problems: list[str] = []
+    for key, raw in as_dict(doc.get("libraries")).items():
+        kind = as_str(as_dict(raw).get("type"))
+        if kind not in ("package", "runtimepack", "project"):
+            continue
+        name, sep, version = str(key).partition("/")
+        if not sep or not name:
+            problems.append(f"library key {key!r} is not Name/Version")
+            continue
+        if kind == "runtimepack":
+            name = name.removeprefix("runtimepack.")  # the key's prefix, not part of the NuGet id
+        packages.append(lang_package("nuget", name, version, is_application=kind == "project"))
+    return Parsed(packages=tuple(packages), problems=tuple(problems))
+
+
+class DepsJsonAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = ANALYZER
+    version: ClassVar[int] = 1
+    modes: ClassVar[frozenset[str]] = INSTALLED
+
+    def matches(self, path: str) -> bool:
+        return path.endswith(".deps.json")
+
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)
