@@ -1,14 +1,181 @@
 """Read-only queries on the vulnerability database (DESIGN.md §3).
 
-Contract used by match/ and report/ (implemented by the db work):
+Contract used by match/ and report/:
 
-    store = Store.open(path)                  # read-only; DatabaseError if missing/invalid
-    store.affected(namespace, package_name)   # -> list[AffectedRow]
-    store.advisory(vuln_id)                   # -> Advisory | None  (merged details: NVD CVSS/CWE, aliases)
-    store.aliases(vuln_id)                    # -> tuple[str, ...]
-    store.kev(cve_id)                         # -> bool
+    store = Store.open(path)                  # read-only; DatabaseError if missing/invalid/too new
+    store.affected(namespace, package_name)   # -> list[AffectedRow]  (PyPI names compared PEP 503-normalised)
+    store.advisory(vuln_id)                   # -> Advisory | None  (merged: every source's record, NVD CVSS/CWE, aliases)
+    store.aliases(vuln_id)                    # -> tuple[str, ...]  (the group's ids and direct aliases, not vuln_id)
+    store.primary_id(vuln_id)                 # -> str  (the CVE of the merged group when there is one)
+    store.kev(cve_id)                         # -> bool ; store.kev_entry(cve_id) -> KevEntry | None
     store.epss(cve_id)                        # -> (score, percentile) | None
-    store.eol(product, cycle)                 # -> EolInfo | None   (product: "debian", "python", ...)
-    store.metadata()                          # -> dict (schema version, built_at, sources)
+    store.eol(product, cycle)                 # -> EolInfo | None   (product: "debian", "python", "alpine-linux", ...)
+    store.metadata()                          # -> dict (schema_version, built_at, sources: {key: {...}})
     store.namespaces()                        # -> set[str]
+
+The file is opened with ``mode=ro``: a builder's atomic rename never disturbs
+an open store (it keeps reading the inode it opened).
 """
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+from layerscan.db import schema
+from layerscan.db.namespaces import name_key
+from layerscan.db.records import AffectedRow, EolInfo, KevEntry
+from layerscan.errors import DatabaseError
+from layerscan.model import Advisory, Affected, Severity
+
+_AFFECTED_SQL = (
+    "SELECT a.vuln_id, COALESCE(g.group_id, a.vuln_id), a.source, a.namespace, a.package, a.ranges,"
+    " a.versions, a.status, a.fixed_version, a.severity, a.urgency, a.purl"
+    " FROM affected a LEFT JOIN groups g ON g.id = a.vuln_id"
+    " WHERE a.namespace = ? AND a.name_key = ?"
+)
+_VULN_SQL = ("SELECT source, summary, details, published, modified, severities, cvss, cwes, refs, related"
+             " FROM vulnerabilities WHERE id = ?")
+
+
+def _row_to_affected(row: tuple[Any, ...]) -> AffectedRow:
+    vuln_id, primary, source, namespace, package, ranges, versions, status, fixed, severity, urgency, purl = row
+    return AffectedRow(
+        vuln_id=vuln_id, primary_id=primary, source=source,
+        affected=Affected(
+            namespace=namespace, package=package, ranges=schema.decode_ranges(ranges),
+            versions=schema.decode_strings(versions), status=status, fixed_version=fixed,
+            severity=severity, purl=purl, urgency=urgency,
+        ),
+    )
+
+
+def _merge_unique(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+class Store:
+    """A read-only view of one database file. Not shared across threads."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> "Store":
+        path = Path(path)
+        if not path.is_file():
+            raise DatabaseError(f"vulnerability database not found: {path}")
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute("SELECT 1 FROM metadata LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"vulnerability database {path} is not readable: {exc}") from exc
+        if version > schema.SCHEMA_VERSION:
+            conn.close()
+            raise DatabaseError(f"vulnerability database {path} has schema {version}, newer than this layerscan "
+                                f"({schema.SCHEMA_VERSION})", hint="upgrade layerscan, or run 'layerscan db update'")
+        if version < schema.SCHEMA_VERSION:
+            conn.close()
+            raise DatabaseError(f"vulnerability database {path} has old schema {version}")
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lookups ------------------------------------------------------------
+
+    def affected(self, namespace: str, package_name: str) -> list[AffectedRow]:
+        rows = self._conn.execute(_AFFECTED_SQL, (namespace, name_key(namespace, package_name))).fetchall()
+        return [_row_to_affected(r) for r in rows]
+
+    def primary_id(self, vuln_id: str) -> str:
+        row = self._conn.execute("SELECT group_id FROM groups WHERE id = ?", (vuln_id,)).fetchone()
+        return row[0] if row else vuln_id
+
+    def aliases(self, vuln_id: str) -> tuple[str, ...]:
+        group = self.primary_id(vuln_id)
+        members = [r[0] for r in self._conn.execute("SELECT id FROM groups WHERE group_id = ?", (group,))]
+        direct = [r[0] for r in self._conn.execute(
+            "SELECT alias FROM aliases WHERE id = ? UNION SELECT id FROM aliases WHERE alias = ?",
+            (vuln_id, vuln_id))]
+        ids = sorted(set(members) | set(direct) | ({group} if group != vuln_id else set()))
+        return tuple(i for i in ids if i != vuln_id)
+
+    def advisory(self, vuln_id: str) -> Advisory | None:
+        """Every source's record for ``vuln_id`` merged (or, when it has none, those of
+        its alias group); NVD-only CVEs give details only. No affected rows (use ``affected``)."""
+        rows = self._conn.execute(_VULN_SQL, (vuln_id,)).fetchall()
+        if not rows:  # a group id with no record of its own (a CVE known only as an alias)
+            group = self.primary_id(vuln_id)
+            for member in self._conn.execute("SELECT id FROM groups WHERE group_id = ?", (group,)).fetchall():
+                rows += self._conn.execute(_VULN_SQL, (member[0],)).fetchall()
+        if not rows:
+            return None
+        rows.sort(key=lambda r: r[0] == "nvd")  # feed records first, NVD fills the gaps
+        first = lambda idx: next((r[idx] for r in rows if r[idx]), "")  # noqa: E731
+        return Advisory(
+            id=vuln_id,
+            source=",".join(_merge_unique(r[0] for r in rows)),
+            aliases=self.aliases(vuln_id),
+            summary=first(1),
+            details=first(2),
+            published=first(3), modified=max((r[4] for r in rows), default=""),
+            severities=_merge_unique(s for r in rows for s in schema.decode_severities(r[5])),
+            cvss=_merge_unique(c for r in rows for c in schema.decode_cvss(r[6])),
+            cwes=_merge_unique(c for r in rows for c in schema.decode_strings(r[7])),
+            references=_merge_unique(u for r in rows for u in schema.decode_strings(r[8])),
+            related=_merge_unique(u for r in rows for u in schema.decode_strings(r[9])),
+        )
+
+    def severity(self, vuln_id: str, prefer: str = "") -> Severity | None:
+        """The vendor (``prefer``) or NVD severity of an id or its group's CVE."""
+        adv = self.advisory(self.primary_id(vuln_id)) or self.advisory(vuln_id)
+        if adv is None or not adv.severities:
+            return None
+        return next((s for s in adv.severities if s.source == prefer), None) or next(
+            (s for s in adv.severities if s.source == "nvd"), adv.severities[0])
+
+    def kev(self, cve_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM kev WHERE cve = ?", (cve_id,)).fetchone() is not None
+
+    def kev_entry(self, cve_id: str) -> KevEntry | None:
+        row = self._conn.execute("SELECT * FROM kev WHERE cve = ?", (cve_id,)).fetchone()
+        return KevEntry(*row) if row else None
+
+    def epss(self, cve_id: str) -> tuple[float, float] | None:
+        row = self._conn.execute("SELECT score, percentile FROM epss WHERE cve = ?", (cve_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def eol(self, product: str, cycle: str) -> EolInfo | None:
+        row = self._conn.execute("SELECT * FROM eol WHERE product = ? AND cycle = ?", (product, cycle)).fetchone()
+        if row is None:
+            return None
+        *fields, lts = row
+        return EolInfo(*fields, lts=bool(lts))
+
+    def eol_cycles(self, product: str) -> list[EolInfo]:
+        rows = self._conn.execute("SELECT * FROM eol WHERE product = ?", (product,)).fetchall()
+        return [EolInfo(*r[:-1], lts=bool(r[-1])) for r in rows]
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = dict(self._conn.execute("SELECT key, value FROM metadata").fetchall())
+        meta["schema_version"] = int(meta.get("schema_version", 0))
+        cols = ("feed", "status", "message", "records", "skipped", "rows", "data_date", "updated_at")
+        meta["sources"] = {
+            r[0]: dict(zip(cols, r[1:]))
+            for r in self._conn.execute(f"SELECT name, {', '.join(cols)} FROM sources ORDER BY name")
+        }
+        return meta
+
+    def namespaces(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM affected")}

@@ -9,12 +9,11 @@ package in namespace ``Alpine:vX.Y``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
-from layerscan.db.feeds.common import load_json, load_yaml, valid_id
-from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.common import valid_id
+from layerscan.db.feeds.members import Member
 from layerscan.db.namespaces import normalise_namespace
 from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
@@ -85,32 +84,23 @@ def looks_like_secdb(doc: object) -> bool:
     return isinstance(doc, dict) and "distroversion" in doc and "packages" in doc
 
 
-def decode(member: Member) -> object | None:
-    name = member.name.lower()
-    if name.endswith(".json"):
-        return load_json(member.data, member.name)
-    if name.endswith((".yaml", ".yml")):
-        return load_yaml(member.data, member.name)
-    return None
-
-
 class AlpineFeed(Feed):
     name = "alpine"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
-        out = _ById()
-        for member in iter_members(path, stats):
-            self.collect_member(member, out, stats)
-        yield from self.emit(out)
+    def __init__(self) -> None:
+        self._out = _ById()
 
-    def collect_member(self, member: Member, out: _ById, stats: ParseStats) -> None:
+    def accepts(self, member: Member, doc: object) -> bool:
+        return looks_like_secdb(doc)
+
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         try:
-            doc = decode(member)
-            if looks_like_secdb(doc):
-                parse_secdb(doc, stats, out)
+            parse_secdb(doc, stats, self._out)
         except FeedError as exc:
             stats.skip(f"{member.name}: {exc}")
+        return iter(())
 
-    def emit(self, out: _ById) -> Iterator[Advisory]:
+    def finish(self, stats: ParseStats) -> Iterator[Advisory]:
+        out, self._out = self._out, _ById()
         for vuln_id, rows in out.rows.items():
             yield Advisory(id=vuln_id, source=self.name, affected=tuple(dict.fromkeys(rows)))

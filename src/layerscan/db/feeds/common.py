@@ -74,3 +74,26 @@ def text(value: object, limit: int = 100_000) -> str:
 def id_prefix(vuln_id: str) -> str:
     """'CVE-2021-1' -> 'CVE', 'GHSA-xxxx' -> 'GHSA', 'ALSA-2025:1' -> 'ALSA'."""
     return re.split(r"[-:]", vuln_id, maxsplit=1)[0].upper()
+
+
+def front_matter(data: bytes, name: str) -> Any:
+    """The YAML front matter of a Markdown page ("---" ... "---"), or None."""
+    if not data.startswith(b"---"):
+        return None
+    end = data.find(b"\n---", 3)
+    if end < 0:
+        raise FeedError(f"{name}: unterminated front matter")
+    return load_yaml(data[3:end], name)
+
+
+def decode_member(member: Any) -> Any:
+    """Decode a feed member by its name: JSON, YAML, Markdown front matter; None for
+    anything else (text formats: DSA lists, CSV). Raises FeedError when malformed."""
+    name = member.name.lower()
+    if name.endswith(".json"):
+        return load_json(member.data, member.name)
+    if name.endswith((".yaml", ".yml")):
+        return load_yaml(member.data, member.name)
+    if name.endswith(".md"):
+        return front_matter(member.data, member.name)
+    return None

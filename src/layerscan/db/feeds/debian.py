@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
-from layerscan.db.feeds.common import load_json, normalise_severity, text, valid_id
-from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.common import normalise_severity, text, valid_id
+from layerscan.db.feeds.members import Member
 from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
 
@@ -247,21 +246,25 @@ def _dedupe(advisory: Advisory) -> Advisory:
 
 class DebianFeed(Feed):
     name = "debian"
+    max_member_bytes = TRACKER_JSON_MAX_BYTES
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
-        out = _Collector()
-        for member in iter_members(path, stats, limit=TRACKER_JSON_MAX_BYTES):
-            self.collect_member(member, out, stats)
-        for advisory in out.emit(self.name):
-            yield _dedupe(advisory)
+    def __init__(self) -> None:
+        self._out = _Collector()
 
-    def collect_member(self, member: Member, out: _Collector, stats: ParseStats) -> None:
+    def accepts(self, member: Member, doc: object) -> bool:
+        return looks_like_tracker_json(doc) or (doc is None and looks_like_list(member.name, member.data))
+
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         try:
-            if member.name.lower().endswith(".json"):
-                doc = load_json(member.data, member.name)
-                if looks_like_tracker_json(doc):
-                    parse_tracker_json(doc, out, stats)
-            elif looks_like_list(member.name, member.data):
-                collect_list(parse_list(member.data.decode("utf-8", "replace"), stats), out)
+            if doc is None:
+                collect_list(parse_list(member.data.decode("utf-8", "replace"), stats), self._out)
+            else:
+                parse_tracker_json(doc, self._out, stats)
         except FeedError as exc:
             stats.skip(f"{member.name}: {exc}")
+        return iter(())
+
+    def finish(self, stats: ParseStats) -> Iterator[Advisory]:
+        out, self._out = self._out, _Collector()
+        for advisory in out.emit(self.name):
+            yield _dedupe(advisory)

@@ -9,12 +9,11 @@ value wins, so product pages (read first) override scraped release data.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Iterator
 
 from layerscan.db.feeds.base import ParseStats, SideFeed
-from layerscan.db.feeds.common import load_json, load_yaml
-from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.members import Member
 from layerscan.db.records import EolInfo
 from layerscan.errors import FeedError
 
@@ -48,19 +47,6 @@ def cycle_from_mapping(product: str, raw: dict[str, Any], cycle: str = "") -> Eo
                    **{k: v for k, v in values.items() if k in _STR_FIELDS})
 
 
-def front_matter(data: bytes, name: str) -> dict[str, Any]:
-    text = data.decode("utf-8", "replace")
-    if not text.startswith("---"):
-        raise FeedError(f"{name}: no YAML front matter")
-    end = text.find("\n---", 3)
-    if end < 0:
-        raise FeedError(f"{name}: unterminated front matter")
-    doc = load_yaml(text[3:end].encode(), name)
-    if not isinstance(doc, dict):
-        raise FeedError(f"{name}: front matter is not a mapping")
-    return doc
-
-
 def _cycles(product: str, releases: object) -> Iterator[tuple[dict[str, Any], str]]:
     if isinstance(releases, list):
         for item in releases:
@@ -74,18 +60,16 @@ def _cycles(product: str, releases: object) -> Iterator[tuple[dict[str, Any], st
         raise FeedError(f"{product}: releases must be a list or mapping")
 
 
-def parse_member(member: Member) -> tuple[str, object] | None:
-    """(product slug, releases container) of an endoflife.date file; None for others."""
-    path = PurePosixPath(member.name)
-    product = path.stem
-    if path.suffix == ".md":
-        return product, front_matter(member.data, member.name).get("releases")
-    if path.suffix == ".json":
-        doc = load_json(member.data, member.name)
-        if isinstance(doc, dict) and isinstance(doc.get("releases"), (dict, list)):
-            return product, doc["releases"]
-        if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "cycle" in doc[0]:
-            return product, doc
+def releases_of(member: Member, doc: object) -> object | None:
+    """The releases container of an endoflife.date document, None for other files."""
+    suffix = PurePosixPath(member.name).suffix
+    if suffix == ".md" and isinstance(doc, dict):
+        return doc.get("releases")
+    if suffix == ".json":
+        if isinstance(doc, dict) and isinstance(doc.get("releases"), (dict, list)) and "vulnerabilities" not in doc:
+            return doc["releases"]
+        if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "cycle" in doc[0] and "eol" in doc[0]:
+            return doc
     return None
 
 
@@ -100,23 +84,28 @@ def merge(old: EolInfo, new: EolInfo) -> EolInfo:
 class EolFeed(SideFeed):
     name = "eol"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[EolInfo]:
-        merged: dict[tuple[str, str], EolInfo] = {}
-        for member in iter_members(path, stats):
-            try:
-                found = parse_member(member)
-                if found is None:
+    def __init__(self) -> None:
+        self._merged: dict[tuple[str, str], EolInfo] = {}
+
+    def accepts(self, member: Member, doc: object) -> bool:
+        return releases_of(member, doc) is not None
+
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[EolInfo]:
+        product = PurePosixPath(member.name).stem
+        try:
+            for raw, cycle in _cycles(product, releases_of(member, doc)):
+                stats.records += 1
+                try:
+                    info = cycle_from_mapping(product, raw, cycle)
+                except FeedError as exc:
+                    stats.skip(str(exc))
                     continue
-                product, releases = found
-                for raw, cycle in _cycles(product, releases):
-                    stats.records += 1
-                    try:
-                        info = cycle_from_mapping(product, raw, cycle)
-                    except FeedError as exc:
-                        stats.skip(str(exc))
-                        continue
-                    key = (info.product, info.cycle)
-                    merged[key] = merge(merged[key], info) if key in merged else info
-            except FeedError as exc:
-                stats.skip(f"{member.name}: {exc}")
-        yield from merged.values()
+                key = (info.product, info.cycle)
+                self._merged[key] = merge(self._merged[key], info) if key in self._merged else info
+        except FeedError as exc:
+            stats.skip(f"{member.name}: {exc}")
+        return iter(())
+
+    def finish(self, stats: ParseStats) -> Iterator[EolInfo]:
+        merged, self._merged = self._merged, {}
+        return iter(merged.values())

@@ -4,12 +4,11 @@ comment line, then ``cve,epss,percentile`` rows."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Iterator
 
 from layerscan.db.feeds.base import ParseStats, SideFeed
 from layerscan.db.feeds.common import CVE_RE
-from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.members import Member
 from layerscan.db.records import EpssScore
 from layerscan.errors import FeedError
 
@@ -66,10 +65,11 @@ def looks_like_epss(member: Member) -> bool:
 class EpssFeed(SideFeed):
     name = "epss"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[EpssScore]:
-        for member in iter_members(path, stats):
-            if looks_like_epss(member):
-                try:
-                    yield from parse_csv(member.data.decode("utf-8", "replace"), stats)
-                except FeedError as exc:
-                    stats.skip(f"{member.name}: {exc}")
+    def accepts(self, member: Member, doc: object) -> bool:
+        return looks_like_epss(member)
+
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[EpssScore]:
+        try:
+            yield from parse_csv(member.data.decode("utf-8", "replace"), stats)
+        except FeedError as exc:
+            stats.skip(f"{member.name}: {exc}")

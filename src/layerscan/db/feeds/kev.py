@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 from layerscan.db.feeds.base import ParseStats, SideFeed
-from layerscan.db.feeds.common import CVE_RE, load_json, text
-from layerscan.db.feeds.members import iter_members
+from layerscan.db.feeds.common import CVE_RE, text
+from layerscan.db.feeds.members import Member
 from layerscan.db.records import KevEntry
 from layerscan.errors import FeedError
 
@@ -40,13 +39,8 @@ def catalogue_version(doc: object) -> str:
 class KevFeed(SideFeed):
     name = "kev"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[KevEntry]:
-        for member in iter_members(path, stats):
-            if not member.name.lower().endswith(".json"):
-                continue
-            try:
-                doc = load_json(member.data, member.name)
-                if looks_like_kev(doc):
-                    yield from parse_catalogue(doc, stats)
-            except FeedError as exc:
-                stats.skip(f"{member.name}: {exc}")
+    def accepts(self, member: Member, doc: object) -> bool:
+        return looks_like_kev(doc)
+
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[KevEntry]:
+        return parse_catalogue(doc, stats)

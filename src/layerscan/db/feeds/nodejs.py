@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from pathlib import Path
 from typing import Any, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
-from layerscan.db.feeds.common import load_json, normalise_severity, str_list, text, valid_id
-from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.common import normalise_severity, str_list, text, valid_id
+from layerscan.db.feeds.members import Member
 from layerscan.db.feeds.osv import cvss_from_vector
 from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range, Severity
@@ -123,18 +122,14 @@ def kind_of(name: str) -> str:
 class NodejsFeed(Feed):
     name = "nodejs-security-wg"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
-        for member in iter_members(path, stats):
-            if kind_of(member.name) and PurePosixPath(member.name).stem.isdigit():
-                yield from self.parse_member(member, stats)
+    def accepts(self, member: Member, doc: object) -> bool:
+        return bool(kind_of(member.name)) and PurePosixPath(member.name).stem.isdigit() and isinstance(doc, dict)
 
-    def parse_member(self, member: Member, stats: ParseStats) -> Iterator[Advisory]:
-        kind, number = kind_of(member.name), PurePosixPath(member.name).stem
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         stats.records += 1
+        number = PurePosixPath(member.name).stem
         try:
-            doc = load_json(member.data, member.name)
-            if not isinstance(doc, dict) or not number.isdigit():
-                raise FeedError("not a security-wg advisory")
-            yield npm_advisory(doc, number) if kind == "npm" else core_advisory(doc, number)
+            assert isinstance(doc, dict)
+            yield npm_advisory(doc, number) if kind_of(member.name) == "npm" else core_advisory(doc, number)
         except FeedError as exc:
             stats.skip(f"{member.name}: {exc}")

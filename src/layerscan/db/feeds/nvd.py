@@ -8,12 +8,11 @@ Rejected CVEs are excluded.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
-from layerscan.db.feeds.common import load_json, normalise_severity, text, valid_id
-from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.common import normalise_severity, text, valid_id
+from layerscan.db.feeds.members import Member
 from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Severity
 
@@ -100,6 +99,8 @@ def cve_objects(doc: object) -> list[object]:
     """The cve objects of a page, or the document itself when it is one cve."""
     if isinstance(doc, dict) and isinstance(doc.get("vulnerabilities"), list):
         return [v.get("cve") if isinstance(v, dict) else v for v in doc["vulnerabilities"]]
+    if isinstance(doc, dict) and doc.get("format") == "NVD_CVE":
+        return []  # an empty page
     if isinstance(doc, dict) and "id" in doc and ("metrics" in doc or "descriptions" in doc):
         return [doc]
     raise FeedError("not an NVD CVE API 2.0 document")
@@ -111,7 +112,7 @@ def looks_like_nvd(doc: object) -> bool:
     if doc.get("format") == "NVD_CVE" or (isinstance(doc.get("vulnerabilities"), list)
                                           and doc["vulnerabilities"]
                                           and isinstance(doc["vulnerabilities"][0], dict)
-                                          and "cve" in doc["vulnerabilities"][0]):
+                                          and isinstance(doc["vulnerabilities"][0].get("cve"), dict)):
         return True
     return isinstance(doc.get("id"), str) and doc["id"].startswith("CVE-") and "vulnStatus" in doc
 
@@ -119,16 +120,11 @@ def looks_like_nvd(doc: object) -> bool:
 class NvdFeed(Feed):
     name = "nvd"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
-        for member in iter_members(path, stats):
-            if member.name.lower().endswith(".json"):
-                yield from self.parse_member(member, stats)
+    def accepts(self, member: Member, doc: object) -> bool:
+        return looks_like_nvd(doc)
 
-    def parse_member(self, member: Member, stats: ParseStats) -> Iterator[Advisory]:
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         try:
-            doc = load_json(member.data, member.name)
-            if not looks_like_nvd(doc):
-                return  # another file in a mirror directory
             objects = cve_objects(doc)
         except FeedError as exc:
             stats.skip(f"{member.name}: {exc}")

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
-from layerscan.db.feeds.common import (
-    id_prefix, load_json, load_yaml, normalise_severity, str_list, text, valid_id,
-)
+from layerscan.db.feeds.common import decode_member, id_prefix, normalise_severity, str_list, text, valid_id
 from layerscan.db.feeds.members import Member, iter_members
 from layerscan.db.namespaces import normalise_namespace
 from layerscan.errors import FeedError
@@ -193,17 +191,9 @@ def related_ids(record: dict[str, Any]) -> tuple[str, ...]:
     return tuple(a for a in str_list(record.get("related")) if valid_id(a))
 
 
-def decode_member(member: Member) -> object | None:
-    """The decoded document of an OSV-looking member, None for other files."""
-    name = member.name.lower()
-    if name.endswith(".json"):
-        return load_json(member.data, member.name)
-    if name.endswith((".yaml", ".yml")):
-        return load_yaml(member.data, member.name)
-    return None
-
-
 def looks_like_osv(doc: object) -> bool:
+    if isinstance(doc, list):  # some exports hold a list of records
+        return bool(doc) and all(looks_like_osv(d) for d in doc[:3])
     return isinstance(doc, dict) and isinstance(doc.get("id"), str) and (
         "affected" in doc or "modified" in doc or "schema_version" in doc
     )
@@ -212,34 +202,37 @@ def looks_like_osv(doc: object) -> bool:
 class OsvFeed(Feed):
     name = "osv"
 
-    def parse(self, path: Path, stats: ParseStats) -> Iterator[Advisory]:
-        for member in iter_members(path, stats):
-            yield from self.parse_member(member, stats)
+    def accepts(self, member: Member, doc: object) -> bool:
+        return looks_like_osv(doc)
 
-    def parse_member(self, member: Member, stats: ParseStats) -> Iterator[Advisory]:
-        try:
-            doc = decode_member(member)
-            if doc is None:
-                return
-            docs = doc if isinstance(doc, list) else [doc]  # some exports hold a list of records
-            for record in docs:
+    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
+        for record in doc if isinstance(doc, list) else [doc]:
+            stats.records += 1
+            try:
                 advisory = record_to_advisory(record, self.name)
-                stats.records += 1
-                if advisory is not None:
-                    yield advisory
-        except FeedError as exc:
-            stats.skip(f"{member.name}: {exc}")
+            except FeedError as exc:
+                stats.skip(f"{member.name}: {exc}")
+                continue
+            if advisory is not None:
+                yield advisory
 
     def parse_with_overlay(self, base: Path, overlay: Path | None, stats: ParseStats) -> Iterator[Advisory]:
         """Records of ``overlay`` (incrementally fetched) replace those of ``base`` by id."""
         replaced: set[str] = set()
-        if overlay is not None and overlay.is_dir():
-            for member in iter_members(overlay, stats):
-                replaced.add(Path(member.name).stem)
-                yield from self.parse_member(member, stats)
-        for member in iter_members(base, stats):
-            if Path(member.name).stem not in replaced:
-                yield from self.parse_member(member, stats)
+        for path in ([overlay] if overlay is not None and overlay.is_dir() else []) + [base]:
+            for member in iter_members(path, stats):
+                stem = Path(member.name).stem
+                if path == base and stem in replaced:
+                    continue
+                if path != base:
+                    replaced.add(stem)
+                try:
+                    doc = decode_member(member)
+                except FeedError as exc:
+                    stats.skip(str(exc))
+                    continue
+                if self.accepts(member, doc):
+                    yield from self.add(member, doc, stats)
 
 
 def parse_modified_ids(data: bytes) -> list[tuple[str, str]]:

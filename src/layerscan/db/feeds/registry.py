@@ -1,0 +1,56 @@
+"""All feeds by name, and one-pass reading of mixed inputs (``db import``): each
+member is decoded once and routed to the first feed that accepts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from layerscan.db.feeds.alpine import AlpineFeed
+from layerscan.db.feeds.base import Feed, ParseStats, SideFeed
+from layerscan.db.feeds.common import decode_member
+from layerscan.db.feeds.debian import DebianFeed
+from layerscan.db.feeds.eol import EolFeed
+from layerscan.db.feeds.epss import EpssFeed
+from layerscan.db.feeds.kev import KevFeed
+from layerscan.db.feeds.members import iter_members
+from layerscan.db.feeds.nodejs import NodejsFeed
+from layerscan.db.feeds.nvd import NvdFeed
+from layerscan.db.feeds.osv import OsvFeed
+from layerscan.errors import FeedError
+
+ADVISORY_FEEDS: dict[str, type[Feed]] = {
+    f.name: f for f in (OsvFeed, DebianFeed, AlpineFeed, NvdFeed, NodejsFeed)
+}
+SIDE_FEEDS: dict[str, type[SideFeed]] = {f.name: f for f in (KevFeed, EpssFeed, EolFeed)}
+ALL_FEEDS: dict[str, type[Feed] | type[SideFeed]] = {**ADVISORY_FEEDS, **SIDE_FEEDS}
+# most specific detectors first: OSV accepts any {"id", "modified"} document
+SNIFF_ORDER = ("kev", "nvd", "alpine", "nodejs-security-wg", "osv", "debian", "eol", "epss")
+IMPORT = "import"  # stats key for members no feed could decode
+
+
+def new_stats() -> dict[str, ParseStats]:
+    return {name: ParseStats() for name in (*SNIFF_ORDER, IMPORT)}
+
+
+def read_mixed(paths: Iterable[Path], stats: dict[str, ParseStats],
+               only: Iterable[str] | None = None) -> Iterator[tuple[str, object]]:
+    """(feed name, record) for every record of every path, whatever its format."""
+    names = [n for n in SNIFF_ORDER if only is None or n in set(only)]
+    feeds = {name: ALL_FEEDS[name]() for name in names}
+    limit = max(f.max_member_bytes for f in feeds.values())
+    for path in paths:
+        for member in iter_members(Path(path), stats[IMPORT], limit):
+            try:
+                doc = decode_member(member)
+            except FeedError as exc:
+                stats[IMPORT].skip(str(exc))
+                continue
+            for name, feed in feeds.items():
+                if feed.accepts(member, doc):
+                    for record in feed.add(member, doc, stats[name]):
+                        yield name, record
+                    break
+    for name, feed in feeds.items():
+        for record in feed.finish(stats[name]):
+            yield name, record

@@ -1,0 +1,112 @@
+"""SQLite schema of the vulnerability database (DESIGN.md §3).
+
+``PRAGMA user_version`` holds SCHEMA_VERSION. Every advisory row carries the
+*source key* it came from ("osv:PyPI", "debian", "alpine", "nvd", ...), so an
+update can replace one source and keep the others. Indexes are created after
+the bulk load (``INDEXES``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Sequence
+
+from layerscan.model import CVSS, Range, Severity
+
+SCHEMA_VERSION = 1
+DB_FILENAME = "layerscan.db"
+
+TABLES = """
+CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sources (
+    name TEXT PRIMARY KEY, feed TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+    records INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0, rows INTEGER NOT NULL DEFAULT 0,
+    data_date TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE TABLE vulnerabilities (
+    id TEXT NOT NULL, source TEXT NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL,
+    published TEXT NOT NULL, modified TEXT NOT NULL, severities TEXT NOT NULL, cvss TEXT NOT NULL,
+    cwes TEXT NOT NULL, refs TEXT NOT NULL, related TEXT NOT NULL,
+    PRIMARY KEY (id, source)
+) WITHOUT ROWID;
+CREATE TABLE aliases (id TEXT NOT NULL, alias TEXT NOT NULL, source TEXT NOT NULL);
+CREATE TABLE groups (id TEXT PRIMARY KEY, group_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE affected (
+    namespace TEXT NOT NULL, name_key TEXT NOT NULL, package TEXT NOT NULL, vuln_id TEXT NOT NULL,
+    source TEXT NOT NULL, ranges TEXT NOT NULL, versions TEXT NOT NULL, status TEXT NOT NULL,
+    fixed_version TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, purl TEXT NOT NULL
+);
+CREATE TABLE kev (
+    cve TEXT PRIMARY KEY, vendor TEXT, product TEXT, name TEXT, date_added TEXT, due_date TEXT,
+    ransomware TEXT, notes TEXT
+) WITHOUT ROWID;
+CREATE TABLE epss (cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL, date TEXT) WITHOUT ROWID;
+CREATE TABLE eol (
+    product TEXT NOT NULL, cycle TEXT NOT NULL, codename TEXT, release_date TEXT, eol TEXT, eoes TEXT,
+    latest TEXT, latest_date TEXT, lts INTEGER, PRIMARY KEY (product, cycle)
+) WITHOUT ROWID;
+"""
+
+INDEXES = """
+CREATE INDEX affected_lookup ON affected (namespace, name_key);
+CREATE INDEX affected_source ON affected (source);
+CREATE INDEX affected_vuln ON affected (vuln_id);
+CREATE INDEX aliases_id ON aliases (id);
+CREATE INDEX aliases_alias ON aliases (alias);
+CREATE INDEX groups_group ON groups (group_id);
+CREATE INDEX vulnerabilities_source ON vulnerabilities (source);
+"""
+
+# tables whose rows carry a source column (replaced per source key)
+SOURCED_TABLES = ("vulnerabilities", "aliases", "affected")
+# tables that belong to one side feed as a whole
+SIDE_TABLES = {"kev": "kev", "epss": "epss", "eol": "eol"}
+
+
+def create(conn: sqlite3.Connection) -> None:
+    conn.executescript(TABLES)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    """Inside the caller's transaction (executescript would commit it)."""
+    for statement in INDEXES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_ranges(ranges: Sequence[Range]) -> str:
+    return _compact([[r.type, [list(e) for e in r.events]] for r in ranges])
+
+
+def decode_ranges(raw: str) -> tuple[Range, ...]:
+    return tuple(Range(type=t, events=tuple((k, v) for k, v in events)) for t, events in json.loads(raw))
+
+
+def encode_strings(values: Sequence[str]) -> str:
+    return _compact(list(values))
+
+
+def decode_strings(raw: str) -> tuple[str, ...]:
+    return tuple(json.loads(raw)) if raw and raw != "[]" else ()
+
+
+def encode_severities(values: Sequence[Severity]) -> str:
+    return _compact([[s.source, s.level] for s in values])
+
+
+def decode_severities(raw: str) -> tuple[Severity, ...]:
+    return tuple(Severity(source=s, level=lv) for s, lv in json.loads(raw))
+
+
+def encode_cvss(values: Sequence[CVSS]) -> str:
+    return _compact([[c.source, c.version, c.vector, c.score] for c in values])
+
+
+def decode_cvss(raw: str) -> tuple[CVSS, ...]:
+    return tuple(CVSS(source=s, version=v, vector=vec, score=sc) for s, v, vec, sc in json.loads(raw))
