@@ -1,19 +1,165 @@
-"""Entry point: `layerscan COMMAND ...` (placeholder until the commands land)."""
+"""Entry point: ``layerscan COMMAND ...`` (docs/cli.md).
+
+Exit codes: 0 ok; the --exit-code / --exit-on-eol value on a policy failure;
+2 usage error; 3 runtime error (image, registry, database, I/O); 130 interrupted.
+Start-up stays light: rich, requests and the scan pipeline are imported only
+by the command that needs them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import os
 import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Sequence
+
+from layerscan.cli.flags import (ALL_COMMANDS, add_flags, default_config_yaml, environment, flags_for,
+                                 resolve)
+from layerscan.errors import LayerscanError
+
+PROG = "layerscan"
+EXIT_OK, EXIT_USAGE, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 2, 3, 130
+GLOBAL_GROUP = "global"
+
+_COMMANDS = {
+    "image": ("scan a container image (registry name or --input archive/OCI layout)", "IMAGE",
+              "image name (registry reference); omit with --input"),
+    "rootfs": ("scan an unpacked root filesystem (installed packages)", "PATH", "root filesystem directory"),
+    "fs": ("scan a project directory (lockfiles and manifests)", "PATH", "directory or file"),
+    "sbom": ("scan a CycloneDX or SPDX JSON SBOM", "FILE", "SBOM file"),
+}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _global_flags() -> tuple:
+    return tuple(f for f in flags_for("db") if f.group == GLOBAL_GROUP)
+
+
+def _db_module() -> ModuleType | None:
+    try:
+        return importlib.import_module("layerscan.cli.db_cmd")
+    except ModuleNotFoundError as exc:
+        if exc.name == "layerscan.cli.db_cmd":
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Container-image vulnerability scanner with layer-attributed SBOMs.",
+        epilog="exit codes: 0 ok, --exit-code/--exit-on-eol value on policy failure, "
+               "2 usage error, 3 runtime error, 130 interrupted")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--generate-default-config", action="store_true",
+                        help="print a config file with every setting at its default and exit")
+    add_flags(parser, _global_flags())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (summary, metavar, target_help) in _COMMANDS.items():
+        cmd = sub.add_parser(name, help=summary, description=summary)
+        nargs = "?" if name == "image" else None
+        cmd.add_argument("target", nargs=nargs, default="", metavar=metavar, help=target_help)
+        add_flags(cmd, flags_for(name))
+    sub.add_parser("version", help="print the version", description="print the version")
+    db = _db_module()
+    if db is not None:
+        parent = argparse.ArgumentParser(add_help=False)
+        add_flags(parent, _global_flags())
+        db.register(sub, [parent])
+    return parser
+
+
+def _default_cache_dir() -> str:
+    from platformdirs import user_cache_dir
+
+    return str(Path(user_cache_dir("layerscan", appauthor=False)))
+
+
+def resolve_options(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Effective option values (CLI > env > config > default), also set on ``args``."""
+    from layerscan.cli.config import load_config
+
+    env = environment()
+    explicit = getattr(args, "config", None) or env.get("LAYERSCAN_CONFIG", "")
+    config = load_config(explicit)
+    opts = resolve(args, command if command in ALL_COMMANDS else "db", env, config,
+                   {"cache_dir": _default_cache_dir})
+    for key, value in opts.items():
+        setattr(args, key, value)
+    return opts
+
+
+def _print_version() -> int:
     from layerscan import __version__
 
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("--version", "version"):
-        print(f"layerscan {__version__}")
-        return 0
-    print("usage: layerscan {image,rootfs,fs,sbom,db} ...", file=sys.stderr)
-    return 2
+    print(f"{PROG} {__version__}")
+    return EXIT_OK
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version or args.command == "version":
+        return _print_version()
+    if args.generate_default_config:
+        sys.stdout.write(default_config_yaml())
+        return EXIT_OK
+    if not args.command:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: a command is required (image, rootfs, fs, sbom, db, version)", file=sys.stderr)
+        return EXIT_USAGE
+    opts = resolve_options(args, args.command)
+    if args.command == "db":
+        db = _db_module()
+        assert db is not None  # the parser only has "db" when the module exists
+        return int(db.run(args))
+    from layerscan.cli import scan_cmd
+
+    return scan_cmd.run(args.command, args.target or "", opts)
+
+
+def _debug_requested(argv: Sequence[str]) -> bool:
+    if any(a in ("-d", "--debug") for a in argv):
+        return True
+    return os.environ.get("LAYERSCAN_DEBUG", "").lower() in ("1", "true", "yes", "on")
+
+
+def report_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, LayerscanError):
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        if exc.hint:
+            print(f"{PROG}: hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    message = " ".join(str(exc).split())[:300]
+    print(f"{PROG}: error: unexpected {type(exc).__name__}: {message}"
+          + ("" if debug else " (run with --debug for details)"), file=sys.stderr)
+    return EXIT_RUNTIME
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    try:
+        return dispatch(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`layerscan ... | head`): stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+        return report_error(exc, debug)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,244 @@
+"""The one table of CLI flags: names, destination, type, default, environment
+variable (``LAYERSCAN_<DEST>``), config-file key, help, and the commands that
+take them. Precedence: command line > environment > config file > default.
+
+argparse is given ``SUPPRESS`` defaults so that "not given on the command line"
+is visible; :func:`resolve` then fills every flag from env, config, default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from layerscan.errors import UsageError
+
+SCAN_COMMANDS = frozenset({"image", "rootfs", "fs", "sbom"})
+ALL_COMMANDS = SCAN_COMMANDS | {"db"}
+IMAGE = frozenset({"image"})
+FORMATS = ("table", "json", "cyclonedx", "spdx-json", "sarif", "html")
+ENV_PREFIX = "LAYERSCAN_"
+
+# kinds: bool, str, int, list (comma-separated string), multi (repeatable; list of strings)
+KINDS = ("bool", "str", "int", "list", "multi")
+
+
+@dataclass(frozen=True)
+class Flag:
+    names: tuple[str, ...]
+    dest: str
+    kind: str
+    default: Any
+    config_key: str
+    help: str
+    commands: frozenset[str]
+    choices: tuple[str, ...] = ()
+    metavar: str = ""
+    group: str = "scan"  # help section: global, image, scan, policy, report, db
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.dest.upper()
+
+
+def _f(names: str, dest: str, kind: str, default: Any, key: str, help: str,
+       commands: Iterable[str] = SCAN_COMMANDS, group: str = "scan", **kw: Any) -> Flag:
+    return Flag(tuple(names.split()), dest, kind, default, key, help, frozenset(commands), group=group, **kw)
+
+
+# Global flags (every command, including db). cache_dir default is computed lazily.
+FLAGS: tuple[Flag, ...] = (
+    _f("-c --config", "config", "str", "", "", "config file (YAML; default ./layerscan.yaml if present)",
+       ALL_COMMANDS, "global", metavar="FILE"),
+    _f("--cache-dir", "cache_dir", "str", "", "cache.dir",
+       "cache root: vulnerability database and layer cache (default: user cache dir/layerscan)",
+       ALL_COMMANDS, "global", metavar="DIR"),
+    _f("-q --quiet", "quiet", "bool", False, "quiet", "no progress and no warnings", ALL_COMMANDS, "global"),
+    _f("--no-progress", "no_progress", "bool", False, "no-progress", "no progress bars", ALL_COMMANDS, "global"),
+    _f("-d --debug", "debug", "bool", False, "debug", "debug logging; tracebacks on errors", ALL_COMMANDS,
+       "global"),
+    _f("--timeout", "timeout", "int", 60, "timeout", "network timeout in seconds", ALL_COMMANDS, "global",
+       metavar="SECONDS"),
+    # image sources
+    _f("--input", "input", "str", "", "image.input",
+       "image from a file: docker archive (.tar/.tar.gz) or OCI layout (dir or tar), PATH[:TAG|@DIGEST]",
+       IMAGE, "image", metavar="PATH"),
+    _f("--platform", "platform", "str", "", "image.platform", "platform of a multi-arch image: os/arch[/variant]",
+       IMAGE, "image", metavar="OS/ARCH"),
+    _f("--username", "username", "str", "", "registry.username", "registry user name", IMAGE, "image"),
+    _f("--password", "password", "str", "", "registry.password", "registry password (prefer --password-stdin)",
+       IMAGE, "image"),
+    _f("--password-stdin", "password_stdin", "bool", False, "registry.password-stdin",
+       "read the registry password from stdin", IMAGE, "image"),
+    _f("--insecure", "insecure", "bool", False, "insecure", "allow plain-HTTP registries and unverified TLS",
+       IMAGE | {"db"}, "image"),
+    _f("--docker-config", "docker_config", "str", "", "registry.docker-config",
+       "docker config.json with registry credentials (default ~/.docker/config.json)", IMAGE, "image",
+       metavar="FILE"),
+    # scanning
+    _f("--scanners", "scanners", "str", "", "scan.scanners",
+       "vuln (match the database) or none (SBOM only); default: vuln, but none for cyclonedx/spdx-json",
+       SCAN_COMMANDS, "scan", choices=("vuln", "none")),
+    _f("--sbom-only", "sbom_only", "bool", False, "scan.sbom-only", "same as --scanners none", SCAN_COMMANDS),
+    _f("--no-cache", "no_cache", "bool", False, "cache.disabled", "do not read or write the layer cache",
+       SCAN_COMMANDS - {"sbom"}),
+    _f("--parallel", "parallel", "int", 2, "scan.parallel", "layers analysed in parallel", SCAN_COMMANDS - {"sbom"},
+       metavar="N"),
+    _f("--include-dev-deps", "include_dev_deps", "bool", False, "pkg.include-dev-deps",
+       "include development dependencies from lockfiles", SCAN_COMMANDS - {"sbom"}),
+    _f("--skip-dirs", "skip_dirs", "list", "", "scan.skip-dirs", "comma-separated directories to skip",
+       SCAN_COMMANDS - {"sbom"}, metavar="DIRS"),
+    _f("--skip-db-update", "skip_db_update", "bool", False, "db.skip-update",
+       "do not update the vulnerability database before scanning", SCAN_COMMANDS, "scan"),
+    _f("--offline-scan", "offline_scan", "bool", False, "offline-scan", "never use the network while scanning",
+       SCAN_COMMANDS),
+    # policy
+    _f("-s --severity", "severity", "list", "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL", "severity",
+       "severities to show (comma-separated)", SCAN_COMMANDS, "policy", metavar="LIST"),
+    _f("--fail-on", "fail_on", "list", "", "vulnerability.fail-on",
+       "severities that fail the build (default: the shown severities)", SCAN_COMMANDS, "policy", metavar="LIST"),
+    _f("--exit-code", "exit_code", "int", 0, "exit-code", "exit code when a failing vulnerability is found",
+       SCAN_COMMANDS, "policy", metavar="N"),
+    _f("--exit-on-eol", "exit_on_eol", "int", 0, "exit-on-eol",
+       "exit code when the OS is end-of-life", SCAN_COMMANDS, "policy", metavar="N"),
+    _f("--ignore-unfixed", "ignore_unfixed", "bool", False, "vulnerability.ignore-unfixed",
+       "show only vulnerabilities with a fix", SCAN_COMMANDS, "policy"),
+    _f("--ignore-status", "ignore_status", "list", "", "vulnerability.ignore-status",
+       "statuses to ignore (overrides --ignore-unfixed)", SCAN_COMMANDS, "policy", metavar="LIST"),
+    _f("--pkg-types --vuln-type", "pkg_types", "list", "os,library", "pkg.types",
+       "package types to report: os,library", SCAN_COMMANDS, "policy", metavar="LIST"),
+    _f("--ignorefile", "ignorefile", "str", ".layerscanignore", "ignorefile",
+       "ignore file (YAML with id/purl/path/reason/expires, or .trivyignore lines)", SCAN_COMMANDS, "policy",
+       metavar="FILE"),
+    _f("--vex", "vex", "multi", (), "vulnerability.vex", "OpenVEX or CycloneDX VEX file (repeatable)",
+       SCAN_COMMANDS, "policy", metavar="FILE"),
+    # report
+    _f("-f --format", "format", "str", "table", "format", "report format", SCAN_COMMANDS, "report",
+       choices=FORMATS),
+    _f("-o --output", "output", "str", "", "output", "write the report to FILE (default: stdout)",
+       SCAN_COMMANDS, "report", metavar="FILE"),
+    _f("--list-all-pkgs", "list_all_pkgs", "bool", False, "list-all-pkgs",
+       "list every package in json/table output (SBOM formats always do)", SCAN_COMMANDS, "report"),
+    _f("--dockerfile", "dockerfile", "str", "", "report.dockerfile",
+       "Dockerfile path that SARIF results point at", SCAN_COMMANDS, "report", metavar="FILE"),
+)
+
+BY_DEST: dict[str, Flag] = {f.dest: f for f in FLAGS}
+
+
+def flags_for(command: str) -> tuple[Flag, ...]:
+    return tuple(f for f in FLAGS if command in f.commands)
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag]) -> None:
+    """Add ``flags`` to ``parser`` with SUPPRESS defaults, grouped by section."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for flag in flags:
+        group = groups.get(flag.group)
+        if group is None:
+            group = groups[flag.group] = parser.add_argument_group(f"{flag.group} options")
+        help_text = f"{flag.help} [env {flag.env}]"
+        kw: dict[str, Any] = {"dest": flag.dest, "default": argparse.SUPPRESS, "help": help_text}
+        if flag.kind == "bool":
+            kw["action"] = "store_true"
+        elif flag.kind == "multi":
+            kw["action"] = "append"
+        if flag.kind == "int":
+            kw["type"] = int
+        if flag.choices:
+            kw["choices"] = flag.choices
+        if flag.metavar and flag.kind != "bool":
+            kw["metavar"] = flag.metavar
+        group.add_argument(*flag.names, **kw)
+
+
+def _truthy(value: str, where: str) -> bool:
+    low = value.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise UsageError(f"{where}: expected true or false, got {value!r}")
+
+
+def convert(flag: Flag, value: Any, where: str) -> Any:
+    """Convert an env/config value to the flag's kind (bad values are usage errors)."""
+    if flag.kind == "bool":
+        return value if isinstance(value, bool) else _truthy(str(value), where)
+    if flag.kind == "int":
+        if isinstance(value, bool):
+            raise UsageError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise UsageError(f"{where}: expected an integer, got {value!r}") from None
+    if flag.kind == "list":
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return str(value)
+    if flag.kind == "multi":
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) for v in value)
+        return tuple(v for v in str(value).split(",") if v)
+    text = str(value)
+    if flag.choices and text not in flag.choices:
+        raise UsageError(f"{where}: invalid choice {text!r} (choose from {', '.join(flag.choices)})")
+    return text
+
+
+def config_lookup(config: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """Find ``a.b-c`` as nested mappings ({a: {b-c: v}}) or as a flat dotted key."""
+    if not key:
+        return False, None
+    if key in config:
+        return True, config[key]
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def resolve(args: argparse.Namespace, command: str, env: Mapping[str, str],
+            config: Mapping[str, Any], defaults: Mapping[str, Callable[[], Any]] | None = None) -> dict[str, Any]:
+    """Every flag of ``command`` with its effective value: CLI > env > config > default."""
+    given = vars(args)
+    out: dict[str, Any] = {}
+    for flag in flags_for(command):
+        if flag.dest in given:
+            value = given[flag.dest]
+            out[flag.dest] = tuple(value) if flag.kind == "multi" else value
+            continue
+        if flag.env in env:
+            out[flag.dest] = convert(flag, env[flag.env], flag.env)
+            continue
+        found, value = config_lookup(config, flag.config_key)
+        if found and value is not None:
+            out[flag.dest] = convert(flag, value, f"config {flag.config_key}")
+            continue
+        lazy = (defaults or {}).get(flag.dest)
+        out[flag.dest] = lazy() if lazy else flag.default
+    return out
+
+
+def environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+
+
+def default_config_yaml() -> str:
+    """A config file with every key at its default (``--generate-default-config``)."""
+    tree: dict[str, Any] = {}
+    for flag in FLAGS:
+        if not flag.config_key or flag.dest in ("password",):
+            continue
+        node = tree
+        parts = flag.config_key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = list(flag.default) if flag.kind == "multi" else flag.default
+    import yaml
+
+    return yaml.safe_dump(tree, sort_keys=True, default_flow_style=False)

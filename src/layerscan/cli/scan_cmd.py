@@ -1,0 +1,203 @@
+"""`layerscan image|rootfs|fs|sbom`: SBOM -> vulnerabilities -> policy -> report."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from layerscan.errors import ImageError, LayerscanError, UsageError
+from layerscan.model import Sbom
+from layerscan.progress import Progress
+
+Options = dict[str, Any]
+MAX_PASSWORD = 4096
+TRIVY_IGNOREFILE = ".trivyignore"
+DEFAULT_IGNOREFILE = ".layerscanignore"
+
+
+def make_warn(opts: Options, stream: TextIO | None = None) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        if not opts.get("quiet"):
+            print(f"layerscan: warning: {message}", file=stream or sys.stderr)
+    return warn
+
+
+# ---- policy -------------------------------------------------------------------------------
+
+def _ignore_rules(opts: Options) -> tuple:
+    from layerscan.policy.ignorefile import load_ignorefile
+
+    path = opts["ignorefile"]
+    if path == DEFAULT_IGNOREFILE and not Path(path).is_file() and Path(TRIVY_IGNOREFILE).is_file():
+        path = TRIVY_IGNOREFILE
+    return tuple(load_ignorefile(path, required=path not in (DEFAULT_IGNOREFILE, TRIVY_IGNOREFILE)))
+
+
+def policy_options(opts: Options):
+    """PolicyOptions from the flags; bad values are usage errors raised before any scanning."""
+    from layerscan.policy.decision import (PolicyOptions, parse_pkg_types, parse_severities,
+                                           parse_statuses)
+    from layerscan.policy.vex import load_vex
+
+    for name in ("exit_code", "exit_on_eol"):
+        if not 0 <= opts[name] <= 255:
+            raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 255")
+    severities = parse_severities(opts["severity"])
+    kwargs: dict[str, Any] = dict(
+        fail_on=parse_severities(opts["fail_on"], "--fail-on"),
+        exit_code=opts["exit_code"], exit_on_eol=opts["exit_on_eol"],
+        ignore_unfixed=opts["ignore_unfixed"], ignore_statuses=parse_statuses(opts["ignore_status"]),
+        pkg_types=parse_pkg_types(opts["pkg_types"]), ignore_rules=_ignore_rules(opts),
+        vex=tuple(st for path in opts["vex"] for st in load_vex(path)))
+    if severities is not None:
+        kwargs["severities"] = severities
+    return PolicyOptions(**kwargs)
+
+
+# ---- SBOM ---------------------------------------------------------------------------------
+
+def _pipeline(name: str) -> Any:
+    """``layerscan.scan.<name>``; a clear error while the pipeline has not landed."""
+    import layerscan.scan as scan
+
+    found = getattr(scan, name, None)
+    if found is None:
+        raise LayerscanError(f"the scan pipeline is not available in this build (no scan.{name})")
+    return found
+
+
+def _scan_options(command: str, opts: Options):
+    ScanOptions = _pipeline("ScanOptions")
+    cache = None if opts["no_cache"] else Path(opts["cache_dir"]) / "layers"
+    skip = tuple(d.strip() for d in opts["skip_dirs"].split(",") if d.strip())
+    return ScanOptions(mode=command, cache_dir=cache, include_dev_deps=opts["include_dev_deps"],
+                       parallel=max(1, opts["parallel"]), skip_dirs=skip)
+
+
+def _password(opts: Options) -> str:
+    if not opts["password_stdin"]:
+        return opts["password"]
+    data = sys.stdin.read(MAX_PASSWORD + 1)
+    if len(data) > MAX_PASSWORD:
+        raise UsageError("--password-stdin: password is too long")
+    return data.rstrip("\r\n")
+
+
+def image_sbom(name: str, opts: Options, progress: Progress) -> Sbom:
+    if not name and not opts["input"]:
+        raise UsageError("image: give an IMAGE name or --input PATH")
+    from layerscan.source.base import SourceOptions
+    from layerscan.source.open import open_image
+
+    source_opts = SourceOptions(platform=opts["platform"], username=opts["username"],
+                                password=_password(opts), insecure=opts["insecure"],
+                                docker_config=opts["docker_config"], timeout=float(opts["timeout"]))
+    with open_image(name or None, input_path=opts["input"] or None, options=source_opts,
+                    progress=progress) as source:
+        return _pipeline("scan_image")(source, _scan_options("image", opts), progress)
+
+
+def directory_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
+    path = Path(target)
+    if command == "rootfs" and not path.is_dir():
+        raise ImageError(f"{target}: not a directory")
+    if not path.exists():
+        raise ImageError(f"{target}: no such file or directory")
+    return _pipeline("scan_directory")(path, _scan_options(command, opts), progress)
+
+
+def sbom_file(target: str, opts: Options, progress: Progress) -> Sbom:
+    try:
+        from layerscan.source.sbom_input import load_sbom
+    except ImportError:
+        raise LayerscanError("sbom: reading CycloneDX/SPDX files is not available in this build yet") from None
+    return load_sbom(target)
+
+
+def produce_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
+    if command == "image":
+        return image_sbom(target, opts, progress)
+    if command in ("rootfs", "fs"):
+        return directory_sbom(command, target, opts, progress)
+    return sbom_file(target, opts, progress)
+
+
+# ---- report -------------------------------------------------------------------------------
+
+def wants_vulnerabilities(opts: Options) -> tuple[bool, bool]:
+    """(scan for vulnerabilities, the database is required)."""
+    from layerscan.report import SBOM_FORMATS
+
+    if opts["sbom_only"] or opts["scanners"] == "none":
+        return False, False
+    if opts["scanners"] == "vuln":
+        return True, True
+    if opts["format"] in SBOM_FORMATS:
+        return False, False
+    # default scan: a gate (exit code / fail-on) must not pass silently without a database
+    return True, bool(opts["exit_code"] or opts["fail_on"])
+
+
+def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
+    """Write to stdout, or atomically to ``output`` (no partial report on failure)."""
+    if not output or output == "-":
+        text_writer(sys.stdout)
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".layerscan-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise LayerscanError(f"cannot write report to {output}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
+            text_writer(stream)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LayerscanError(f"cannot write report to {output}: {exc.strerror or exc}") from None
+        raise
+
+
+def run(command: str, target: str, opts: Options) -> int:
+    from layerscan.cli.progress import make_progress, stop_progress
+    from layerscan.cli.vulnscan import find_vulnerabilities
+    from layerscan.policy.decision import apply_policy
+    from layerscan.report import get_writer
+    from layerscan.report.document import PolicySummary, build_report
+
+    warn = make_warn(opts)
+    writer = get_writer(opts["format"])  # unknown/unavailable format: usage error before scanning
+    policy = policy_options(opts)
+    scan_vulns, required = wants_vulnerabilities(opts)
+    progress = make_progress(opts["quiet"], opts["no_progress"])
+    try:
+        sbom = produce_sbom(command, target, opts, progress)
+    finally:
+        stop_progress(progress)
+    outcome = None
+    if scan_vulns:
+        outcome = find_vulnerabilities(sbom, Path(opts["cache_dir"]), required=required, warn=warn)
+        if outcome.unknowns:
+            sbom = dataclasses.replace(sbom, unknowns=sbom.unknowns + outcome.unknowns)
+    scanned = bool(outcome and outcome.scanned)
+    result = apply_policy(outcome.findings if outcome else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl))
+    for rule in result.expired_rules:
+        warn(f"ignore entry {rule.id} ({rule.source}) expired on {rule.expires}; it no longer suppresses")
+    from layerscan.report import SBOM_FORMATS
+
+    report = build_report(
+        sbom, result.shown, suppressed=result.suppressed,
+        list_all_pkgs=opts["list_all_pkgs"] or opts["format"] in SBOM_FORMATS,
+        vulnerabilities_scanned=scanned,
+        policy=PolicySummary(exit_code=result.exit_code, failing=len(result.failing), eol=result.eol,
+                             expired_ignores=tuple(r.source for r in result.expired_rules)),
+        db_metadata=outcome.db_metadata if outcome else (), dockerfile=opts["dockerfile"])
+    write_output(lambda stream: writer(report, stream), opts["output"])
+    return result.exit_code
