@@ -1,0 +1,91 @@
+"""`layerscan sbom FILE`: read a CycloneDX or SPDX SBOM (ours or another tool's)
+into our :class:`~layerscan.model.Sbom`, so it can be matched without the image.
+
+Formats: CycloneDX JSON 1.2-1.6, SPDX 2.x JSON, SPDX 2.x tag-value, and any of
+them wrapped in an in-toto attestation (``predicate``). The file is bounded
+(:data:`MAX_SBOM_BYTES`); anything that is not a readable SBOM raises
+:class:`~layerscan.errors.ImageError` with one clear line.
+
+    sbom = load_sbom("app.cdx.json")
+    sbom = parse_sbom(data, "app.cdx.json")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from layerscan.errors import ImageError, UsageError
+from layerscan.model import Sbom
+from layerscan.source.sbom.builder import build_sbom
+from layerscan.source.sbom.cyclonedx import is_cyclonedx, read_cyclonedx
+from layerscan.source.sbom.spdx import is_spdx, read_spdx
+from layerscan.source.sbom.spdx_tag import looks_like_tag_value, to_spdx_json
+
+MAX_SBOM_BYTES = 256 * 1024 * 1024
+_HINT = "give a CycloneDX JSON or SPDX (JSON or tag-value) document"
+
+
+def load_sbom(path: str | os.PathLike[str], *, max_bytes: int = MAX_SBOM_BYTES) -> Sbom:
+    """Read the SBOM file at ``path``."""
+    file = Path(path)
+    try:
+        with file.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise UsageError(f"SBOM file not found: {file}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file} is a directory, not an SBOM file") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read SBOM {file}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise ImageError(f"SBOM {file} is larger than {max_bytes // (1024 * 1024)} MiB; refusing it")
+    return parse_sbom(data, str(file))
+
+
+def parse_sbom(data: bytes, location: str = "sbom") -> Sbom:
+    """Parse SBOM bytes; ``location`` names the document in messages and notes."""
+    text = _decode(data, location)
+    stripped = text.lstrip()
+    if stripped.startswith("<"):
+        raise ImageError(f"{location}: XML SBOMs are not supported", hint=_HINT)
+    if looks_like_tag_value(stripped):
+        return build_sbom(*read_spdx(to_spdx_json(stripped, location), location), location)
+    doc = _unwrap(_load_json(stripped, location))
+    if is_cyclonedx(doc):
+        return build_sbom(*read_cyclonedx(doc, location), location)
+    if is_spdx(doc):
+        return build_sbom(*read_spdx(doc, location), location)
+    raise ImageError(f"{location}: not a CycloneDX or SPDX document", hint=_HINT)
+
+
+def _decode(data: bytes, location: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImageError(f"{location}: not UTF-8 text, so not an SBOM", hint=_HINT) from None
+
+
+def _load_json(text: str, location: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ImageError(f"{location}: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ImageError(f"{location}: invalid JSON ({exc})", hint=_HINT) from None
+    if not isinstance(doc, dict):
+        raise ImageError(f"{location}: not a CycloneDX or SPDX document (top level is not an object)",
+                         hint=_HINT)
+    return doc
+
+
+def _unwrap(doc: dict[str, Any]) -> dict[str, Any]:
+    """An in-toto statement (cosign/Trivy attestations) carries the SBOM as ``predicate``;
+    a DSSE envelope is not unwrapped (its payload is signed base64)."""
+    predicate = doc.get("predicate")
+    if isinstance(predicate, dict) and "predicateType" in doc:
+        inner = predicate.get("Data", predicate) if isinstance(predicate.get("Data"), dict) else predicate
+        return inner
+    return doc
