@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest_paths import CORPUS, ROOT, SHARED  # noqa: F401
+
 FIXTURES = ROOT / "tests" / "fixtures"
-SHARED = Path(os.environ.get("LAYERSCAN_SHARED", ROOT.parent / "shared"))
-CORPUS = SHARED / "corpus"
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +26,4 @@ def corpus_available() -> bool:
 # Local OCI registries on 127.0.0.1 (tests/registry.py; skip when docker-registry is absent):
 # `registry` (anonymous, plain HTTP) and `token_registry` (bearer-token auth, .username/.password).
 from registry import registry, token_registry  # noqa: E402,F401
+from dbfixture import corpus_db  # noqa: E402,F401

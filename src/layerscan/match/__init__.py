@@ -1,1 +1,1 @@
-"""layerscan.match"""
+"""Matching: SBOM x vulnerability database -> findings, each with why it matched."""

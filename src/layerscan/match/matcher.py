@@ -1,0 +1,144 @@
+"""Join an SBOM with the vulnerability database.
+
+One finding per (package, vulnerability): rows from several records of the
+same issue (CVE, GHSA, PYSEC, DSA...) are merged by the database's alias group.
+Every finding carries a MatchDetail saying which namespace, record and range
+matched. A version that its scheme cannot read becomes an Unknown on the SBOM
+(never a silent match or non-match).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Protocol
+
+from layerscan.match import ranges, severity
+from layerscan.match.namespace import compared_version, lookup_name, package_namespace
+from layerscan.model import Advisory, Finding, MatchDetail, Package, Sbom, Unknown
+from layerscan.model.package import OS_TYPES
+from layerscan.versions import InvalidVersion, get_scheme
+
+
+class AffectedRowLike(Protocol):  # db.records.AffectedRow
+    vuln_id: str
+    primary_id: str
+    source: str
+    affected: object
+
+
+class StoreLike(Protocol):  # db.store.Store
+    def affected(self, namespace: str, package: str) -> list: ...
+    def advisory(self, vuln_id: str) -> Advisory | None: ...
+    def kev(self, cve_id: str) -> bool: ...
+    def epss(self, cve_id: str) -> tuple[float, float] | None: ...
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    findings: tuple[Finding, ...]
+    unknowns: tuple[Unknown, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: AffectedRowLike
+    verdict: ranges.Verdict
+    namespace: str
+    name: str
+
+
+def _version_for_scheme(pkg: Package) -> str:
+    version = compared_version(pkg)
+    if pkg.type == "golang" and version.startswith("go"):
+        return version[2:]  # Go toolchain "go1.21.1" as the stdlib version
+    return version
+
+
+def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit], Unknown | None]:
+    namespace = package_namespace(pkg, sbom.os)
+    if not namespace or not pkg.matchable:
+        return [], None
+    name = lookup_name(pkg)
+    rows = store.affected(namespace, name)
+    if not rows:
+        return [], None
+    try:
+        scheme = get_scheme(namespace)
+    except KeyError:
+        return [], Unknown(pkg.file_path or pkg.id, f"no version scheme for {namespace}; {pkg.id} not matched",
+                           "matcher", pkg.layer)
+    version = _version_for_scheme(pkg)
+    hits = []
+    for row in rows:
+        try:
+            verdict = ranges.evaluate(row.affected, version, scheme)
+        except InvalidVersion as exc:
+            return [], Unknown(pkg.file_path or pkg.id,
+                               f"version {version!r} of {pkg.name} is not a valid {scheme.name} version "
+                               f"({exc}); not matched against {len(rows)} advisories", "matcher", pkg.layer)
+        if verdict.affected:
+            hits.append(Hit(row, verdict, namespace, name))
+    return hits, None
+
+
+def _finding(pkg: Package, hit: Hit, advisory: Advisory | None, store: StoreLike) -> Finding:
+    row, verdict = hit.row, hit.verdict
+    vid = row.primary_id or row.vuln_id
+    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES)
+    aliases = tuple(sorted({row.vuln_id, *(advisory.aliases if advisory else ())} - {vid}))
+    cve = next((i for i in (vid, *aliases) if i.startswith("CVE-")), "")
+    epss = store.epss(cve) if cve else None
+    refs = advisory.references if advisory else ()
+    return Finding(
+        package=pkg, vulnerability_id=vid, aliases=aliases,
+        match=MatchDetail(namespace=hit.namespace, advisory_id=row.vuln_id, package_name=hit.name,
+                          matched=verdict.reason, data_source=row.source),
+        status=verdict.status, fixed_version=verdict.fixed_version,
+        severity=sev, severity_source=sev_source,
+        vendor_severity=severity.vendor_severities(advisory, row.affected, row.source),
+        cvss=advisory.cvss if advisory else (), cwes=advisory.cwes if advisory else (),
+        title=advisory.summary if advisory else "", description=advisory.details if advisory else "",
+        references=refs, primary_url=_primary_url(vid, refs),
+        published=advisory.published if advisory else "", modified=advisory.modified if advisory else "",
+        kev=bool(cve) and store.kev(cve),
+        epss=epss[0] if epss else None, epss_percentile=epss[1] if epss else None,
+    )
+
+
+def _primary_url(vid: str, refs: Iterable[str]) -> str:
+    if vid.startswith("CVE-"):
+        return f"https://nvd.nist.gov/vuln/detail/{vid}"
+    if vid.startswith("GHSA-"):
+        return f"https://github.com/advisories/{vid}"
+    return f"https://osv.dev/vulnerability/{vid}" if vid else next(iter(refs), "")
+
+
+def _merge(current: Finding, new: Finding) -> Finding:
+    """Two records of one issue matched the same package: keep one finding."""
+    aliases = tuple(sorted(set(current.aliases) | set(new.aliases) | {new.match.advisory_id}
+                           - {current.vulnerability_id}))
+    fixed = current.fixed_version
+    if new.fixed_version and new.fixed_version not in fixed.split(", "):
+        fixed = f"{fixed}, {new.fixed_version}" if fixed else new.fixed_version
+    status = "fixed" if fixed else current.status
+    return replace(current, aliases=aliases, fixed_version=fixed, status=status,
+                   severity=current.severity if current.severity != "UNKNOWN" else new.severity,
+                   severity_source=current.severity_source or new.severity_source)
+
+
+def match_sbom(sbom: Sbom, store: StoreLike) -> MatchResult:
+    findings: dict[tuple[str, str, str], Finding] = {}
+    unknowns: list[Unknown] = []
+    advisories: dict[str, Advisory | None] = {}
+    for pkg in sbom.packages:
+        hits, unknown = package_hits(pkg, sbom, store)
+        if unknown:
+            unknowns.append(unknown)
+        for hit in hits:
+            vid = hit.row.primary_id or hit.row.vuln_id
+            if vid not in advisories:
+                advisories[vid] = store.advisory(vid)
+            new = _finding(pkg, hit, advisories[vid], store)
+            key = (pkg.purl or pkg.id, pkg.file_path, vid)
+            findings[key] = _merge(findings[key], new) if key in findings else new
+    return MatchResult(tuple(findings.values()), tuple(unknowns))

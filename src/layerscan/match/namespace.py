@@ -1,0 +1,93 @@
+"""Which advisory namespace (OSV ecosystem + release) a package is matched in.
+
+OS packages are matched only against their distro's own advisories for the
+detected release (DESIGN.md §3); language packages against their ecosystem.
+"""
+
+from __future__ import annotations
+
+from layerscan.model import OSInfo, Package
+
+LANGUAGE_NAMESPACES = {
+    "pypi": "PyPI",
+    "npm": "npm",
+    "maven": "Maven",
+    "golang": "Go",
+    "cargo": "crates.io",
+    "gem": "RubyGems",
+    "composer": "Packagist",
+    "nuget": "NuGet",
+    "hex": "Hex",
+    "pub": "Pub",
+    "swift": "SwiftURL",
+}
+
+# OS family -> (OSV ecosystem name, how many release components identify the stream)
+_OS_ECOSYSTEMS = {
+    "debian": ("Debian", 1),
+    "ubuntu": ("Ubuntu", 2),
+    "alpine": ("Alpine", 2),
+    "alma": ("AlmaLinux", 1),
+    "almalinux": ("AlmaLinux", 1),
+    "rocky": ("Rocky Linux", 1),
+    "redhat": ("Red Hat", 1),
+    "centos": ("Red Hat", 1),
+    "oracle": ("Oracle Linux", 1),
+    "amazon": ("Amazon Linux", 1),
+    "fedora": ("Fedora", 1),
+    "photon": ("Photon OS", 1),
+    "cbl-mariner": ("Mariner", 2),
+    "azurelinux": ("Azure Linux", 2),
+    "opensuse-leap": ("openSUSE", 2),
+    "opensuse.leap": ("openSUSE", 2),
+    "suse linux enterprise server": ("SUSE", 1),
+    "sles": ("SUSE", 1),
+    "wolfi": ("Wolfi", 0),
+    "chainguard": ("Chainguard", 0),
+}
+
+
+def os_namespace(os_info: OSInfo | None) -> str:
+    """"Debian:12", "Alpine:v3.19", "Ubuntu:22.04", "AlmaLinux:8"; "" if unknown."""
+    if os_info is None:
+        return ""
+    entry = _OS_ECOSYSTEMS.get(os_info.family.lower())
+    if entry is None:
+        return ""
+    eco, parts = entry
+    if parts == 0:
+        return eco
+    release = os_info.name.split()[0] if os_info.name else ""
+    comps = release.split(".")
+    if not release or not comps[0].isdigit():
+        return ""
+    stream = ".".join(comps[:parts])
+    if eco == "Alpine":
+        stream = "v" + stream
+    return f"{eco}:{stream}"
+
+
+def package_namespace(pkg: Package, os_info: OSInfo | None) -> str:
+    if pkg.type in ("deb", "apk", "rpm"):
+        return os_namespace(os_info)
+    return LANGUAGE_NAMESPACES.get(pkg.type, "")
+
+
+def lookup_name(pkg: Package) -> str:
+    """The name advisories use: the source package for deb/apk (Debian Source:,
+    Alpine origin), the binary name for rpm (as the RPM distros publish errata),
+    group:artifact for Maven, the normalised name for PyPI."""
+    if pkg.type in ("deb", "apk"):
+        return pkg.src_name or pkg.name
+    if pkg.type == "pypi":
+        import re
+
+        return re.sub(r"[-_.]+", "-", pkg.name).lower()
+    return pkg.name
+
+
+def compared_version(pkg: Package) -> str:
+    """Debian's tracker states fixed versions of the source package."""
+    if pkg.type == "deb" and pkg.src_version:
+        return pkg.src_version
+    return pkg.version
