@@ -166,3 +166,26 @@ def test_excluded_packages_are_not_matched(corpus_db: Path):
     app = Package(name="urllib3", version="1.23", type="pypi", is_application=True)
     with Store.open(corpus_db) as store:
         assert not match_sbom(Sbom("t", "filesystem", packages=(owned, app)), store).findings
+
+
+def eol_front_matter(corpus: Path, product: str) -> dict[str, dict]:
+    text = (corpus / f"feeds/endoflife-date/products/{product}.md").read_text()
+    doc = yaml.safe_load(text.split("---")[1])
+    return {str(r["releaseCycle"]): r for r in doc["releases"]}
+
+
+@pytest.mark.parametrize("family,release,product,cycle,column", [
+    ("debian", "9.13", "debian", "9", "eoes"), ("debian", "12.5", "debian", "12", "eoes"),
+    ("alpine", "3.19.1", "alpine-linux", "3.19", "eol"), ("ubuntu", "22.04", "ubuntu", "22.04", "eol")])
+def test_os_end_of_life_from_endoflife_date(corpus: Path, corpus_db: Path, family, release, product, cycle, column):
+    import datetime as dt
+
+    from layerscan.match.eol import os_eol
+
+    rel = eol_front_matter(corpus, product)[cycle]
+    date = str(rel[column])
+    with Store.open(corpus_db) as store:
+        before = os_eol(OSInfo(family, release), store, today=dt.date.fromisoformat(date) - dt.timedelta(days=1))
+        after = os_eol(OSInfo(family, release), store, today=dt.date.fromisoformat(date) + dt.timedelta(days=1))
+    assert before and after and before.eol_date == date
+    assert not before.is_eol and after.is_eol
