@@ -189,3 +189,19 @@ def test_os_end_of_life_from_endoflife_date(corpus: Path, corpus_db: Path, famil
         after = os_eol(OSInfo(family, release), store, today=dt.date.fromisoformat(date) + dt.timedelta(days=1))
     assert before and after and before.eol_date == date
     assert not before.is_eol and after.is_eol
+
+
+def test_explain_says_why_and_why_not(corpus: Path, corpus_db: Path):
+    from layerscan.match.explain import explain
+
+    record = next(r for r in pypsa_records(corpus, "urllib3") if r["id"] == "PYSEC-2019-133")
+    cve = next(a for a in record["aliases"] if a.startswith("CVE-"))
+    pkgs = (Package("urllib3", "1.24.1", "pypi"), Package("urllib3", "1.26.18", "pypi"),
+            Package("urllib3", "1.24.1", "pypi", os_owner="deb:python3-urllib3"))
+    with Store.open(corpus_db) as store:
+        out = explain(Sbom("t", "filesystem", packages=pkgs), store, cve)
+    verdicts = [(e.package.version, e.package.os_owner, e.affected) for e in out if e.advisory_id == record["id"]]
+    assert verdicts == [("1.24.1", "", oracle_affected(record, "1.24.1")),
+                        ("1.26.18", "", oracle_affected(record, "1.26.18")),
+                        ("1.24.1", "deb:python3-urllib3", False)]
+    assert "OS package" in out[-1].reason
