@@ -26,7 +26,9 @@ ECOSYSTEM_SCHEME: dict[str, str] = {
     "deb": "deb", "Debian": "deb", "Ubuntu": "deb",
     "apk": "apk", "Alpine": "apk", "Wolfi": "apk", "Chainguard": "apk",
     "rpm": "rpm", "AlmaLinux": "rpm", "Rocky Linux": "rpm", "Red Hat": "rpm", "openSUSE": "rpm", "SUSE": "rpm",
-    "Mageia": "rpm",
+    "Mageia": "rpm", "Amazon Linux": "rpm", "Oracle Linux": "rpm", "Fedora": "rpm", "CentOS": "rpm",
+    "Photon OS": "rpm", "Azure Linux": "rpm", "CBL-Mariner": "rpm", "openEuler": "rpm",
+    "MinimOS": "apk",
     "pypi": "pep440", "PyPI": "pep440",
     "npm": "npm",
     "maven": "maven", "Maven": "maven",
@@ -35,7 +37,7 @@ ECOSYSTEM_SCHEME: dict[str, str] = {
     "gem": "gem", "RubyGems": "gem",
     "nuget": "nuget", "NuGet": "nuget",
     "composer": "composer", "Packagist": "composer",
-    "Bitnami": "semver",
+    "Bitnami": "semver", "hex": "semver", "Hex": "semver", "swift": "semver", "SwiftURL": "semver",
 }
 
 _cache: dict[str, VersionScheme] = {}
