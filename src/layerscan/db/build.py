@@ -225,8 +225,11 @@ def _copy_old_sources(conn: sqlite3.Connection, replaced: set[str], failed: Mapp
     return results
 
 
+STATE_PREFIX = "state:"  # metadata keys carried from build to build (HTTP validators, OSV sync points)
+
+
 def _old_metadata(conn: sqlite3.Connection) -> dict[str, str]:
-    return dict(conn.execute("SELECT key, value FROM old.metadata WHERE key LIKE 'http:%'").fetchall())
+    return dict(conn.execute("SELECT key, value FROM old.metadata WHERE key LIKE ?", (STATE_PREFIX + "%",)).fetchall())
 
 
 def _write_groups(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,228 @@
+"""``db update``: fetch the upstream feeds into ``<cache>/db/feeds/`` and rebuild
+``<cache>/db/layerscan.db``.
+
+Every source's base URL can be overridden (``UpdateOptions.urls`` or the env
+variable ``LAYERSCAN_DB_<SOURCE>_URL``, e.g. ``LAYERSCAN_DB_OSV_URL``) so a local
+mirror works. Requests are conditional (ETag / Last-Modified remembered in the
+database metadata). OSV is synced incrementally after the first full download:
+``<base>/<Ecosystem>/modified_id.csv`` lists records by modification time and
+only the newer ones are fetched (``<base>/<Ecosystem>/<ID>.json``) into an
+overlay that replaces the ``all.zip`` records by id. A source whose download
+fails is built from its cached file if there is one, otherwise its previous
+rows are kept in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Mapping
+from urllib.parse import quote
+
+from layerscan.db.build import STATE_PREFIX, BuildInput, BuildResult, build_database
+from layerscan.db.feeds.osv import parse_modified_ids
+from layerscan.db.fetch import Fetcher, Validators
+from layerscan.db.schema import DB_FILENAME
+from layerscan.db.store import Store
+from layerscan.errors import DatabaseError, FeedError, LayerscanError
+from layerscan.progress import NULL_PROGRESS, Progress
+
+DEFAULT_URLS = {
+    "osv": "https://osv-vulnerabilities.storage.googleapis.com",
+    "debian": "https://security-tracker.debian.org/tracker/data/json",
+    "alpine": "https://secdb.alpinelinux.org",
+    "kev": "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+    "epss": "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz",
+    "eol": "https://endoflife.date/api",
+}
+SOURCES = tuple(DEFAULT_URLS)
+DEFAULT_ECOSYSTEMS = (
+    "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems", "Packagist", "NuGet", "Pub", "Hex",
+    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "Bitnami", "GitHub Actions",
+)
+DEFAULT_ALPINE_BRANCHES = ("v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge")
+ALPINE_REPOS = ("main", "community")
+DEFAULT_EOL_PRODUCTS = (
+    "debian", "ubuntu", "alpine-linux", "rhel", "centos", "almalinux", "rocky-linux", "oracle-linux",
+    "amazon-linux", "python", "nodejs", "go", "java", "ruby", "php", "dotnet",
+)
+FULL_RESYNC_THRESHOLD = 5000  # more changed OSV records than this: download all.zip again
+DEFAULT_MAX_AGE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class UpdateOptions:
+    cache_dir: Path
+    sources: tuple[str, ...] = SOURCES
+    ecosystems: tuple[str, ...] = DEFAULT_ECOSYSTEMS
+    urls: Mapping[str, str] = field(default_factory=dict)
+    alpine_branches: tuple[str, ...] = DEFAULT_ALPINE_BRANCHES
+    eol_products: tuple[str, ...] = DEFAULT_EOL_PRODUCTS
+    timeout: float = 60.0
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def url(self, source: str) -> str:
+        env_key = f"LAYERSCAN_DB_{source.upper().replace('-', '_')}_URL"
+        return (self.urls.get(source) or self.env.get(env_key) or DEFAULT_URLS[source]).rstrip("/")
+
+    @property
+    def db_path(self) -> Path:
+        return db_path(self.cache_dir)
+
+    @property
+    def feed_dir(self) -> Path:
+        return Path(self.cache_dir) / "db" / "feeds"
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    changed: tuple[str, ...]  # source keys with new data
+    failed: Mapping[str, str]  # source key -> why
+    build: BuildResult | None  # None when nothing changed and no rebuild was needed
+
+
+def db_path(cache_dir: Path) -> Path:
+    return Path(cache_dir) / "db" / DB_FILENAME
+
+
+@dataclass
+class _Plan:
+    """What the fetch phase decided: inputs to build, failures, changes, new state."""
+
+    inputs: list[BuildInput] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
+
+
+def _load_state(path: Path) -> dict[str, str]:
+    try:
+        with Store.open(path) as store:
+            return {k: v for k, v in store.metadata().items() if isinstance(v, str) and k.startswith(STATE_PREFIX)}
+    except DatabaseError:
+        return {}
+
+
+def _validators(state: Mapping[str, str]) -> dict[str, Validators]:
+    prefix = STATE_PREFIX + "http:"
+    return {k[len(prefix):]: Validators.decode(v) for k, v in state.items() if k.startswith(prefix)}
+
+
+def _fetch_files(fetcher: Fetcher, items: list[tuple[str, Path]], plan: _Plan, key: str,
+                 paths: tuple[Path, ...], feed: str) -> None:
+    """Fetch every (url, dest) of one source; build from cache if some fail and a copy exists."""
+    errors = []
+    for url, dest in items:
+        try:
+            if fetcher.get(url, dest, key).changed:
+                plan.changed.append(key)
+        except FeedError as exc:
+            errors.append(str(exc))
+    have = [dest for _, dest in items if dest.exists()]
+    if errors and not have:
+        plan.failed[key] = "; ".join(errors)[:500]
+        return
+    plan.inputs.append(BuildInput(paths=paths, feed=feed, covers=(key,)))
+
+
+def _osv_ecosystem(fetcher: Fetcher, opts: UpdateOptions, eco: str, plan: _Plan) -> None:
+    key, base = f"osv:{eco}", f"{opts.url('osv')}/{quote(eco)}"
+    root = opts.feed_dir / "osv" / eco
+    all_zip, overlay, sync_key = root / "all.zip", root / "records", f"{STATE_PREFIX}osv-sync:{eco}"
+    try:
+        listing = fetcher.get(f"{base}/modified_id.csv", root / "modified_id.csv", key)
+        rows = parse_modified_ids(listing.path.read_bytes())
+        synced = plan.state.get(sync_key, "")
+        newer = [vid for ts, vid in rows if ts > synced]
+        if not all_zip.exists() or not synced or len(newer) > FULL_RESYNC_THRESHOLD:
+            fetcher.get(f"{base}/all.zip", all_zip, key)
+            shutil.rmtree(overlay, ignore_errors=True)
+            plan.changed.append(key)
+        elif newer:
+            overlay.mkdir(parents=True, exist_ok=True)
+            for vid in newer:
+                fetcher.get(f"{base}/{quote(vid)}.json", overlay / f"{vid}.json", key)
+            plan.changed.append(key)
+        if rows:
+            plan.state[sync_key] = max(ts for ts, _ in rows)
+    except (FeedError, OSError) as exc:
+        if not all_zip.exists():
+            plan.failed[key] = str(exc)[:500]
+            return
+    plan.inputs.append(BuildInput(paths=(all_zip,), feed="osv", overlay=overlay, covers=(key,)))
+
+
+def _fetch_all(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    feeds = opts.feed_dir
+    if "osv" in opts.sources:
+        for eco in opts.ecosystems:
+            _osv_ecosystem(fetcher, opts, eco, plan)
+    if "debian" in opts.sources:
+        dest = feeds / "debian" / "tracker.json"
+        _fetch_files(fetcher, [(opts.url("debian"), dest)], plan, "debian", (dest,), "debian")
+    if "alpine" in opts.sources:
+        items = [(f"{opts.url('alpine')}/{b}/{r}.json", feeds / "alpine" / b / f"{r}.json")
+                 for b in opts.alpine_branches for r in ALPINE_REPOS]
+        _fetch_files(fetcher, items, plan, "alpine", (feeds / "alpine",), "alpine")
+    if "kev" in opts.sources:
+        dest = feeds / "kev" / "known_exploited_vulnerabilities.json"
+        _fetch_files(fetcher, [(opts.url("kev"), dest)], plan, "kev", (dest,), "kev")
+    if "epss" in opts.sources:
+        dest = feeds / "epss" / "epss_scores-current.csv.gz"
+        _fetch_files(fetcher, [(opts.url("epss"), dest)], plan, "epss", (dest,), "epss")
+    if "eol" in opts.sources:
+        items = [(f"{opts.url('eol')}/{p}.json", feeds / "eol" / f"{p}.json") for p in opts.eol_products]
+        _fetch_files(fetcher, items, plan, "eol", (feeds / "eol",), "eol")
+
+
+def update_database(opts: UpdateOptions, progress: Progress = NULL_PROGRESS, force: bool = False) -> UpdateResult:
+    """Fetch what changed upstream and rebuild the database (skipped when nothing changed)."""
+    unknown = set(opts.sources) - set(SOURCES)
+    if unknown:
+        raise LayerscanError(f"unknown database source(s): {', '.join(sorted(unknown))}",
+                             hint=f"choose from {', '.join(SOURCES)}")
+    target = opts.db_path
+    plan = _Plan(state=_load_state(target))
+    fetcher = Fetcher(_validators(plan.state), opts.timeout, progress)
+    _fetch_all(fetcher, opts, plan)
+    plan.state.update({f"{STATE_PREFIX}http:{url}": v.encode() for url, v in fetcher.validators.items()})
+    if not plan.changed and target.exists() and not force and not _needs_rebuild(target, plan):
+        return UpdateResult((), plan.failed, None)
+    metadata = {**plan.state, "next_update": _iso(datetime.now(timezone.utc) + timedelta(hours=24))}
+    result = build_database(target, plan.inputs, failed=plan.failed, metadata=metadata, progress=progress)
+    return UpdateResult(tuple(dict.fromkeys(plan.changed)), plan.failed, result)
+
+
+def _needs_rebuild(target: Path, plan: _Plan) -> bool:
+    """A source we now have input for but the database lacks (e.g. a new --ecosystems entry)."""
+    try:
+        with Store.open(target) as store:
+            present = set(store.metadata()["sources"])
+    except DatabaseError:
+        return True
+    return any(c not in present for inp in plan.inputs for c in inp.covers)
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def database_age(path: Path, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> timedelta:
+    with Store.open(path) as store:
+        built = store.metadata().get("built_at", "")
+    try:
+        return now() - datetime.strptime(built, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise DatabaseError(f"{path}: no valid built_at in metadata") from exc
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d', '12h', '30m', '1w' -> timedelta (Trivy-style --db-max-age)."""
+    units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise LayerscanError(f"invalid duration {text!r}", hint="use a number and a unit: 7d, 12h, 30m")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
