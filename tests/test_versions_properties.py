@@ -113,6 +113,8 @@ def test_total_order(name: str) -> None:
             assert ac == 0, (a, b, c)
         ka, kb = scheme.key(a), scheme.key(b)
         assert (ka < kb, ka == kb, ka > kb) == (ab < 0, ab == 0, ab > 0)
+        if ab == 0:
+            assert hash(ka) == hash(kb), (a, b)
 
     check()
 

@@ -68,7 +68,8 @@ def _compare_to_nothing(item: Item) -> int:
         return _sign(item)
     if isinstance(item, Qualifier):
         return _sign((item.rank > _RELEASE_RANK) - (item.rank < _RELEASE_RANK))
-    return _compare_to_nothing(item.items[0]) if item.items else 0
+    # every item, not just the first (MNG-6964: 1-0.1 > 1)
+    return next((r for r in map(_compare_to_nothing, item.items) if r), 0)
 
 
 def compare_items(a: Item | None, b: Item | None) -> int:
@@ -169,7 +170,9 @@ class MavenKey:
     def __lt__(self, other: MavenKey) -> bool:
         return compare_items(self.items, other.items) < 0
 
-    __hash__ = None  # type: ignore[assignment]  # equal keys may differ in structure
+    def __hash__(self) -> int:
+        # normalised lists that compare equal are structurally equal
+        return hash(self.items)
 
 
 @lru_cache(maxsize=65536)
