@@ -106,11 +106,15 @@ class ScanReport:
         return self.image.layers if self.image else ()
 
 
-def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
+def count_severities(levels: Iterable[str]) -> dict[str, int]:
     counts = {s: 0 for s in SEVERITIES}
-    for f in findings:
-        counts[f.severity if f.severity in counts else "UNKNOWN"] += 1
+    for level in levels:
+        counts[level if level in counts else "UNKNOWN"] += 1
     return counts
+
+
+def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    return count_severities(f.severity for f in findings)
 
 
 def now_rfc3339() -> str:
