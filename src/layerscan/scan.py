@@ -1,15 +1,218 @@
 """The scan pipeline: source -> walk -> analyzers (per layer, cached) -> squash -> Sbom.
 
-Contract (implemented by the walk work):
+    scan_image(source, ScanOptions(mode="image", cache_dir=...), progress) -> Sbom
+    scan_directory(path, ScanOptions(mode="rootfs" | "fs"), progress) -> Sbom
 
-    @dataclass(frozen=True)
-    class ScanOptions:
-        mode: str                      # "image" | "rootfs" | "fs"
-        cache_dir: Path | None = None  # layer cache root; None disables the cache
-        include_dev_deps: bool = False
-        parallel: int = 2
-        skip_dirs: tuple[str, ...] = ()
-
-    scan_image(source: ImageSource, options: ScanOptions, progress: Progress = NULL_PROGRESS) -> Sbom
-    scan_directory(path: Path, options: ScanOptions, progress: Progress = NULL_PROGRESS) -> Sbom
+Layers are analysed in parallel (``options.parallel`` threads; decompression
+releases the GIL), each looked up in the layer cache first, so a warm rescan
+opens no layer stream. Every layer that is read is read to EOF, so the source
+verifies its digest.
 """
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Sequence
+
+from layerscan.analyzers import analyzers_for
+from layerscan.analyzers.base import Analyzer
+from layerscan.errors import ImageError, UsageError
+from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom
+from layerscan.progress import NULL_PROGRESS, Progress
+from layerscan.source.base import ImageSource, LayerDescriptor, created_by_per_layer
+from layerscan.walk.analysis import LayerAnalysis, PathFilter
+from layerscan.walk.cache import LayerCache, cache_key
+from layerscan.walk.fswalk import analyze_directory
+from layerscan.walk.layer import analyze_layer
+from layerscan.walk.squash import SquashedImage, squash
+
+MODES = ("image", "rootfs", "fs")
+ARTIFACT_TYPES = {"image": "container_image", "rootfs": "rootfs", "fs": "filesystem"}
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    mode: str  # "image" | "rootfs" | "fs"
+    cache_dir: Path | None = None  # layer cache root; None disables the cache
+    include_dev_deps: bool = False
+    parallel: int = 2
+    skip_dirs: tuple[str, ...] = ()
+
+
+def _check_mode(options: ScanOptions, allowed: Sequence[str]) -> None:
+    if options.mode not in allowed:
+        raise UsageError(f"scan mode {options.mode!r} is not one of {', '.join(allowed)}")
+
+
+# -- image -------------------------------------------------------------------
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports bytes read from a layer blob to a progress task."""
+
+    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._advance = advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if hasattr(self._raw, "readinto"):
+            n = self._raw.readinto(buffer) or 0
+        else:
+            data = self._raw.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        if n:
+            self._advance(n)
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def _layer_name(desc: LayerDescriptor) -> str:
+    return f"layer {desc.index} ({desc.digest or desc.diff_id})"
+
+
+class _LayerJob:
+    def __init__(self, source: ImageSource, analyzers: Sequence[Analyzer], options: ScanOptions,
+                 progress: Progress) -> None:
+        self.source = source
+        self.analyzers = analyzers
+        self.options = options
+        self.progress = progress
+        self.cache = LayerCache(options.cache_dir) if options.cache_dir else None
+        self.skip = PathFilter(options.skip_dirs)
+
+    def __call__(self, desc: LayerDescriptor) -> LayerAnalysis:
+        key = cache_key(desc.digest, desc.diff_id, self.analyzers, self.options.mode, self.options.skip_dirs)
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+        analysis = self._analyze(desc)
+        if self.cache is not None:
+            self.cache.put(key, analysis)
+        return analysis
+
+    def _analyze(self, desc: LayerDescriptor) -> LayerAnalysis:
+        task = self.progress.task(f"analyzing {_layer_name(desc)}", desc.size if desc.size >= 0 else None)
+        try:
+            raw = self.source.open_layer(desc)
+            try:
+                return analyze_layer(_CountingReader(raw, task.advance), _layer_name(desc),  # type: ignore[arg-type]
+                                     self.analyzers, skip=self.skip)
+            finally:
+                raw.close()
+        finally:
+            task.close()
+
+
+def _layer_infos(descs: Sequence[LayerDescriptor], analyses: Sequence[LayerAnalysis],
+                 created_by: Sequence[str]) -> list[LayerInfo]:
+    infos = []
+    for desc, analysis, step in zip(descs, analyses, created_by):
+        stored_plain = analysis.compression == "none" or desc.digest == desc.diff_id
+        infos.append(LayerInfo(index=desc.index, diff_id=desc.diff_id, digest="" if stored_plain else desc.digest,
+                               created_by=desc.created_by or step, media_type=desc.media_type,
+                               size=max(desc.size, 0)))
+    return infos
+
+
+def _labels(config: dict) -> tuple[tuple[str, str], ...]:
+    inner = config.get("config") or config.get("container_config") or {}
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    if not isinstance(labels, dict):
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+
+
+def _str(config: dict, key: str) -> str:
+    value = config.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def analyze_image_layers(source: ImageSource, options: ScanOptions,
+                         progress: Progress = NULL_PROGRESS) -> tuple[list[LayerDescriptor], list[LayerAnalysis]]:
+    """Every layer's analysis (cached or fresh), in stacking order."""
+    descs = sorted(source.layers(), key=lambda d: d.index)
+    analyzers = analyzers_for(options.mode)
+    job = _LayerJob(source, analyzers, options, progress)
+    workers = max(1, min(options.parallel, len(descs) or 1))
+    if workers == 1:
+        return descs, [job(d) for d in descs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerscan-layer") as pool:
+        return descs, list(pool.map(job, descs))
+
+
+def scan_image(source: ImageSource, options: ScanOptions, progress: Progress = NULL_PROGRESS) -> Sbom:
+    _check_mode(options, ("image",))
+    config_blob = source.config()
+    config = config_blob.parsed()
+    descs, analyses = analyze_image_layers(source, options, progress)
+    created_by = created_by_per_layer(config, len(descs))
+    infos = _layer_infos(descs, analyses, created_by)
+    squashed = squash(analyses, infos)
+    meta = ImageMeta(
+        image_id=config_blob.digest,
+        diff_ids=tuple(d.diff_id for d in descs),
+        repo_tags=tuple(source.repo_tags),
+        repo_digests=tuple(source.repo_digests),
+        layers=tuple(infos),
+        os=_str(config, "os"),
+        architecture=_str(config, "architecture"),
+        variant=_str(config, "variant"),
+        config_json=config_blob.raw.decode("utf-8", "replace"),
+        labels=_labels(config),
+    )
+    return _finish(source.name, "container_image", squashed, options, meta)
+
+
+# -- directories -------------------------------------------------------------
+
+
+def scan_directory(path: Path, options: ScanOptions, progress: Progress = NULL_PROGRESS) -> Sbom:
+    _check_mode(options, ("rootfs", "fs"))
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such directory")
+    task = progress.task(f"analyzing {path}", None)
+    try:
+        analysis = analyze_directory(path, analyzers_for(options.mode), rootfs=options.mode == "rootfs",
+                                     skip_dirs=options.skip_dirs, on_file=task.advance)
+    finally:
+        task.close()
+    squashed = squash([analysis], [None])
+    return _finish(str(path), ARTIFACT_TYPES[options.mode], squashed, options, None)
+
+
+# -- common ------------------------------------------------------------------
+
+
+def _detect_os(squashed: SquashedImage) -> OSInfo | None:
+    from layerscan.analyzers.os.release import infer_os, pick_os
+
+    return pick_os(squashed.os_candidates) or squashed.os or infer_os(p.type for p in squashed.packages)
+
+
+def _finish(name: str, artifact_type: str, squashed: SquashedImage, options: ScanOptions,
+            meta: ImageMeta | None) -> Sbom:
+    from layerscan.analyzers.os.purl import with_distro
+
+    os_info = _detect_os(squashed)
+    packages: list[Package] = [with_distro(p, os_info) for p in squashed.packages
+                               if options.include_dev_deps or not p.dev]
+    return Sbom(artifact_name=name, artifact_type=artifact_type, os=os_info, image=meta,
+                packages=tuple(packages), unknowns=squashed.unknowns)
+
+
+__all__ = ["MODES", "ScanOptions", "analyze_image_layers", "scan_directory", "scan_image"]

@@ -1,0 +1,230 @@
+"""What one layer (or one directory tree) contributes: per-path analyzer results,
+whiteouts, opaque dirs and the paths it replaces — and the dispatcher that fills
+it from the entries a walker meets (tar layer or directory).
+
+The dispatcher asks every analyzer ``wants(path, mode, size)`` for each regular
+file, reads the content once if anyone wants it (unless it is larger than that
+analyzer's ``max_file_size``: an Unknown "file too large"), and runs the
+analyzers guarded: an exception becomes an Unknown naming the analyzer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from layerscan.analyzers.base import AnalysisResult, Analyzer
+from layerscan.model import Unknown
+from layerscan.walk.serialize import leaf_from_json, leaf_to_json, result_from_json, result_to_json
+
+FORMAT = 1  # bump when LayerAnalysis' JSON form changes (part of the cache key)
+HARDLINK_MEMO_BYTES = 32 << 20  # content of wanted files kept per layer to resolve hard links to them
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+@dataclass(frozen=True)
+class LayerAnalysis:
+    results: tuple[tuple[str, AnalysisResult], ...] = ()  # path -> merged result of every analyzer wanting it
+    whiteouts: tuple[str, ...] = ()  # paths deleted from lower layers (with everything under them)
+    opaque_dirs: tuple[str, ...] = ()  # directories whose lower-layer content is hidden
+    shadowed: tuple[str, ...] = ()  # other non-directory entries: they replace a lower layer's file
+    unknowns: tuple[Unknown, ...] = ()  # layer-wide problems not tied to a result path
+    compression: str = ""  # "gzip" | "zstd" | "none" as sniffed ("" for directories)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "results": [[path, result_to_json(r)] for path, r in self.results],
+            "whiteouts": list(self.whiteouts),
+            "opaque_dirs": list(self.opaque_dirs),
+            "shadowed": list(self.shadowed),
+            "unknowns": [leaf_to_json(u) for u in self.unknowns],
+            "compression": self.compression,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> "LayerAnalysis":
+        """ValueError when ``data`` is not a LayerAnalysis of this format."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a layer analysis of this format")
+        results = []
+        for item in _list(data.get("results")):
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                raise ValueError("bad result entry")
+            results.append((item[0], result_from_json(item[1])))
+        compression = data.get("compression")
+        if not isinstance(compression, str):
+            raise ValueError("bad compression")
+        return cls(
+            results=tuple(results),
+            whiteouts=_strings(data.get("whiteouts")),
+            opaque_dirs=_strings(data.get("opaque_dirs")),
+            shadowed=_strings(data.get("shadowed")),
+            unknowns=tuple(leaf_from_json(Unknown, u) for u in _list(data.get("unknowns"))),
+            compression=compression,
+        )
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list")
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    items = _list(value)
+    if not all(isinstance(s, str) for s in items):
+        raise ValueError("expected a list of strings")
+    return tuple(items)
+
+
+def merge_results(results: Sequence[AnalysisResult]) -> AnalysisResult:
+    if len(results) == 1:
+        return results[0]
+    return AnalysisResult(
+        packages=tuple(p for r in results for p in r.packages),
+        os=next((r.os for r in results if r.os is not None), None),
+        owned_files=tuple(o for r in results for o in r.owned_files),
+        unknowns=tuple(u for r in results for u in r.unknowns),
+    )
+
+
+class PathFilter:
+    """skip_dirs: exact directories (and everything under them) or glob patterns."""
+
+    def __init__(self, skip_dirs: Iterable[str]) -> None:
+        dirs = [d.strip().strip("/") for d in skip_dirs if d.strip().strip("/")]
+        self._globs = tuple(d for d in dirs if any(c in d for c in "*?["))
+        plain = [d for d in dirs if d not in self._globs]
+        self._exact = frozenset(plain)
+        self._prefixes = tuple(d + "/" for d in plain)
+
+    def __bool__(self) -> bool:
+        return bool(self._exact or self._globs)
+
+    def skips(self, path: str) -> bool:
+        if path in self._exact or (self._prefixes and path.startswith(self._prefixes)):
+            return True
+        return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path, g + "/*") for g in self._globs)
+
+
+def run_analyzer(analyzer: Analyzer, path: str, data: bytes) -> AnalysisResult:
+    """``analyzer.analyze`` guarded: never raises."""
+    try:
+        result = analyzer.analyze(path, data)
+    except Exception as exc:  # noqa: BLE001 - a broken analyzer must not end the scan
+        reason = f"analyzer {analyzer.name} failed: {type(exc).__name__}: {exc}"[:500]
+        return AnalysisResult(unknowns=(Unknown(path=path, reason=reason, analyzer=analyzer.name),))
+    if not isinstance(result, AnalysisResult):
+        return AnalysisResult(unknowns=(Unknown(path=path, reason=f"analyzer {analyzer.name} returned "
+                                                f"{type(result).__name__}", analyzer=analyzer.name),))
+    return result
+
+
+class LayerBuilder:
+    """Collects one layer's entries into a LayerAnalysis (see module docstring)."""
+
+    def __init__(self, analyzers: Sequence[Analyzer], skip: PathFilter | None = None) -> None:
+        self._analyzers = tuple(analyzers)
+        self._skip = skip if skip else None
+        self._results: dict[str, AnalysisResult] = {}
+        self._whiteouts: list[str] = []
+        self._opaque: list[str] = []
+        self._shadowed: dict[str, None] = {}
+        self._unknowns: list[Unknown] = []
+        self._memo: dict[str, bytes] = {}
+        self._memo_bytes = 0
+
+    def skipped(self, path: str) -> bool:
+        return self._skip is not None and self._skip.skips(path)
+
+    def _wanting(self, path: str, mode: int, size: int) -> list[Analyzer]:
+        try:
+            return [a for a in self._analyzers if a.wants(path, mode, size)]
+        except Exception:  # noqa: BLE001 - find the broken one, keep the rest
+            wanting = []
+            for a in self._analyzers:
+                try:
+                    if a.wants(path, mode, size):
+                        wanting.append(a)
+                except Exception as exc:  # noqa: BLE001
+                    self._unknowns.append(Unknown(path=path, analyzer=a.name,
+                                                  reason=f"analyzer {a.name} failed: {type(exc).__name__}"))
+            return wanting
+
+    def add_file(self, path: str, mode: int, size: int, read: Callable[[], bytes]) -> None:
+        """A regular file; ``read()`` returns its whole content (called at most once)."""
+        wanting = self._wanting(path, mode, size)
+        if not wanting:
+            self.add_other(path)
+            return
+        results: list[AnalysisResult] = []
+        readers = []
+        for a in wanting:
+            if size > a.max_file_size:
+                reason = f"file too large ({size} bytes, limit {a.max_file_size})"
+                results.append(AnalysisResult(unknowns=(Unknown(path=path, reason=reason, analyzer=a.name),)))
+            else:
+                readers.append(a)
+        if readers:
+            data = read()
+            results.extend(run_analyzer(a, path, data) for a in readers)
+            self._remember(path, data)
+        self._set_result(path, merge_results(results))
+
+    def add_hardlink(self, path: str, mode: int, target: str) -> None:
+        """A hard link within the layer: analysed from the target's content when we kept it."""
+        data = self._memo.get(target)
+        wanting = self._wanting(path, mode, len(data) if data is not None else 0)
+        if not wanting:
+            self.add_other(path)
+        elif data is not None:
+            self.add_file(path, mode, len(data), lambda: data)
+        elif target in self._results:
+            self.add_other(path)  # same content already analysed at the target path
+        else:
+            reason = f"hard link to {target} not resolved (target not read in this layer)"
+            self._set_result(path, AnalysisResult(unknowns=tuple(
+                Unknown(path=path, reason=reason, analyzer=a.name) for a in wanting)))
+
+    def _remember(self, path: str, data: bytes) -> None:
+        if self._memo_bytes + len(data) <= HARDLINK_MEMO_BYTES:
+            self._memo[path] = data
+            self._memo_bytes += len(data)
+
+    def _set_result(self, path: str, result: AnalysisResult) -> None:
+        self._results[path] = result
+        self._shadowed.pop(path, None)
+
+    def add_other(self, path: str) -> None:
+        """A non-directory entry nobody analyses: it still replaces a lower layer's file."""
+        if self._results.pop(path, None) is not None:
+            self._memo.pop(path, None)
+        self._shadowed[path] = None
+
+    def add_whiteout_entry(self, path: str) -> bool:
+        """Handle ``path`` if it is a whiteout marker; True when it was one."""
+        head, _, base = path.rpartition("/")
+        if not base.startswith(WHITEOUT_PREFIX):
+            return False
+        if base == OPAQUE_MARKER:
+            self._opaque.append(head)
+        elif not base.startswith(".wh..wh.") and len(base) > len(WHITEOUT_PREFIX):
+            target = base[len(WHITEOUT_PREFIX):]
+            self._whiteouts.append(f"{head}/{target}" if head else target)
+        return True
+
+    def add_unknown(self, path: str, reason: str) -> None:
+        self._unknowns.append(Unknown(path=path, reason=reason))
+
+    def build(self, compression: str = "") -> LayerAnalysis:
+        return LayerAnalysis(
+            results=tuple(self._results.items()),
+            whiteouts=tuple(self._whiteouts),
+            opaque_dirs=tuple(self._opaque),
+            shadowed=tuple(self._shadowed),
+            unknowns=tuple(self._unknowns),
+            compression=compression,
+        )

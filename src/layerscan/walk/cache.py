@@ -1,0 +1,85 @@
+"""Per-layer analysis cache under ``<cache_dir>/layers/``.
+
+Key: sha256 over (entry format, the layer's stored digest and diff_id, every
+analyzer's name and version, the scan mode and the options that change a
+layer's output). The stored digest is in the key because it is what the source
+verifies while streaming: a config that lies about a diff_id cannot poison the
+entry of the real layer.
+
+Writes are atomic (temp file in the same directory + ``os.replace``), so
+concurrent scans never see half-written entries and never wait on each other;
+an unreadable or corrupt entry is treated as a miss and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from layerscan.analyzers.base import Analyzer
+from layerscan.walk.analysis import FORMAT, LayerAnalysis
+
+MAX_ENTRY_BYTES = 256 << 20
+
+
+def cache_key(digest: str, diff_id: str, analyzers: Sequence[Analyzer], mode: str,
+              skip_dirs: Sequence[str] = ()) -> str:
+    material = {
+        "format": FORMAT,
+        "digest": digest,
+        "diff_id": diff_id,
+        "analyzers": sorted([a.name, int(a.version)] for a in analyzers),
+        "mode": mode,
+        "skip_dirs": sorted(skip_dirs),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class LayerCache:
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "layers"
+
+    def _path(self, key: str) -> Path:
+        return self.dir / f"{key}.json"
+
+    def get(self, key: str) -> LayerAnalysis | None:
+        """The cached analysis, or None (missing, unreadable or corrupt)."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_ENTRY_BYTES + 1)
+        except OSError:
+            return None
+        if len(raw) > MAX_ENTRY_BYTES:
+            return None
+        try:
+            return LayerAnalysis.from_json(json.loads(raw))
+        except (ValueError, TypeError, RecursionError):
+            return None
+
+    def put(self, key: str, analysis: LayerAnalysis) -> bool:
+        """Store atomically; False (and no exception) if the cache is not writable."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.dir)
+        except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(analysis.to_json(), fh, separators=(",", ":"))
+            os.replace(tmp, self._path(key))
+            return True
+        except (OSError, ValueError):
+            _unlink(tmp)
+            return False
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

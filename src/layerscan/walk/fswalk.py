@@ -1,0 +1,106 @@
+"""Analyze a directory tree (rootfs / fs modes) as one pseudo-layer.
+
+Symlinks are never followed (neither to directories nor to files); files are
+opened with O_NOFOLLOW | O_NONBLOCK and checked to still be regular files
+before reading, reads are bounded by the analyzer limit, and permission or
+I/O errors become Unknowns. For a root filesystem, proc/, sys/ and dev/ are
+skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Callable, Sequence
+
+from layerscan.analyzers.base import Analyzer
+from layerscan.errors import ImageError
+from layerscan.walk.analysis import LayerAnalysis, LayerBuilder, PathFilter
+
+ROOTFS_SKIP = ("proc", "sys", "dev")
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+class _ReadError(Exception):
+    pass
+
+
+def read_regular_file(path: str, size: int) -> bytes:
+    """Read at most ``size`` bytes of a regular file without following a symlink."""
+    try:
+        fd = os.open(path, _O_FLAGS)
+    except OSError as exc:
+        raise _ReadError(exc.strerror or str(exc)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _ReadError("no longer a regular file")
+        chunks, left = [], size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _ReadError(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def analyze_directory(root: Path, analyzers: Sequence[Analyzer], *, rootfs: bool = False,
+                      skip_dirs: Sequence[str] = (), on_file: Callable[[], None] | None = None) -> LayerAnalysis:
+    """Walk ``root`` (not following symlinks) and analyze its regular files."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ImageError(f"{root}: not a directory")
+    skip = PathFilter([*skip_dirs, *(ROOTFS_SKIP if rootfs else ())])
+    builder = LayerBuilder(analyzers, skip)
+    stack: list[tuple[str, str]] = [(str(root), "")]
+    while stack:
+        abs_dir, rel_dir = stack.pop()
+        for abs_path, rel, st_mode, size in _list_dir(abs_dir, rel_dir, builder):
+            if builder.skipped(rel):
+                continue
+            if stat.S_ISDIR(st_mode):
+                stack.append((abs_path, rel))
+            elif stat.S_ISREG(st_mode):
+                _add_file(builder, abs_path, rel, st_mode, size)
+                if on_file is not None:
+                    on_file()
+    return builder.build("")
+
+
+def _list_dir(abs_dir: str, rel_dir: str, builder: LayerBuilder) -> list[tuple[str, str, int, int]]:
+    out = []
+    try:
+        with os.scandir(abs_dir) as it:
+            for entry in it:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    builder.add_unknown(_printable(rel), f"cannot stat: {exc.strerror or exc}")
+                    continue
+                out.append((entry.path, _printable(rel), st.st_mode, st.st_size))
+    except OSError as exc:
+        builder.add_unknown(_printable(rel_dir) or ".", f"cannot list directory: {exc.strerror or exc}")
+    out.sort(key=lambda item: item[1])
+    return out
+
+
+def _add_file(builder: LayerBuilder, abs_path: str, rel: str, st_mode: int, size: int) -> None:
+    try:
+        builder.add_file(rel, st_mode, size, lambda: read_regular_file(abs_path, size))
+    except _ReadError as exc:
+        builder.add_unknown(rel, f"cannot read: {exc}")
+
+
+def _printable(path: str) -> str:
+    """Undecodable file names (surrogate-escaped by os) as backslash escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

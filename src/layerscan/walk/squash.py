@@ -1,0 +1,151 @@
+"""Stack per-layer analyses into the image's view, with layer attribution.
+
+Layers are applied in order: opaque dirs and whiteouts delete what lower layers
+had there (results of package databases under them included), replaced paths
+drop their lower result, and a layer's own results replace earlier ones at the
+same path.
+
+Attribution: a package — keyed by (result path, file_path, type, name, version,
+arch) — belongs to the OLDEST layer of its continuous presence. A layer that
+rewrites /var/lib/dpkg/status leaves unchanged packages on their original
+layer; an upgraded package (new version) moves to the upgrading layer; a
+removed one disappears.
+
+File ownership: ``owned_files`` ("deb:NAME" -> files) are merged into the
+matching OS package's ``installed_files``; language packages whose file (the
+part of file_path before any '!') an OS package installed get ``os_owner``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterator, Sequence
+
+from layerscan.analyzers.base import AnalysisResult
+from layerscan.model import LayerInfo, OSInfo, Package, Unknown
+from layerscan.model.package import OS_TYPES
+from layerscan.walk.analysis import LayerAnalysis
+
+PackageKey = tuple[str, str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class SquashedImage:
+    packages: tuple[Package, ...] = ()
+    os: OSInfo | None = None  # the last surviving OS result (see os_candidates)
+    os_candidates: tuple[tuple[str, OSInfo], ...] = ()  # (path, OSInfo) of surviving release files
+    unknowns: tuple[Unknown, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Placed:
+    layer: int
+    result: AnalysisResult
+
+
+def _parents(path: str) -> Iterator[str]:
+    """'a/b/c' -> 'a', 'a/b' (every ancestor directory, not the path itself)."""
+    i = path.find("/")
+    while i != -1:
+        yield path[:i]
+        i = path.find("/", i + 1)
+
+
+def _deleted(path: str, whiteouts: frozenset[str], opaque: frozenset[str]) -> bool:
+    if path in whiteouts or "" in opaque:
+        return True
+    return any(p in whiteouts or p in opaque for p in _parents(path))
+
+
+def _apply_deletions(state: dict[str, _Placed], layer: LayerAnalysis) -> None:
+    if layer.whiteouts or layer.opaque_dirs:
+        whiteouts, opaque = frozenset(layer.whiteouts), frozenset(layer.opaque_dirs)
+        for path in [p for p in state if _deleted(p, whiteouts, opaque)]:
+            del state[path]
+    for path in layer.shadowed:
+        state.pop(path, None)
+
+
+def _key(path: str, pkg: Package) -> PackageKey:
+    return (path, pkg.file_path, pkg.type, pkg.name, pkg.version, pkg.arch)
+
+
+def _attribute(state: dict[str, _Placed], origin: dict[PackageKey, int], index: int) -> dict[PackageKey, int]:
+    present: dict[PackageKey, int] = {}
+    for path, placed in state.items():
+        for pkg in placed.result.packages:
+            key = _key(path, pkg)
+            present[key] = origin.get(key, index)
+    return present
+
+
+def stack(layers: Sequence[LayerAnalysis]) -> tuple[dict[str, _Placed], dict[PackageKey, int]]:
+    """The surviving results by path, and each surviving package's origin layer index."""
+    state: dict[str, _Placed] = {}
+    origin: dict[PackageKey, int] = {}
+    for index, layer in enumerate(layers):
+        _apply_deletions(state, layer)
+        for path, result in layer.results:
+            state[path] = _Placed(index, result)
+        origin = _attribute(state, origin, index)
+    return state, origin
+
+
+def squash(layers: Sequence[LayerAnalysis], infos: Sequence[LayerInfo | None]) -> SquashedImage:
+    """``infos[i]`` is attached to what layer ``i`` contributed (None for directory scans)."""
+    if len(infos) != len(layers):
+        raise ValueError("one LayerInfo (or None) per layer is needed")
+    state, origin = stack(layers)
+    ordered = sorted(state.items(), key=lambda item: (item[1].layer, item[0]))
+    packages = [(origin[_key(path, pkg)], path, pkg) for path, placed in ordered for pkg in placed.result.packages]
+    packages.sort(key=lambda item: item[0])  # stable: by origin layer, then path order
+    owned = _owned_files(placed.result for _, placed in ordered)
+    result = [pkg.with_layer(infos[layer]) for layer, _, pkg in packages]
+    result = _mark_os_owned(_with_owned_files(result, owned))
+    candidates = tuple((path, placed.result.os) for path, placed in ordered if placed.result.os is not None)
+    unknowns = [replace(u, layer=infos[placed.layer]) for _, placed in ordered for u in placed.result.unknowns]
+    unknowns += [replace(u, layer=infos[i]) for i, layer in enumerate(layers) for u in layer.unknowns]
+    return SquashedImage(
+        packages=tuple(result),
+        os=candidates[-1][1] if candidates else None,
+        os_candidates=candidates,
+        unknowns=tuple(unknowns),
+    )
+
+
+def _owned_files(results: Iterator[AnalysisResult]) -> dict[str, set[str]]:
+    owned: dict[str, set[str]] = {}
+    for result in results:
+        for key, files in result.owned_files:
+            owned.setdefault(key, set()).update(files)
+    return owned
+
+
+def _with_owned_files(packages: list[Package], owned: dict[str, set[str]]) -> list[Package]:
+    if not owned:
+        return packages
+    out = []
+    for pkg in packages:
+        files = owned.get(f"{pkg.type}:{pkg.name}") if pkg.type in OS_TYPES else None
+        if files:
+            pkg = replace(pkg, installed_files=tuple(sorted(files.union(pkg.installed_files))))
+        out.append(pkg)
+    return out
+
+
+def _mark_os_owned(packages: list[Package]) -> list[Package]:
+    owners: dict[str, str] = {}
+    for pkg in packages:
+        if pkg.type in OS_TYPES:
+            for name in pkg.installed_files:
+                owners.setdefault(name.lstrip("/"), f"{pkg.type}:{pkg.name}")
+    if not owners:
+        return packages
+    out = []
+    for pkg in packages:
+        if pkg.type not in OS_TYPES and not pkg.os_owner and pkg.file_path:
+            owner = owners.get(pkg.file_path.split("!", 1)[0].lstrip("/"))
+            if owner:
+                pkg = replace(pkg, os_owner=owner)
+        out.append(pkg)
+    return out
