@@ -107,3 +107,20 @@ def test_keys_are_cached() -> None:
 ])
 def test_invalid_versions(name: str, version: str) -> None:
     assert not get_scheme(name).valid(version)
+
+
+def test_in_range_events_in_any_order() -> None:
+    pypi = get_scheme("PyPI")
+    ordered = [("introduced", "0"), ("fixed", "1.2"), ("introduced", "2.0"), ("fixed", "2.0.3")]
+    shuffled = [ordered[3], ordered[1], ordered[2], ordered[0]]
+    for v in ("0.1", "1.1.9", "1.2", "1.9", "2.0", "2.0.2", "2.0.3", "3.0"):
+        assert pypi.in_range(v, shuffled) == pypi.in_range(v, ordered), v
+    assert [pypi.in_range(v, shuffled) for v in ("1.1.9", "1.2", "2.0.2", "2.0.3")] == [True, False, True, False]
+
+
+def test_in_range_ignores_unknown_event_kinds_and_maven_keys_sort() -> None:
+    maven = get_scheme("Maven")
+    events = [("introduced", "2.13.0"), ("fixed", "2.15.0"), ("introduced", "2.0-beta9"), ("fixed", "2.3.1"),
+              ("note", "x")]
+    assert [maven.in_range(v, events) for v in ("2.0-beta8", "2.0-rc1", "2.3.1", "2.14.1", "2.15.0")] \
+        == [False, True, False, True, False]

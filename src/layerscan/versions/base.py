@@ -35,34 +35,53 @@ class VersionScheme(ABC):
         return True
 
     def in_range(self, version: str, events: Sequence[tuple[str, str]]) -> bool:
-        """OSV semantics: events sorted by version; 'introduced' opens,
-        'fixed' (exclusive) / 'last_affected' (inclusive) close; 'limit' caps.
-        introduced "0" means from the beginning. Raises InvalidVersion."""
+        """OSV semantics: 'introduced' opens, 'fixed' (exclusive) / 'last_affected'
+        (inclusive) close; 'limit' caps. introduced "0" means from the beginning.
+        Events are evaluated in version order whatever order they are given in,
+        as the OSV schema's evaluation algorithm does. Raises InvalidVersion."""
         v = self.key(version)
-        intervals: list[tuple[Any, Any, bool]] = []  # (start or None, end or None, end_inclusive)
-        start: Any = None
-        opened = False
-        limits = []
-        for kind, value in events:
+        limits = [self.key(value) for kind, value in events if kind == "limit"]
+        if limits and not any(v < lim for lim in limits):
+            return False
+        affected = False
+        for _, kind, bound in sorted(self._ordered_events(events), key=lambda e: e[0]):
             if kind == "introduced":
-                start = None if value == "0" else self.key(value)
-                opened = True
-            elif kind in ("fixed", "last_affected") and opened:
-                intervals.append((start, self.key(value), kind == "last_affected"))
-                opened = False
-            elif kind == "limit":
-                limits.append(self.key(value))
-        if opened:
-            intervals.append((start, None, False))
-        for lo, hi, incl in intervals:
-            if lo is not None and v < lo:
+                affected = affected or bound is None or v >= bound
+            elif kind == "fixed" and v >= bound:
+                affected = False
+            elif kind == "last_affected" and v > bound:
+                affected = False
+        return affected
+
+    def _ordered_events(self, events: Sequence[tuple[str, str]]) -> list[tuple[Any, str, Any]]:
+        """(sort position, kind, bound key); introduced "0" sorts first, and at equal
+        versions events keep their given order."""
+        out = []
+        for index, (kind, value) in enumerate(events):
+            if kind not in ("introduced", "fixed", "last_affected"):
                 continue
-            if hi is not None and (v > hi or (v == hi and not incl)):
-                continue
-            if limits and not any(v < lim for lim in limits):
-                continue
-            return True
-        return False
+            if kind == "introduced" and value == "0":
+                out.append(((0, index), kind, None))
+            else:
+                out.append(((1, _Sortable(self.key(value)), index), kind, self.key(value)))
+        return out
+
+
+class _Sortable:
+    """Wraps a version key so it sorts with ``<`` only (keys need not be hashable)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Sortable) -> bool:
+        return bool(self.key < other.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Sortable) and bool(self.key == other.key)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 MAX_VERSION_LENGTH = 256
