@@ -25,6 +25,7 @@ from layerscan.db.feeds.registry import ALL_FEEDS, new_stats, read_mixed
 from layerscan.db.lock import BuildLock
 from layerscan.db.namespaces import base_ecosystem, name_key
 from layerscan.db.records import EolInfo, EpssScore, KevEntry
+from layerscan.db.store import STATE_PREFIX  # metadata keys carried from build to build
 from layerscan.errors import DatabaseError
 from layerscan.model import Advisory
 from layerscan.progress import NULL_PROGRESS, Progress
@@ -225,7 +226,6 @@ def _copy_old_sources(conn: sqlite3.Connection, replaced: set[str], failed: Mapp
     return results
 
 
-STATE_PREFIX = "state:"  # metadata keys carried from build to build (HTTP validators, OSV sync points)
 
 
 def _old_metadata(conn: sqlite3.Connection) -> dict[str, str]:

@@ -10,7 +10,8 @@ Contract used by match/ and report/:
     store.kev(cve_id)                         # -> bool ; store.kev_entry(cve_id) -> KevEntry | None
     store.epss(cve_id)                        # -> (score, percentile) | None
     store.eol(product, cycle)                 # -> EolInfo | None   (product: "debian", "python", "alpine-linux", ...)
-    store.metadata()                          # -> dict (schema_version, built_at, sources: {key: {...}})
+    store.metadata()                          # -> dict (schema_version, built_at, next_update,
+                                              #    sources: {key: {...}}, state: {update bookkeeping})
     store.namespaces()                        # -> set[str]
 
 The file is opened with ``mode=ro``: a builder's atomic rename never disturbs
@@ -35,6 +36,7 @@ _AFFECTED_SQL = (
     " FROM affected a LEFT JOIN groups g ON g.id = a.vuln_id"
     " WHERE a.namespace = ? AND a.name_key = ?"
 )
+STATE_PREFIX = "state:"  # metadata keys kept for ``db update`` (HTTP validators, OSV sync points)
 _VULN_SQL = ("SELECT source, summary, details, published, modified, severities, cvss, cwes, refs, related"
              " FROM vulnerabilities WHERE id = ?")
 
@@ -168,7 +170,9 @@ class Store:
         return [EolInfo(*r[:-1], lts=bool(r[-1])) for r in rows]
 
     def metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = dict(self._conn.execute("SELECT key, value FROM metadata").fetchall())
+        raw = dict(self._conn.execute("SELECT key, value FROM metadata").fetchall())
+        meta: dict[str, Any] = {k: v for k, v in raw.items() if not k.startswith(STATE_PREFIX)}
+        meta["state"] = {k: v for k, v in raw.items() if k.startswith(STATE_PREFIX)}  # update bookkeeping
         meta["schema_version"] = int(meta.get("schema_version", 0))
         cols = ("feed", "status", "message", "records", "skipped", "rows", "data_date", "updated_at")
         meta["sources"] = {

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import quote
 
-from layerscan.db.build import STATE_PREFIX, BuildInput, BuildResult, build_database
+from layerscan.db.build import BuildInput, BuildResult, build_database
 from layerscan.db.feeds.osv import parse_modified_ids
 from layerscan.db.fetch import Fetcher, Validators
 from layerscan.db.schema import DB_FILENAME
-from layerscan.db.store import Store
+from layerscan.db.store import STATE_PREFIX, Store
 from layerscan.errors import DatabaseError, FeedError, LayerscanError
 from layerscan.progress import NULL_PROGRESS, Progress
 
@@ -101,7 +101,7 @@ class _Plan:
 def _load_state(path: Path) -> dict[str, str]:
     try:
         with Store.open(path) as store:
-            return {k: v for k, v in store.metadata().items() if isinstance(v, str) and k.startswith(STATE_PREFIX)}
+            return dict(store.metadata()["state"])
     except DatabaseError:
         return {}
 
