@@ -152,7 +152,8 @@ def _warn_age(args: argparse.Namespace, path: Path) -> int:
 
     age, limit = database_age(path), parse_duration(args.db_max_age)
     if age > limit:
-        _say(args, f"warning: the database is {age.days} day(s) old (more than {args.db_max_age}); "
+        hours = age.total_seconds() / 3600
+        _say(args, f"warning: the database is {hours:.0f}h old, older than --db-max-age {args.db_max_age}; "
                    "run 'layerscan db update'")
     return 0
 
