@@ -34,7 +34,7 @@ def test_import_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "state" not in status
     assert main(["db", "status", "--cache-dir", str(cache), "--db-max-age", "0s"]) == 0
     captured = capsys.readouterr()
-    assert "osv:Go" in captured.out and "older than 0s" in captured.err
+    assert "osv:Go" in captured.out and "older than --db-max-age 0s" in captured.err
 
 
 def test_status_without_database_is_a_runtime_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
