@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from layerscan.versions import InvalidVersion, get_scheme
-from layerscan.versions.npm import parse_range, satisfies
+from layerscan.versions.npm import NpmScheme, parse_range, satisfies
 
 # node-semver README, "Advanced Range Syntax": range -> its primitive comparators
 DOCUMENTED = [
@@ -88,6 +88,7 @@ _release = st.tuples(*[st.integers(0, 4)] * 3).map(lambda t: ".".join(map(str, t
 @given(_release, _release, _release)
 def test_bounded_range_matches_order(v: str, a: str, b: str) -> None:
     npm = get_scheme("npm")
+    assert isinstance(npm, NpmScheme)
     ge_a, lt_b, le_b = npm.compare(v, a) >= 0, npm.compare(v, b) < 0, npm.compare(v, b) <= 0
     assert satisfies(v, f">={a} <{b}") == (ge_a and lt_b)
     assert satisfies(v, f"{a} - {b}") == (ge_a and le_b)

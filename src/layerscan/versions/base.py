@@ -25,7 +25,7 @@ class VersionScheme(ABC):
 
     def compare(self, a: str, b: str) -> int:
         ka, kb = self.key(a), self.key(b)
-        return (ka > kb) - (ka < kb)
+        return int(ka > kb) - int(ka < kb)
 
     def valid(self, version: str) -> bool:
         try:
@@ -56,7 +56,7 @@ class VersionScheme(ABC):
     def _ordered_events(self, events: Sequence[tuple[str, str]]) -> list[tuple[Any, str, Any]]:
         """(sort position, kind, bound key); introduced "0" sorts first, and at equal
         versions events keep their given order."""
-        out = []
+        out: list[tuple[Any, str, Any]] = []
         for index, (kind, value) in enumerate(events):
             if kind not in ("introduced", "fixed", "last_affected"):
                 continue
