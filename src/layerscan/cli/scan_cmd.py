@@ -186,6 +186,8 @@ def run(command: str, target: str, opts: Options) -> int:
         outcome = find_vulnerabilities(sbom, Path(opts["cache_dir"]), required=required, warn=warn)
         if outcome.unknowns:
             sbom = dataclasses.replace(sbom, unknowns=sbom.unknowns + outcome.unknowns)
+        if outcome.os_eol and sbom.os and not sbom.os.eosl:
+            sbom = dataclasses.replace(sbom, os=dataclasses.replace(sbom.os, eosl=True))
     scanned = bool(outcome and outcome.scanned)
     result = apply_policy(outcome.findings if outcome else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl))
     for rule in result.expired_rules:

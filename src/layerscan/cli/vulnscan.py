@@ -20,15 +20,16 @@ class VulnOutcome:
     findings: tuple[Finding, ...] = ()
     unknowns: tuple[Unknown, ...] = ()
     db_metadata: tuple[tuple[str, str], ...] = ()
+    os_eol: bool | None = None  # from endoflife.date data in the database; None = unknown
 
 
 def db_path(cache_dir: Path) -> Path:
-    """Where the vulnerability database lives under the cache root."""
+    """Where the vulnerability database lives under the cache root (db.update decides)."""
     try:
-        from layerscan.db.schema import DB_FILENAME as name
+        from layerscan.db.update import db_path as database_path
     except ImportError:
-        name = DB_FILENAME
-    return cache_dir / DB_SUBDIR / name
+        return cache_dir / DB_SUBDIR / DB_FILENAME
+    return database_path(cache_dir)
 
 
 def _metadata(store: object) -> tuple[tuple[str, str], ...]:
@@ -58,11 +59,21 @@ def find_vulnerabilities(sbom: Sbom, cache_dir: Path, *, required: bool,
     try:
         result = match_sbom(sbom, store)
         metadata = _metadata(store)
+        eol = _os_eol(sbom, store)
     finally:
         close = getattr(store, "close", None)
         if close:
             close()
-    return VulnOutcome(True, tuple(result.findings), tuple(result.unknowns), metadata)
+    return VulnOutcome(True, tuple(result.findings), tuple(result.unknowns), metadata, eol)
+
+
+def _os_eol(sbom: Sbom, store: object) -> bool | None:
+    try:
+        from layerscan.match.eol import os_eol
+    except ImportError:
+        return None
+    status = os_eol(sbom.os, store)  # type: ignore[arg-type]
+    return None if status is None else status.is_eol
 
 
 def _unavailable(message: str, required: bool, warn: Callable[[str], None]) -> VulnOutcome:

@@ -1,0 +1,186 @@
+"""The whole CLI path with a real database: `layerscan db import` of the corpus
+PyPI advisories, then `layerscan sbom` on our fixed SBOM (flask 0.12, requests
+2.19.1). Expected vulnerabilities come from the advisory records themselves:
+a record applies when its explicit ``versions`` list names the installed version.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fixtures.report.sample import HERE as REPORT_FIXTURES, SBOM
+from test_cli_main import EXIT_RUNTIME, assert_one_error_line, run_cli
+
+PYPA_ZIP = Path("feeds/osv-pypi-pypa/pypa-advisory-database-vulns.zip")
+SBOM_FILE = str(REPORT_FIXTURES / "golden.cdx.json")
+
+
+@pytest.fixture(scope="module")
+def workdir(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("layerscan.source.sbom_input")
+    pytest.importorskip("layerscan.match.matcher")
+    work = tmp_path_factory.mktemp("cli-db")
+    proc = run_cli("db", "import", str(corpus / PYPA_ZIP), "-q", cwd=work)
+    if proc.returncode != 0:
+        pytest.fail(f"db import failed: {proc.stderr}")
+    return work
+
+
+def expected_records(corpus: Path) -> dict[str, set[str]]:
+    """package name -> ids (record id + aliases) of records listing the SBOM's version."""
+    versions = {p.name.lower(): p.version for p in SBOM.packages if p.type == "pypi"}
+    out: dict[str, set[str]] = {}
+    with zipfile.ZipFile(corpus / PYPA_ZIP) as zf:
+        for name in zf.namelist():
+            parts = name.split("/")
+            if len(parts) != 3 or parts[1] not in versions or not name.endswith(".yaml"):
+                continue
+            record = yaml.safe_load(zf.read(name))
+            if record.get("withdrawn"):
+                continue
+            for affected in record.get("affected", []):
+                if versions[parts[1]] in affected.get("versions", []):
+                    out.setdefault(record["id"], set()).update([record["id"], *record.get("aliases", [])])
+    return out
+
+
+def _json(proc) -> dict:
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _reported_ids(doc: dict) -> list[set[str]]:
+    return [{v["VulnerabilityID"], *v.get("Aliases", [])}
+            for r in doc["Results"] for v in r.get("Vulnerabilities", [])]
+
+
+def test_findings_match_the_advisory_records(workdir: Path, corpus: Path):
+    expected = expected_records(corpus)
+    assert expected, "corpus has PyPI records naming flask 0.12 / requests 2.19.1"
+    doc = _json(run_cli("sbom", SBOM_FILE, "-f", "json", cwd=workdir))
+    assert doc["Layerscan"]["VulnerabilitiesScanned"] is True
+    reported = _reported_ids(doc)
+    for record_id, ids in expected.items():
+        assert any(ids & r for r in reported), f"{record_id} not reported"
+    for v in (v for r in doc["Results"] for v in r.get("Vulnerabilities", [])):
+        assert v["PkgName"].lower() in ("flask", "requests")
+        assert v["MatchDetail"]["Namespace"] == "PyPI"
+
+
+def test_exit_code_on_findings_and_severity_filter(workdir: Path):
+    assert run_cli("sbom", SBOM_FILE, "--exit-code", "5", "-q", cwd=workdir).returncode == 5
+    # nothing at CRITICAL is shown, so nothing fails
+    doc = _json(run_cli("sbom", SBOM_FILE, "-f", "json", "-s", "CRITICAL", cwd=workdir))
+    shown = [v["Severity"] for r in doc["Results"] for v in r.get("Vulnerabilities", [])]
+    assert all(s == "CRITICAL" for s in shown)
+    if not shown:
+        assert run_cli("sbom", SBOM_FILE, "-s", "CRITICAL", "--exit-code", "5", "-q", cwd=workdir).returncode == 0
+
+
+def test_fail_on_is_separate_from_what_is_shown(workdir: Path):
+    doc = _json(run_cli("sbom", SBOM_FILE, "-f", "json", cwd=workdir))
+    severities = {v["Severity"] for r in doc["Results"] for v in r.get("Vulnerabilities", [])}
+    assert severities
+    some = sorted(severities)[0]
+    proc = run_cli("sbom", SBOM_FILE, "-s", "CRITICAL" if some != "CRITICAL" else "LOW",
+                   "--fail-on", some, "--exit-code", "4", "-q", cwd=workdir)
+    assert proc.returncode == 4
+
+
+def test_ignorefile_suppresses_and_lists(workdir: Path):
+    doc = _json(run_cli("sbom", SBOM_FILE, "-f", "json", cwd=workdir))
+    ids = sorted({v["VulnerabilityID"] for r in doc["Results"] for v in r.get("Vulnerabilities", [])})
+    (workdir / "accept.yaml").write_text(yaml.safe_dump(
+        [{"id": i, "reason": "accepted for the test", "expires": "2999-01-01"} for i in ids]))
+    proc = run_cli("sbom", SBOM_FILE, "-f", "json", "--ignorefile", "accept.yaml", "--exit-code", "1", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert not [v for r in doc["Results"] for v in r.get("Vulnerabilities", [])]
+    modified = [m for r in doc["Results"] for m in r.get("ExperimentalModifiedFindings", [])]
+    assert sorted({m["Finding"]["VulnerabilityID"] for m in modified}) == ids
+    assert all(m["Status"] == "ignored" for m in modified)
+
+
+def test_expired_ignore_entry_stops_suppressing(workdir: Path):
+    doc = _json(run_cli("sbom", SBOM_FILE, "-f", "json", cwd=workdir))
+    first = sorted({v["VulnerabilityID"] for r in doc["Results"] for v in r.get("Vulnerabilities", [])})[0]
+    (workdir / "expired.yaml").write_text(yaml.safe_dump([{"id": first, "expires": "2000-01-01"}]))
+    proc = run_cli("sbom", SBOM_FILE, "-f", "json", "--ignorefile", "expired.yaml", cwd=workdir)
+    doc = json.loads(proc.stdout)
+    assert first in {v["VulnerabilityID"] for r in doc["Results"] for v in r.get("Vulnerabilities", [])}
+    assert "expired" in proc.stderr
+    assert doc["Layerscan"]["Policy"]["ExpiredIgnores"]
+
+
+def test_vex_not_affected_becomes_cyclonedx_analysis(workdir: Path):
+    doc = _json(run_cli("sbom", SBOM_FILE, "-f", "json", cwd=workdir))
+    vuln = next(v for r in doc["Results"] for v in r.get("Vulnerabilities", []) if v["PkgName"].lower() == "flask")
+    (workdir / "vex.json").write_text(json.dumps({
+        "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.com/vex/1", "author": "test",
+        "timestamp": "2026-01-01T00:00:00Z", "version": 1,
+        "statements": [{"vulnerability": {"name": vuln["VulnerabilityID"]},
+                        "products": [{"@id": vuln["PkgIdentifier"]["PURL"]}], "status": "not_affected",
+                        "justification": "vulnerable_code_not_in_execute_path"}]}))
+    proc = run_cli("sbom", SBOM_FILE, "-f", "cyclonedx", "--scanners", "vuln", "--vex", "vex.json", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    bom = json.loads(proc.stdout)
+    entry = next(v for v in bom["vulnerabilities"] if v["id"] == vuln["VulnerabilityID"])
+    assert entry["analysis"]["state"] == "not_affected"
+    assert entry["analysis"]["justification"] == "code_not_reachable"
+
+
+def test_sarif_from_a_real_scan(workdir: Path):
+    proc = run_cli("sbom", SBOM_FILE, "-f", "sarif", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads(proc.stdout)
+    run = log["runs"][0]
+    assert run["results"] and len(run["tool"]["driver"]["rules"]) <= len(run["results"])
+
+
+def test_scanners_vuln_without_database_is_an_error(tmp_path: Path):
+    pytest.importorskip("layerscan.source.sbom_input")
+    proc = run_cli("sbom", SBOM_FILE, "--scanners", "vuln", cwd=tmp_path)
+    assert proc.returncode == EXIT_RUNTIME
+    assert_one_error_line(proc)
+
+
+def _eol_dates(corpus: Path, product: str, cycle: str) -> str:
+    """The eol date (or boolean) of one cycle, read from the endoflife.date product page."""
+    text = (corpus / "feeds/endoflife-date/products" / f"{product}.md").read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    for release in front["releases"]:
+        if str(release["releaseCycle"]) == cycle:
+            return str(release.get("eoes") or release["eol"])
+    raise AssertionError(f"{product} {cycle} not in the corpus")
+
+
+def test_exit_on_eol(corpus: Path, tmp_path: Path):
+    pytest.importorskip("layerscan.source.sbom_input")
+    pytest.importorskip("layerscan.match.eol")
+    import datetime as dt
+    import io
+    from dataclasses import replace
+
+    from layerscan.model import OSInfo
+    from layerscan.report import cyclonedx
+    from layerscan.report.document import build_report
+
+    eol = _eol_dates(corpus, "debian", "9")
+    assert eol == "True" or eol[:10] < dt.date.today().isoformat(), "Debian 9 is end-of-life in the data"
+    old = replace(SBOM, os=OSInfo(family="debian", name="9.13"))
+    buf = io.StringIO()
+    cyclonedx.write(build_report(old, created_at="2026-01-01T00:00:00Z"), buf)
+    (tmp_path / "old.cdx.json").write_text(buf.getvalue())
+    proc = run_cli("db", "import", str(corpus / "feeds/endoflife-date"), "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("sbom", "old.cdx.json", "-f", "json", "--exit-on-eol", "7", "--exit-code", "1", cwd=tmp_path)
+    assert proc.returncode == 7, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["Metadata"]["OS"]["EOSL"] is True
+    # the same SBOM with a supported release passes
+    assert run_cli("sbom", SBOM_FILE, "--exit-on-eol", "7", "-q", cwd=tmp_path).returncode == 0
