@@ -54,6 +54,16 @@ def _affected_version(advisory: Advisory) -> tuple[str, str, str, str] | None:
     return None
 
 
+def _epss_row(corpus: Path) -> tuple[str, float, float]:
+    """The first scored CVE of a real EPSS CSV sample (vulnerablecode's test data)."""
+    zip_path = corpus / "feeds/upstream-samples/vulnerablecode-test-data.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        text = zf.read("vulnerabilities/tests/test_data/epss/epss_scores-2025-x-x.csv").decode()
+    rows = [line.split(",") for line in text.splitlines() if line.startswith("CVE-")]
+    cve, score, pct = rows[0]
+    return cve, float(score), float(pct)
+
+
 def _kev_ids(corpus: Path) -> set[str]:
     doc = json.loads((corpus / "feeds/cisa-kev/known_exploited_vulnerabilities.json").read_text())
     return {v["cveID"] for v in doc["vulnerabilities"]}
@@ -95,13 +105,15 @@ def sample_report(corpus: Path) -> ScanReport:
         findings.append(Finding(package=pkg, vulnerability_id=cve, aliases=(adv.id,), fixed_version=fixed,
                                 status="fixed" if fixed else "affected", severity=severity,
                                 title=adv.summary, match=MatchDetail(ecosystem, adv.id, name, fixed, adv.source),
-                                kev=cve in kev, epss=0.97 if cve in kev else None))
+                                kev=cve in kev))
     hostile_layer = LayerInfo(index=len(layers) + len(app_layers), diff_id="sha256:" + "e" * 64,
                               created_by=f"RUN /bin/sh -c echo '{HOSTILE}'")
     evil = Package(name=HOSTILE, version="1.0.0<b>", type="npm", file_path="app/<!--x-->/package.json",
                    layer=hostile_layer)
-    findings.append(Finding(package=evil, vulnerability_id="CVE-0000-0001", title=HOSTILE_TITLE, severity="LOW",
-                            primary_url="javascript:alert(3)", match=MatchDetail("npm", "x", "x", "x", "osv")))
+    epss_cve, epss, epss_pct = _epss_row(corpus)  # a synthetic finding carrying a real EPSS row
+    findings.append(Finding(package=evil, vulnerability_id=epss_cve, title=HOSTILE_TITLE, severity="LOW",
+                            epss=epss, epss_percentile=epss_pct, primary_url="javascript:alert(3)",
+                            match=MatchDetail("npm", "x", "x", "x", "osv")))
     all_layers = (*layers, *app_layers.values(), hostile_layer)
     sbom = Sbom(artifact_name="registry.example/team/app:1.0", artifact_type="container_image",
                 os=replace(base.os, eosl=True), image=replace(base.image, layers=all_layers,
