@@ -184,3 +184,37 @@ def test_exit_on_eol(corpus: Path, tmp_path: Path):
     assert doc["Metadata"]["OS"]["EOSL"] is True
     # the same SBOM with a supported release passes
     assert run_cli("sbom", SBOM_FILE, "--exit-on-eol", "7", "-q", cwd=tmp_path).returncode == 0
+
+
+def _records_for(corpus: Path, package: str) -> dict[str, list[str]]:
+    """record id -> affected versions listed for ``package``."""
+    out: dict[str, list[str]] = {}
+    with zipfile.ZipFile(corpus / PYPA_ZIP) as zf:
+        for name in zf.namelist():
+            if name.startswith(f"vulns/{package}/") and name.endswith(".yaml"):
+                record = yaml.safe_load(zf.read(name))
+                out[record["id"]] = [v for a in record.get("affected", []) for v in a.get("versions", [])]
+    return out
+
+
+def test_explain_says_why_and_why_not(workdir: Path, corpus: Path):
+    installed = next(p.version for p in SBOM.packages if p.name == "requests")
+    records = _records_for(corpus, "requests")
+    hit = next(rid for rid, versions in sorted(records.items()) if installed in versions)
+    miss = next(rid for rid, versions in sorted(records.items()) if versions and installed not in versions)
+    for rid, affected in ((hit, True), (miss, False)):
+        proc = run_cli("explain", rid, "--sbom", SBOM_FILE, "-f", "json", cwd=workdir)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        rows = [e for e in doc["Explanations"] if e["PkgName"].lower() == "requests"]
+        assert rows and all(e["Affected"] is affected for e in rows), (rid, rows)
+        assert all(e["Reason"] for e in rows)
+    text = run_cli("explain", hit, "--sbom", SBOM_FILE, cwd=workdir)
+    assert "AFFECTED" in text.stdout
+
+
+def test_explain_usage_errors(workdir: Path):
+    assert run_cli("explain", cwd=workdir).returncode == 2
+    proc = run_cli("explain", "CVE-1", "--sbom", SBOM_FILE, "--rootfs", ".", cwd=workdir)
+    assert proc.returncode == 2
+    assert_one_error_line(proc)

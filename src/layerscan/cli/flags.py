@@ -16,8 +16,10 @@ from typing import Any, Callable, Iterable, Mapping
 from layerscan.errors import UsageError
 
 SCAN_COMMANDS = frozenset({"image", "rootfs", "fs", "sbom"})
-ALL_COMMANDS = SCAN_COMMANDS | {"db"}
-IMAGE = frozenset({"image"})
+ALL_COMMANDS = SCAN_COMMANDS | {"db", "explain"}
+IMAGE = frozenset({"image", "explain"})  # commands that open an image
+WALK = SCAN_COMMANDS - {"sbom"} | {"explain"}  # commands that may walk layers / directories
+EXPLAIN = frozenset({"explain"})
 FORMATS = ("table", "json", "cyclonedx", "spdx-json", "sarif", "html")
 ENV_PREFIX = "LAYERSCAN_"
 
@@ -83,13 +85,12 @@ FLAGS: tuple[Flag, ...] = (
        SCAN_COMMANDS, "scan", choices=("vuln", "none")),
     _f("--sbom-only", "sbom_only", "bool", False, "scan.sbom-only", "same as --scanners none", SCAN_COMMANDS),
     _f("--no-cache", "no_cache", "bool", False, "cache.disabled", "do not read or write the layer cache",
-       SCAN_COMMANDS - {"sbom"}),
-    _f("--parallel", "parallel", "int", 2, "scan.parallel", "layers analysed in parallel", SCAN_COMMANDS - {"sbom"},
-       metavar="N"),
+       WALK),
+    _f("--parallel", "parallel", "int", 2, "scan.parallel", "layers analysed in parallel", WALK, metavar="N"),
     _f("--include-dev-deps", "include_dev_deps", "bool", False, "pkg.include-dev-deps",
-       "include development dependencies from lockfiles", SCAN_COMMANDS - {"sbom"}),
+       "include development dependencies from lockfiles", WALK),
     _f("--skip-dirs", "skip_dirs", "list", "", "scan.skip-dirs", "comma-separated directories to skip",
-       SCAN_COMMANDS - {"sbom"}, metavar="DIRS"),
+       WALK, metavar="DIRS"),
     _f("--skip-db-update", "skip_db_update", "bool", False, "db.skip-update",
        "do not update the vulnerability database before scanning", SCAN_COMMANDS, "scan"),
     _f("--offline-scan", "offline_scan", "bool", False, "offline-scan", "never use the network while scanning",
@@ -115,12 +116,19 @@ FLAGS: tuple[Flag, ...] = (
     _f("--vex", "vex", "multi", (), "vulnerability.vex", "OpenVEX or CycloneDX VEX file (repeatable)",
        SCAN_COMMANDS, "policy", metavar="FILE"),
     # report
-    _f("-f --format", "format", "str", "table", "format", "report format", SCAN_COMMANDS, "report",
+    _f("-f --format", "format", "str", "table", "format", "report format", SCAN_COMMANDS | EXPLAIN, "report",
        choices=FORMATS),
     _f("-o --output", "output", "str", "", "output", "write the report to FILE (default: stdout)",
-       SCAN_COMMANDS, "report", metavar="FILE"),
+       SCAN_COMMANDS | EXPLAIN, "report", metavar="FILE"),
     _f("--list-all-pkgs", "list_all_pkgs", "bool", False, "list-all-pkgs",
        "list every package in json/table output (SBOM formats always do)", SCAN_COMMANDS, "report"),
+    # explain: which target (default: an image name or --input)
+    _f("--rootfs", "rootfs_target", "str", "", "", "explain for a root filesystem directory", EXPLAIN,
+       "target", metavar="DIR"),
+    _f("--fs", "fs_target", "str", "", "", "explain for a project directory (lockfiles)", EXPLAIN, "target",
+       metavar="DIR"),
+    _f("--sbom", "sbom_target", "str", "", "", "explain for a CycloneDX/SPDX SBOM file", EXPLAIN, "target",
+       metavar="FILE"),
     _f("--dockerfile", "dockerfile", "str", "", "report.dockerfile",
        "Dockerfile path that SARIF results point at", SCAN_COMMANDS, "report", metavar="FILE"),
 )

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs = "?" if name == "image" else None
         cmd.add_argument("target", nargs=nargs, default="", metavar=metavar, help=target_help)
         add_flags(cmd, flags_for(name))
+    explain = sub.add_parser("explain", help="why a vulnerability matched a package of a target, or why not",
+                             description="why a vulnerability matched a package of a target, or why not")
+    explain.add_argument("vuln_id", metavar="VULN-ID", help="CVE-..., GHSA-..., PYSEC-..., ...")
+    explain.add_argument("target", nargs="?", default="", metavar="IMAGE",
+                         help="image name; or use --input, --rootfs, --fs, --sbom")
+    add_flags(explain, flags_for("explain"))
     sub.add_parser("version", help="print the version", description="print the version")
     db = _db_module()
     if db is not None:
@@ -107,13 +113,18 @@ def dispatch(argv: Sequence[str]) -> int:
         return EXIT_OK
     if not args.command:
         parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: a command is required (image, rootfs, fs, sbom, db, version)", file=sys.stderr)
+        print(f"{PROG}: error: a command is required (image, rootfs, fs, sbom, explain, db, version)",
+              file=sys.stderr)
         return EXIT_USAGE
     opts = resolve_options(args, args.command)
     if args.command == "db":
         db = _db_module()
         assert db is not None  # the parser only has "db" when the module exists
         return int(db.run(args))
+    if args.command == "explain":
+        from layerscan.cli import explain_cmd
+
+        return explain_cmd.run(args.vuln_id, args.target or "", opts)
     from layerscan.cli import scan_cmd
 
     return scan_cmd.run(args.command, args.target or "", opts)
