@@ -152,7 +152,7 @@ class _Layers:
             merged[ref.diff_id] = ref if known is None else replace(
                 known, digest=known.digest or ref.digest,
                 index=known.index if known.index is not None else ref.index,
-                created_by=known.created_by or ref.created_by)
+                created_by=ref.created_by or known.created_by)  # components keep it verbatim
         if any(ref.index is None for ref in merged.values()):
             # the document does not order its layers: number them as they first appear
             self.guessed_order = bool(merged)
