@@ -116,7 +116,7 @@ class _Writer:
         ))
         self._aliases.extend((adv.id, alias, key) for alias in adv.aliases)
         self._affected.extend((
-            a.namespace, name_key(a.namespace, a.package), a.package, adv.id, key,
+            a.namespace, name_key(a.namespace, a.package), a.package, adv.id, adv.id, key,
             schema.encode_ranges(a.ranges), schema.encode_strings(a.versions), a.status,
             a.fixed_version, a.severity, a.urgency, a.purl,
         ) for a in adv.affected)
@@ -147,7 +147,7 @@ class _Writer:
     def flush(self) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO vulnerabilities VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._vulns)
         self.conn.executemany("INSERT INTO aliases VALUES (?,?,?)", self._aliases)
-        self.conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._affected)
+        self.conn.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", self._affected)
         self._vulns, self._aliases, self._affected = [], [], []
 
 
@@ -233,9 +233,12 @@ def _old_metadata(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 def _write_groups(conn: sqlite3.Connection) -> None:
+    """Alias groups, and each affected row's primary id (denormalised: lookups need no join)."""
     edges = conn.execute("SELECT id, alias FROM aliases").fetchall()
     groups = group_ids(edges)
     conn.executemany("INSERT INTO groups VALUES (?, ?)", groups.items())
+    conn.execute("UPDATE affected SET primary_id = "
+                 "COALESCE((SELECT group_id FROM groups WHERE groups.id = affected.vuln_id), vuln_id)")
 
 
 def _write_sources(conn: sqlite3.Connection, results: Sequence[SourceResult], now: str) -> None:

@@ -34,7 +34,7 @@ CREATE TABLE aliases (id TEXT NOT NULL, alias TEXT NOT NULL, source TEXT NOT NUL
 CREATE TABLE groups (id TEXT PRIMARY KEY, group_id TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE affected (
     namespace TEXT NOT NULL, name_key TEXT NOT NULL, package TEXT NOT NULL, vuln_id TEXT NOT NULL,
-    source TEXT NOT NULL, ranges TEXT NOT NULL, versions TEXT NOT NULL, status TEXT NOT NULL,
+    primary_id TEXT NOT NULL, source TEXT NOT NULL, ranges TEXT NOT NULL, versions TEXT NOT NULL, status TEXT NOT NULL,
     fixed_version TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, purl TEXT NOT NULL
 );
 CREATE TABLE kev (
@@ -85,7 +85,7 @@ def encode_ranges(ranges: Sequence[Range]) -> str:
 
 
 def decode_ranges(raw: str) -> tuple[Range, ...]:
-    return tuple(Range(type=t, events=tuple((k, v) for k, v in events)) for t, events in json.loads(raw))
+    return tuple([Range(t, tuple(map(tuple, events))) for t, events in json.loads(raw)])
 
 
 def encode_strings(values: Sequence[str]) -> str:

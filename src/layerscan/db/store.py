@@ -31,10 +31,8 @@ from layerscan.errors import DatabaseError
 from layerscan.model import Advisory, Affected, Severity
 
 _AFFECTED_SQL = (
-    "SELECT a.vuln_id, COALESCE(g.group_id, a.vuln_id), a.source, a.namespace, a.package, a.ranges,"
-    " a.versions, a.status, a.fixed_version, a.severity, a.urgency, a.purl"
-    " FROM affected a LEFT JOIN groups g ON g.id = a.vuln_id"
-    " WHERE a.namespace = ? AND a.name_key = ?"
+    "SELECT vuln_id, primary_id, source, namespace, package, ranges, versions, status, fixed_version,"
+    " severity, urgency, purl FROM affected WHERE namespace = ? AND name_key = ?"
 )
 STATE_PREFIX = "state:"  # metadata keys kept for ``db update`` (HTTP validators, OSV sync points)
 _VULN_SQL = ("SELECT source, summary, details, published, modified, severities, cvss, cwes, refs, related"

@@ -1,0 +1,65 @@
+"""Vulnerability-database benchmark: import every corpus feed, then time lookups.
+
+    python benchmarks/db_bench.py [FEEDS_DIR] [--lookups N]
+
+Prints wall time and peak RSS of the import, the database size, and the mean
+time per ``Store.affected`` call over N random (namespace, package) lookups
+(90% names present in the database, 10% absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from layerscan.db.build import import_paths
+from layerscan.db.store import Store
+
+DEFAULT_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
+
+
+def _targets(db: Path, n: int, seed: int = 7) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    pairs = conn.execute("SELECT DISTINCT namespace, package FROM affected").fetchall()
+    conn.close()
+    rng = random.Random(seed)
+    picks = [rng.choice(pairs) for _ in range(n)]
+    return [(ns, name if i % 10 else name + "-absent") for i, (ns, name) in enumerate(picks)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("feeds", nargs="?", type=Path, default=DEFAULT_FEEDS)
+    parser.add_argument("--lookups", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    if not args.feeds.is_dir():
+        print(f"no feeds directory at {args.feeds}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "layerscan.db"
+        start = time.perf_counter()
+        result = import_paths(db, [args.feeds])
+        wall = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows = sum(s.rows for s in result.sources)
+        print(f"import: {wall:.2f} s wall, peak RSS {peak_mb:.0f} MB, {db.stat().st_size / 1e6:.1f} MB file, "
+              f"{len(result.sources)} sources, {rows} rows")
+        targets = _targets(db, args.lookups)
+        with Store.open(db) as store:
+            found = 0
+            start = time.perf_counter()
+            for namespace, name in targets:
+                found += len(store.affected(namespace, name))
+            per = (time.perf_counter() - start) / len(targets) * 1e6
+        print(f"lookups: {len(targets)} in total, {per:.1f} us per lookup, {found} rows returned")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
