@@ -47,6 +47,7 @@ GO_PATH = "usr/local/bin/gobin"
 GO_CASE = "go/trivy-binary-happy-path"
 DEBIAN_CASE = "deb/real-debian9-stretch-image"
 REPO_TAG = "layerscan/e2e:1.0"
+DEBIAN_VERSION = "9.12"  # etc/debian_version: the OS name reported (as Trivy does), the release is "9"
 
 PIP_RELEASES = ("flask==0.12.2", "requests==2.19.1", "urllib3==1.23", "jinja2==2.10", "werkzeug==0.14.1",
                 "idna==2.7", "certifi==2018.4.16", "chardet==3.0.4")
@@ -55,6 +56,7 @@ PIP_REMOVED = "chardet"
 NPM_RELEASES = ("lodash@4.17.15", "minimist@1.2.0")
 APP_MANIFEST = {"name": "e2e-shop", "version": "3.1.4", "private": True,
                 "dependencies": {"lodash": "4.17.15", "minimist": "1.2.0"}}
+LOG4J = "org.apache.logging.log4j:log4j-core"  # groupId:artifactId, the Maven package name
 # (groupId, artifactId, version) of each archive in the fat jar, outermost first.
 JAR_COORDS = (("com.example", "shop", "1.0.0"), ("com.example", "inner", "0.3.0"),
               ("org.apache.logging.log4j", "log4j-core", "2.14.1"))
@@ -64,7 +66,8 @@ CREATED_BY = (
     "/bin/sh -c pip install --no-deps " + " ".join(PIP_RELEASES),
     "RUN /bin/sh -c cd /app && npm install " + " ".join(NPM_RELEASES) + " # buildkit",
     "COPY app.jar /srv/app.jar # buildkit",
-    "/bin/sh -c #(nop) COPY file:0c5e1ee5a0b37e5a8d6e3f5f9f6ad1f2c1b3c9b1e0c4d4a5e6f7a8b9c0d1e2f3 in /usr/local/bin/gobin ",
+    "/bin/sh -c #(nop) COPY file:0c5e1ee5a0b37e5a8d6e3f5f9f6ad1f2c1b3c9b1e0c4d4a5e6f7a8b9c0d1e2f3 in "
+    "/usr/local/bin/gobin ",
     f"/bin/sh -c pip uninstall -y {PIP_REMOVED} && pip install --no-deps {PIP_UPGRADE}",
 )
 
@@ -94,6 +97,7 @@ class ExpectedPackage:
     layer: int
     path: str = ""  # where it is installed ("" for dpkg entries); nested jars use "!/"
     src_name: str = ""
+    src_version: str = ""
     application: bool = False  # the project itself (app package.json, Go main module without version)
 
 
@@ -205,8 +209,9 @@ def dpkg_expected(status: bytes, layer: int) -> list[ExpectedPackage]:
     for para in status.decode("utf-8", "replace").split("\n\n"):
         fields = dict(line.split(": ", 1) for line in para.splitlines() if ": " in line and not line[:1].isspace())
         if fields.get("Package") and fields.get("Version") and fields.get("Status", "").endswith(" installed"):
-            source = fields.get("Source", fields["Package"]).split(" ")[0]
-            out.append(ExpectedPackage(fields["Package"], fields["Version"], "deb", "", layer, src_name=source))
+            source, _, paren = fields.get("Source", fields["Package"]).partition(" ")
+            out.append(ExpectedPackage(fields["Package"], fields["Version"], "deb", "", layer, src_name=source,
+                                       src_version=paren.strip("() ") or fields["Version"]))
     return out
 
 
@@ -223,8 +228,9 @@ def go_expected(case: Path, layer: int) -> list[ExpectedPackage]:
 
 
 def maven_expected(layer: int) -> list[ExpectedPackage]:
+    """Named ``groupId:artifactId`` (Trivy's JSON convention for Maven packages)."""
     names = (JAR_PATH, INNER_JAR, LOG4J_JAR)
-    return [ExpectedPackage(artifact, version, "maven",
+    return [ExpectedPackage(f"{group}:{artifact}", version, "maven",
                             PackageURL(type="maven", namespace=group, name=artifact, version=version).to_string(),
                             layer, "!/".join(names[: i + 1]))
             for i, (group, artifact, version) in enumerate(JAR_COORDS)]
@@ -262,7 +268,8 @@ def fat_jar() -> bytes:
     app, inner, log4j = JAR_COORDS
     log4j_jar = _jar(log4j, "Manifest-Version: 1.0\r\nImplementation-Title: Apache Log4j Core\r\n"
                             f"Implementation-Version: {log4j[2]}\r\n\r\n",
-                     [("org/apache/logging/log4j/core/lookup/JndiLookup.class", b"\xca\xfe\xba\xbe", zipfile.ZIP_DEFLATED)])
+                     [("org/apache/logging/log4j/core/lookup/JndiLookup.class", b"\xca\xfe\xba\xbe",
+                       zipfile.ZIP_DEFLATED)])
     inner_jar = _jar(inner, "Manifest-Version: 1.0\r\n\r\n", [(LOG4J_JAR, log4j_jar, zipfile.ZIP_STORED)])
     return _jar(app, "Manifest-Version: 1.0\r\nMain-Class: org.springframework.boot.loader.JarLauncher\r\n"
                      "Start-Class: com.example.shop.App\r\nSpring-Boot-Lib: BOOT-INF/lib/\r\n\r\n",
@@ -279,14 +286,16 @@ def tree_entries(root: Path, prefix: str, skip_top: tuple[str, ...] = ()) -> lis
 
 def base_layer(corpus: Path) -> LayerSpec:
     entries = entries_from_directory(corpus / "fixtures" / DEBIAN_CASE)
-    entries += [directory("etc"), file("etc/os-release", OS_RELEASE_DEBIAN9), file("etc/debian_version", "9.12\n")]
+    entries += [directory("etc"), file("etc/os-release", OS_RELEASE_DEBIAN9),
+                file("etc/debian_version", DEBIAN_VERSION + "\n")]
     return LayerSpec(entries, created_by=CREATED_BY[0])
 
 
 def upgrade_layer(old_site: Path, new_site: Path) -> LayerSpec:
     """Remove the PIP_REMOVED package and the superseded dist-info dirs; add the upgraded files."""
     removed = [p.name for p in old_site.iterdir()
-               if p.name == PIP_REMOVED or (p.name.endswith(".dist-info") and pep503(p.name.split("-")[0]) == PIP_REMOVED)]
+               if p.name == PIP_REMOVED
+               or (p.name.endswith(".dist-info") and pep503(p.name.split("-")[0]) == PIP_REMOVED)]
     upgraded = {pep503(name) for name, _, _ in dist_infos(new_site)}
     superseded = [dist for name, _, dist in dist_infos(old_site) if pep503(name) in upgraded]
     entries = [whiteout(f"{SITE}/{name}") for name in sorted(removed + superseded)]
@@ -340,9 +349,10 @@ def build_e2e_image(corpus: Path, work: Path, cache: Path) -> E2EImage:
         upgrade_layer(inst.site, inst.upgrade),
     ]
     image = build_image(layers, empty_steps={1: ["/bin/sh -c #(nop)  CMD [\"bash\"]"],
-                                             6: ["/bin/sh -c #(nop)  ENTRYPOINT [\"java\", \"-jar\", \"/srv/app.jar\"]"]})
+                                             6: ['/bin/sh -c #(nop)  ENTRYPOINT ["java", "-jar", "/srv/app.jar"]']})
     archive = image.write_docker_archive(work / "e2e-image.tar", REPO_TAG)
-    return E2EImage(image, archive, *expectations(corpus, inst), os_family="debian", os_name="9", go_case=go_case)
+    return E2EImage(image, archive, *expectations(corpus, inst), os_family="debian", os_name=DEBIAN_VERSION,
+                    go_case=go_case)
 
 
 def expectations(corpus: Path, inst: Installs) -> tuple[tuple[ExpectedPackage, ...], tuple[ExpectedPackage, ...],
