@@ -234,6 +234,7 @@ def test_in_toto_attestation_is_unwrapped() -> None:
 
 @pytest.mark.parametrize("data, message", [
     (b"{not json", "invalid JSON"),
+    (b"root:x:0:0:root:/root:/bin/bash\n", "neither JSON nor SPDX tag-value"),
     (b"[1, 2]", "not a CycloneDX or SPDX"),
     (b'{"hello": "world"}', "not a CycloneDX or SPDX"),
     (b"<?xml version='1.0'?><bom/>", "XML"),

@@ -53,6 +53,9 @@ def parse_sbom(data: bytes, location: str = "sbom") -> Sbom:
         raise ImageError(f"{location}: XML SBOMs are not supported", hint=_HINT)
     if looks_like_tag_value(stripped):
         return build_sbom(*read_spdx(to_spdx_json(stripped, location), location), location)
+    if not stripped.startswith(("{", "[")):
+        raise ImageError(f"{location}: not a CycloneDX or SPDX document (neither JSON nor SPDX tag-value)",
+                         hint=_HINT)
     doc = _unwrap(_load_json(stripped, location))
     if is_cyclonedx(doc):
         return build_sbom(*read_cyclonedx(doc, location), location)
