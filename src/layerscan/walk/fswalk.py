@@ -22,8 +22,8 @@ ROOTFS_SKIP = ("proc", "sys", "dev")
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
-class _ReadError(Exception):
-    pass
+class FileReadError(Exception):
+    """A file could not be read (recorded as an Unknown by the walk)."""
 
 
 def read_regular_file(path: str, size: int) -> bytes:
@@ -31,10 +31,10 @@ def read_regular_file(path: str, size: int) -> bytes:
     try:
         fd = os.open(path, _O_FLAGS)
     except OSError as exc:
-        raise _ReadError(exc.strerror or str(exc)) from None
+        raise FileReadError(exc.strerror or str(exc)) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _ReadError("no longer a regular file")
+            raise FileReadError("no longer a regular file")
         chunks, left = [], size
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -44,7 +44,7 @@ def read_regular_file(path: str, size: int) -> bytes:
             left -= len(chunk)
         return b"".join(chunks)
     except OSError as exc:
-        raise _ReadError(exc.strerror or str(exc)) from None
+        raise FileReadError(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
 
@@ -93,7 +93,7 @@ def _list_dir(abs_dir: str, rel_dir: str, builder: LayerBuilder) -> list[tuple[s
 def _add_file(builder: LayerBuilder, abs_path: str, rel: str, st_mode: int, size: int) -> None:
     try:
         builder.add_file(rel, st_mode, size, lambda: read_regular_file(abs_path, size))
-    except _ReadError as exc:
+    except FileReadError as exc:
         builder.add_unknown(rel, f"cannot read: {exc}")
 
 

@@ -1,0 +1,125 @@
+"""scan_directory (rootfs / fs modes) and the directory walk (walk/fswalk.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from layerscan.errors import ImageError, UsageError
+from layerscan.scan import ScanOptions, scan_directory
+from layerscan.walk.analysis import PathFilter
+from layerscan.walk.fswalk import FileReadError, analyze_directory, read_regular_file
+
+from fixtures.walk.walkhelpers import JsonPkgAnalyzer, StatusAnalyzer, status
+
+ANALYZERS = [StatusAnalyzer(), JsonPkgAnalyzer()]
+
+
+def expected_packages(case: Path) -> list[tuple[str, str]]:
+    return sorted((p["name"], p["version"]) for p in json.loads((case / "expected.json").read_text())["packages"])
+
+
+@pytest.mark.parametrize("case", ["apk/trivy-apk-happy-path", "rpm/rpmdb-sle15-bci-ndb",
+                                  "deb/scalibr-dpkg-valid-status-file"])
+def test_rootfs_of_real_package_databases(corpus: Path, tmp_path: Path, case: str) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(corpus / "fixtures" / case, root)
+    sbom = scan_directory(root, ScanOptions(mode="rootfs"))
+    assert sorted((p.name, p.version) for p in sbom.packages) == expected_packages(corpus / "fixtures" / case)
+    assert sbom.artifact_type == "rootfs" and sbom.image is None
+    assert all(p.layer is None for p in sbom.packages)
+
+
+@pytest.mark.parametrize("case", ["pypi/scalibr-pipfilelock-one-package-dev",
+                                  "pypi/scalibr-pdmlock-package-with-dev-dependencies"])
+def test_fs_mode_lockfiles_and_dev_dependencies(corpus: Path, case: str) -> None:
+    path = corpus / "fixtures" / case
+    with_dev = scan_directory(path, ScanOptions(mode="fs", include_dev_deps=True))
+    assert sorted((p.name, p.version) for p in with_dev.packages) == expected_packages(path)
+    assert with_dev.artifact_type == "filesystem"
+    without = scan_directory(path, ScanOptions(mode="fs"))
+    assert set(without.packages) == {p for p in with_dev.packages if not p.dev}
+    assert any(p.dev for p in with_dev.packages)
+
+
+def test_symlinks_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "lib").mkdir(parents=True)
+    (outside / "status").write_bytes(status(("secret", "1")))
+    (outside / "lib" / "x.pkg.json").write_text('{"name":"x","version":"1"}')
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").symlink_to(outside / "status")
+    (root / "usr").symlink_to(outside / "lib")
+    (root / "etc").mkdir()
+    (root / "etc/status").write_bytes(status(("real", "2")))
+    la = analyze_directory(root, ANALYZERS)
+    assert [(p, [x.name for x in r.packages]) for p, r in la.results] == [("etc/status", ["real"])]
+
+
+def test_skip_dirs_and_rootfs_pseudo_filesystems(tmp_path: Path) -> None:
+    for d in ("proc/1", "sys/x", "dev", "app/vendor", "app/src", "srv/cache/a"):
+        (tmp_path / d).mkdir(parents=True, exist_ok=True)
+        (tmp_path / d / "status").write_bytes(status((d.replace("/", "-"), "1")))
+    rootfs = analyze_directory(tmp_path, ANALYZERS, rootfs=True, skip_dirs=("/app/vendor", "srv/*"))
+    assert [p for p, _ in rootfs.results] == ["app/src/status"]
+    fs = analyze_directory(tmp_path, ANALYZERS)
+    assert len(fs.results) == 6
+    assert PathFilter(["srv/*"]).skips("srv/cache/a/status") and not PathFilter(["srv/*"]).skips("srv")
+
+
+def test_fifo_and_oversized_files_do_not_hang_or_load(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "status")
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "status").write_bytes(status(*((f"p{i}", "1") for i in range(500))))
+    la = analyze_directory(tmp_path, ANALYZERS)
+    [(path, result)] = la.results
+    assert path == "big/status" and "file too large" in result.unknowns[0].reason
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files whatever their mode")
+def test_permission_errors_become_unknowns(tmp_path: Path) -> None:
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "status").write_bytes(status(("a", "1")))
+    os.chmod(tmp_path / "a" / "status", 0)
+    os.chmod(tmp_path / "locked", 0)
+    try:
+        la = analyze_directory(tmp_path, ANALYZERS)
+    finally:
+        os.chmod(tmp_path / "locked", 0o755)
+        os.chmod(tmp_path / "a" / "status", 0o644)
+    reasons = {u.path: u.reason for u in la.unknowns}
+    assert reasons["a/status"].startswith("cannot read") and reasons["locked"].startswith("cannot list")
+
+
+def test_reads_refuse_links_and_special_files_and_stay_bounded(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"0123456789")
+    (tmp_path / "l").symlink_to(tmp_path / "f")
+    os.mkfifo(tmp_path / "p")
+    assert read_regular_file(str(tmp_path / "f"), 4) == b"0123"
+    with pytest.raises(FileReadError):
+        read_regular_file(str(tmp_path / "l"), 10)
+    with pytest.raises(FileReadError, match="no longer a regular file"):
+        read_regular_file(str(tmp_path / "p"), 10)
+
+
+def test_analyzer_crash_in_a_directory_is_an_unknown(tmp_path: Path) -> None:
+    (tmp_path / "bad.pkg.json").write_text("{")
+    la = analyze_directory(tmp_path, ANALYZERS)
+    [(_, result)] = la.results
+    assert result.unknowns[0].analyzer == "test-json"
+
+
+def test_bad_targets(tmp_path: Path) -> None:
+    with pytest.raises(ImageError):
+        scan_directory(tmp_path / "missing", ScanOptions(mode="rootfs"))
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ImageError):
+        scan_directory(tmp_path / "f", ScanOptions(mode="fs"))
+    with pytest.raises(UsageError):
+        scan_directory(tmp_path, ScanOptions(mode="image"))
