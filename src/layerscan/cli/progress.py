@@ -12,6 +12,9 @@ from typing import Any, TextIO
 from layerscan.progress import NULL_PROGRESS, Progress, ProgressTask
 
 
+DESCRIPTION_WIDTH = 36
+
+
 class _RichTask:
     def __init__(self, owner: "RichProgress", task_id: Any) -> None:
         self._owner = owner
@@ -33,13 +36,14 @@ class RichProgress:
         from rich.progress import (BarColumn, DownloadColumn, Progress as _Bars, SpinnerColumn,
                                    TextColumn, TimeElapsedColumn)
 
-        self.bars = _Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        self.bars = _Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
                           DownloadColumn(), TimeElapsedColumn(),
                           console=Console(file=stream), transient=True)
         self.bars.start()
 
     def task(self, description: str, total: int | None = None) -> ProgressTask:
-        return _RichTask(self, self.bars.add_task(description[:60], total=total))
+        text = description if len(description) <= DESCRIPTION_WIDTH else description[:DESCRIPTION_WIDTH - 1] + "…"
+        return _RichTask(self, self.bars.add_task(text, total=total))
 
     def stop(self) -> None:
         self.bars.stop()

@@ -142,6 +142,12 @@ def wants_vulnerabilities(opts: Options) -> tuple[bool, bool]:
     return True, bool(opts["exit_code"] or opts["fail_on"])
 
 
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
     """Write to stdout, or atomically to ``output`` (no partial report on failure)."""
     if not output or output == "-":
@@ -157,6 +163,7 @@ def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
             text_writer(stream)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
