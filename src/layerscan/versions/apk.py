@@ -20,10 +20,9 @@ but ``1.2_rc1 < 1.2``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked
+from layerscan.versions.base import InvalidVersion, VersionScheme, cached_parser, checked
 
 # token types, in grammar order
 FIRST, DIGIT, LETTER, SUFFIX, SUFFIX_NO, HASH, REVISION, END = range(8)
@@ -34,8 +33,8 @@ _SUFFIX_VALUE = {s: i - len(PRE_SUFFIXES) for i, s in enumerate(PRE_SUFFIXES)}
 _SUFFIX_VALUE.update({s: i + 1 for i, s in enumerate(POST_SUFFIXES)})
 
 _TOKEN = re.compile(
-    r"(?P<dot>\.[0-9]+)|\.(?P<dotletter>[a-z])(?=[0-9])|(?P<digits>[0-9]+)|(?P<letter>[a-z])|_(?P<suffix>[a-z]+)"
-    r"|~(?P<hash>[0-9a-f]+)|-r(?P<revision>[0-9]+)"
+    r"(?P<dot>\.[0-9]+)|\.(?P<dotletter>[a-z])(?=[0-9])|(?P<digits>[0-9]+)|(?P<letter>[a-z])"
+    r"|_(?P<suffix>[a-z]+)|~(?P<hash>[0-9a-f]+)|-r(?P<revision>[0-9]+)"
 )
 _LEADING = re.compile(r"[0-9]+")
 _PRE_RANK = -100  # pre-release suffixes sort below every other token type
@@ -80,7 +79,7 @@ def _element(kind: str, kind_type: int, text: str) -> tuple[int, Any]:
     return (-kind_type, int(text))
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def apk_key(version: str) -> tuple[tuple[int, Any], ...]:
     text = checked(version)
     first = _LEADING.match(text)

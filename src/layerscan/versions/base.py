@@ -9,7 +9,8 @@ silent match or non-match.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from functools import lru_cache
+from typing import Any, Callable, ClassVar, Generic, Sequence, TypeVar
 
 
 class InvalidVersion(ValueError):
@@ -128,3 +129,33 @@ def padded_key(elements: Sequence[Any], pad: Any) -> tuple[Any, ...]:
         run = 0
     out.append((0,))
     return tuple(out)
+
+
+_T = TypeVar("_T")
+
+
+class CachedParser(Generic[_T]):
+    """An LRU-cached ``str -> key`` parser that rejects non-strings before
+    hashing them (so a list or dict gives InvalidVersion, not TypeError)."""
+
+    def __init__(self, parse: Callable[[str], _T], maxsize: int = 65536) -> None:
+        self._cached = lru_cache(maxsize=maxsize)(parse)
+        self.__wrapped__ = parse
+        self.__doc__ = parse.__doc__
+        self.__name__ = getattr(parse, "__name__", "parser")
+
+    def __call__(self, version: str) -> _T:
+        if not isinstance(version, str):
+            raise InvalidVersion(f"version must be a string, not {type(version).__name__}")
+        return self._cached(version)
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+    def cache_info(self) -> Any:
+        return self._cached.cache_info()
+
+
+def cached_parser(parse: Callable[[str], _T]) -> CachedParser[_T]:
+    """Decorator: see CachedParser. Every scheme's key function uses it."""
+    return CachedParser(parse)

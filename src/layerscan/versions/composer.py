@@ -14,10 +14,15 @@ Composer branch names (``dev-main``) sort before every release.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked, padded_key
+from layerscan.versions.base import (
+    InvalidVersion,
+    VersionScheme,
+    cached_parser,
+    checked,
+    padded_key,
+)
 
 _ALLOWED = re.compile(r"[0-9A-Za-z.+_#/-]+\Z")
 _PARTS = re.compile(r"[0-9]+|#|[^0-9.+_#-]+")
@@ -42,7 +47,7 @@ def _part_key(part: str) -> tuple[Any, ...]:
     return _END if order == _NUMBER_ORDER else (order, 0)
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def composer_key(version: str) -> tuple[Any, ...]:
     text = checked(version).strip()
     if text[:1] in ("v", "V") and text[1:2].isdigit():

@@ -9,10 +9,15 @@ the end of the string. A missing revision equals ``0``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked, padded_key
+from layerscan.versions.base import (
+    InvalidVersion,
+    VersionScheme,
+    cached_parser,
+    checked,
+    padded_key,
+)
 
 _UPSTREAM = re.compile(r"[0-9][A-Za-z0-9.+~:-]*\Z")
 _REVISION = re.compile(r"[A-Za-z0-9.+~]+\Z")
@@ -41,7 +46,7 @@ def _part_key(text: str) -> tuple[Any, ...]:
     return padded_key(runs, _PAD_RUN)
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def deb_key(version: str) -> tuple[Any, ...]:
     text = checked(version).strip()
     epoch_text, colon, rest = text.partition(":")

@@ -10,10 +10,15 @@ shorter side is padded with 0, and a string sorts before any number.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked, padded_key
+from layerscan.versions.base import (
+    InvalidVersion,
+    VersionScheme,
+    cached_parser,
+    checked,
+    padded_key,
+)
 
 _VALID = re.compile(r"[0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z")
 _SEGMENT = re.compile(r"[0-9]+|[a-zA-Z]+")
@@ -40,7 +45,7 @@ def gem_segments(version: str) -> list[tuple[int, Any]]:
     return _strip_zeros(segments[:first_string]) + _strip_zeros(segments[first_string:])
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def gem_key(version: str) -> tuple[Any, ...]:
     return padded_key(gem_segments(version), _ZERO)
 

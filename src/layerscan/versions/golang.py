@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, checked
+from layerscan.versions.base import InvalidVersion, cached_parser, checked
 from layerscan.versions.semver import SemverScheme, parse_semver
 
 _TOOLCHAIN = re.compile(r"go(?P<release>[0-9]+(?:\.[0-9]+){0,2})(?:(?P<pre>beta|rc)(?P<n>[0-9]+))?\Z")
@@ -47,7 +46,7 @@ def pseudo_version(version: str) -> Pseudo | None:
     return Pseudo(m.group("time"), m.group("rev")) if m else None
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def golang_key(version: str) -> tuple[Any, ...]:
     text = toolchain_to_semver(checked(version).strip())
     parsed = parse_semver(text)

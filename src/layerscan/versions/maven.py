@@ -15,10 +15,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Union
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked
+from layerscan.versions.base import InvalidVersion, VersionScheme, cached_parser, checked
 
 QUALIFIERS = ("alpha", "beta", "milestone", "rc", "snapshot", "", "sp")
 _ALIASES = {"ga": "", "final": "", "release": "", "cr": "rc"}
@@ -175,7 +174,7 @@ class MavenKey:
         return hash(self.items)
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def maven_key(version: str) -> MavenKey:
     text = checked(version).strip()
     if not _ALLOWED.match(text):

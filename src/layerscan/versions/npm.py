@@ -13,10 +13,9 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Callable
 
-from layerscan.versions.base import InvalidVersion, checked
+from layerscan.versions.base import InvalidVersion, cached_parser, checked
 from layerscan.versions.semver import SemVer, SemverScheme, parse_semver, semver_sort_key
 
 MAX_RANGE_LENGTH = 2048
@@ -195,7 +194,7 @@ def _parse_set(text: str) -> ComparatorSet:
     return ComparatorSet(tuple(comparators))
 
 
-@lru_cache(maxsize=8192)
+@cached_parser
 def parse_range(range_str: str) -> Range:
     """Parse an npm range; raises InvalidVersion on syntax errors."""
     text = checked(range_str, MAX_RANGE_LENGTH) if range_str else ""

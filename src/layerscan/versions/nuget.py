@@ -8,10 +8,9 @@ numerically, before alphanumeric ones), and build metadata, ignored.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked
+from layerscan.versions.base import InvalidVersion, VersionScheme, cached_parser, checked
 
 _NUGET = re.compile(
     r"(?P<core>[0-9]+(?:\.[0-9]+){0,3})"
@@ -24,7 +23,7 @@ def _label_key(label: str) -> tuple[int, Any]:
     return (0, int(label)) if label.isdigit() else (1, label.lower())
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def nuget_key(version: str) -> tuple[Any, ...]:
     m = _NUGET.match(checked(version).strip())
     if m is None:

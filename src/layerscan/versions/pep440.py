@@ -5,15 +5,14 @@ Legacy (non-PEP 440) versions are invalid, as in pip >= 22.
 
 from __future__ import annotations
 
-from functools import lru_cache
 
 from packaging.version import InvalidVersion as _PackagingInvalid
 from packaging.version import Version
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked
+from layerscan.versions.base import InvalidVersion, VersionScheme, cached_parser, checked
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def pep440_key(version: str) -> Version:
     try:
         return Version(checked(version))

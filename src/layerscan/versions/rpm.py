@@ -9,10 +9,9 @@ rules and defaults to 0; a missing release sorts before any release.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked
+from layerscan.versions.base import InvalidVersion, VersionScheme, cached_parser, checked
 
 _TOKENS = re.compile(r"~|\^|[0-9]+|[A-Za-z]+")
 
@@ -35,7 +34,7 @@ def vercmp_key(text: str) -> tuple[tuple[int, Any], ...]:
     return tuple(_token(t) for t in _TOKENS.findall(text)) + (_END_TOKEN,)
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def rpm_key(version: str) -> tuple[Any, ...]:
     text = checked(version).strip()
     if not text:

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from layerscan.versions.base import InvalidVersion, VersionScheme, checked, padded_key
+from layerscan.versions.base import (
+    InvalidVersion,
+    VersionScheme,
+    cached_parser,
+    checked,
+    padded_key,
+)
 
 _SEMVER = re.compile(
     r"[vV]?(?P<core>[0-9]+(?:\.[0-9]+)*)"
@@ -53,7 +58,7 @@ def semver_sort_key(release: tuple[int, ...], prerelease: tuple[str, ...]) -> tu
     return (padded_key(release, 0), pre)
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def parse_semver(version: str) -> SemVer:
     m = _SEMVER.match(checked(version).strip())
     if m is None:
@@ -66,7 +71,7 @@ def parse_semver(version: str) -> SemVer:
     )
 
 
-@lru_cache(maxsize=65536)
+@cached_parser
 def semver_key(version: str) -> tuple[Any, ...]:
     return parse_semver(version).sort_key()
 
