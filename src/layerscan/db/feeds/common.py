@@ -41,12 +41,28 @@ def load_json(data: bytes, name: str) -> Any:
         raise FeedError(f"{name}: invalid JSON ({exc.__class__.__name__})") from exc
 
 
+def _reject_shared_nodes(doc: Any, name: str) -> None:
+    """YAML aliases make one node appear many times ("billion laughs"): walking such a
+    document could take exponential time, and no feed needs them, so refuse them."""
+    seen: set[int] = set()
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:
+                raise FeedError(f"{name}: YAML aliases are not accepted in feed data")
+            seen.add(id(node))
+            stack.extend(node.values() if isinstance(node, dict) else node)
+
+
 def load_yaml(data: bytes, name: str) -> Any:
     """YAML with every scalar kept as a string (versions must not become floats)."""
     try:
-        return yaml.load(data, Loader=_YAML_LOADER)  # noqa: S506 - BaseLoader builds no objects
+        doc = yaml.load(data, Loader=_YAML_LOADER)  # noqa: S506 - BaseLoader builds no objects
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise FeedError(f"{name}: invalid YAML ({exc.__class__.__name__})") from exc
+    _reject_shared_nodes(doc, name)
+    return doc
 
 
 def normalise_severity(word: object) -> str:
