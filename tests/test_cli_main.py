@@ -242,3 +242,28 @@ def test_rootfs_lists_dpkg_packages(tmp_path: Path):
     assert set(pkgs) == {"base-files", "libssl3"}
     assert (pkgs["libssl3"]["Version"], pkgs["libssl3"]["Release"]) == ("3.0.11", "1~deb12u2")
     assert pkgs["libssl3"]["SrcName"] == "openssl"
+
+
+# ---- fs on the corpus lockfile fixtures: one result per lockfile, typed by its name ---------
+
+@pytest.mark.parametrize("ecosystem", ["pypi", "npm"])
+def test_fs_results_are_lockfiles(corpus: Path, tmp_path: Path, ecosystem: str):
+    import layerscan.scan as scan
+    from layerscan.report.document import _LOCKFILE_TYPES
+
+    if not hasattr(scan, "scan_directory"):
+        pytest.skip("scan pipeline (scan_directory) has not landed")
+    root = corpus / "fixtures" / ecosystem
+    inputs = {f"{case.parent.name}/{path}" for case in root.glob("*/expected.json")
+              for path in json.loads(case.read_text()).get("inputs", [])}
+    proc = run_cli("fs", str(root), "-f", "json", "--list-all-pkgs", "--scanners", "none", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ArtifactType"] == "filesystem" and doc["Results"]
+    known_types = set(_LOCKFILE_TYPES.values()) | {"pip", "dotnet-core"}
+    for result in doc["Results"]:
+        assert result["Class"] == "lang-pkgs"
+        assert result["Target"] in inputs, result["Target"]
+        assert result["Type"] in known_types, (result["Target"], result["Type"])
+        assert all(p.get("FilePath", result["Target"]).split("!")[0] == result["Target"]
+                   for p in result.get("Packages", []))

@@ -47,6 +47,8 @@ _LOCKFILE_TYPES: dict[str, str] = {
     "packages.lock.json": "nuget", "packages.config": "packages-props", "conan.lock": "conan",
     "package.resolved": "swift", "podfile.lock": "cocoapods", "mix.lock": "hex",
     "pubspec.lock": "pub", "manifest.toml": "julia", "environment.yml": "conda-environment",
+    "pdm.lock": "pdm", "pylock.toml": "pylock", "mix.exs": "hex",
+    "conanfile.txt": "conan", "project.assets.json": "nuget", "build.gradle": "gradle",
 }
 
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -151,6 +153,8 @@ def _lockfile_key(pkg: Package) -> tuple[str, str, str]:
     rtype = _LOCKFILE_TYPES.get(name)
     if rtype is None and name.endswith(".deps.json"):
         rtype = "dotnet-core"
+    if rtype is None and name.startswith("requirements") and name.endswith(".txt"):
+        rtype = "pip"
     if rtype is None and pkg.type in _AGGREGATED:
         rtype = _AGGREGATED[pkg.type][1]
     return path or pkg.type, LANG_CLASS, rtype or pkg.type
