@@ -197,6 +197,12 @@ def test_purl_naming_and_nested_components() -> None:
     assert {p.purl: (p.type, p.name) for p in sbom.packages} == purls
 
 
+def test_pypi_keeps_the_projects_spelling() -> None:
+    comps = [{"type": "library", "name": "Jinja2", "purl": "pkg:pypi/jinja2@2.10"},
+             {"type": "library", "name": "something-else", "purl": "pkg:pypi/markupsafe@1.0"}]
+    assert sorted(p.name for p in parse_sbom(_cdx(*comps)).packages) == ["Jinja2", "markupsafe"]
+
+
 def test_deb_epoch_qualifier_and_distro_os() -> None:
     comp = {"type": "library", "name": "bsdutils",
             "purl": "pkg:deb/debian/bsdutils@2.38.1-5?arch=amd64&epoch=1&distro=debian-12.5&upstream=util-linux"}

@@ -77,7 +77,11 @@ def _finding(f: Finding, keys: dict[str, str]) -> dict[str, Any]:
 def _artifact(report: ScanReport) -> dict[str, Any]:
     os_info = None
     if report.os:
-        label = report.os.pretty_name or f"{report.os.family} {report.os.name}".strip()
+        label = f"{report.os.family} {report.os.name}".strip()
+        if report.os.pretty_name and report.os.name not in report.os.pretty_name:
+            label = f"{report.os.pretty_name} · {label}"
+        elif report.os.pretty_name:
+            label = report.os.pretty_name
         os_info = {"family": report.os.family, "name": report.os.name, "label": label, "eosl": report.os.eosl}
     return {"name": report.artifact_name, "type": report.artifact_type,
             "type_label": _TYPE_LABELS.get(report.artifact_type, report.artifact_type),

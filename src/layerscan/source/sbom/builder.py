@@ -8,6 +8,7 @@ Format readers produce :class:`Component` records and a :class:`DocFacts`;
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -24,7 +25,8 @@ _SOURCE_MATCHED = frozenset({"deb", "apk"})
 # Tool metadata types for which "no upstream/source" means "same as the binary".
 _AUTHORITATIVE_SOURCE = frozenset({"dpkg-db-entry", "apk-db-entry"})
 _SYFT_DB_INFO = ("acquired package info from DPKG DB", "acquired package info from APK DB")
-_NOTE_NAMES = 8  # names listed in one aggregated note
+_NOTE_NAMES = 8
+_PEP503 = re.compile(r"[-_.]+")  # names listed in one aggregated note
 
 Props = tuple[tuple[str, str], ...]
 
@@ -179,6 +181,14 @@ class _Tally:
     no_source: list[str] = field(default_factory=list)
 
 
+def _display_name(pkg_type: str, purl_name: str, component_name: str) -> str:
+    """PyPI purls carry the normalised name; the component keeps the project's spelling
+    ("Jinja2"), as our analyzers do. Any other disagreement: the purl wins."""
+    if pkg_type == "pypi" and component_name and _PEP503.sub("-", component_name).lower() == purl_name:
+        return component_name
+    return purl_name
+
+
 def _file_path(comp: Component, pkg_type: str) -> str:
     path = first(comp.properties, "layerscan:package:file_path", "aquasecurity:trivy:FilePath")
     if not path and pkg_type not in _SOURCE_MATCHED | {"rpm"}:
@@ -194,16 +204,17 @@ def _package(comp: Component, layers: _Layers, tally: _Tally) -> Package | None:
     if purl.type in ARTIFACT_TYPES:
         return None
     facts = purl_facts(purl)
+    name = _display_name(facts.type, facts.name, comp.name)
     src_name, src_version = source_package(comp, (facts.src_name, facts.src_version))
     version = facts.version or comp.version
     if facts.type in _SOURCE_MATCHED and not src_name:
         if not _source_is_binary(comp):
-            tally.no_source.append(facts.name)
-        src_name = facts.name
+            tally.no_source.append(name)
+        src_name = name
     if src_name and not src_version and facts.type in _SOURCE_MATCHED:
         src_version = version
     pkg = Package(
-        name=facts.name, version=version, type=facts.type, purl=comp.purl, arch=facts.arch,
+        name=name, version=version, type=facts.type, purl=comp.purl, arch=facts.arch,
         src_name=src_name, src_version=src_version, file_path=_file_path(comp, facts.type),
         licenses=comp.licenses, found_by=ANALYZER, evidence="sbom",
         os_owner=first(comp.properties, "layerscan:package:os_owner"),
