@@ -141,13 +141,15 @@ def report_error(exc: BaseException, debug: bool) -> int:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
+    from layerscan.report.document import printable
+
     if isinstance(exc, LayerscanError):
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = printable(" ".join(str(exc).split())) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         if exc.hint:
             print(f"{PROG}: hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
-    message = " ".join(str(exc).split())[:300]
+    message = printable(" ".join(str(exc).split()))[:300]
     print(f"{PROG}: error: unexpected {type(exc).__name__}: {message}"
           + ("" if debug else " (run with --debug for details)"), file=sys.stderr)
     return EXIT_RUNTIME

@@ -22,7 +22,9 @@ DEFAULT_IGNOREFILE = ".layerscanignore"
 def make_warn(opts: Options, stream: TextIO | None = None) -> Callable[[str], None]:
     def warn(message: str) -> None:
         if not opts.get("quiet"):
-            print(f"layerscan: warning: {message}", file=stream or sys.stderr)
+            from layerscan.report.document import printable
+
+            print(f"layerscan: warning: {printable(message)}", file=stream or sys.stderr)
     return warn
 
 
@@ -151,6 +153,8 @@ def _umask() -> int:
 def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
     """Write to stdout, or atomically to ``output`` (no partial report on failure)."""
     if not output or output == "-":
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")  # box drawing on a non-UTF-8 terminal
         text_writer(sys.stdout)
         sys.stdout.flush()
         return

@@ -160,6 +160,16 @@ def _lockfile_key(pkg: Package) -> tuple[str, str, str]:
     return path or pkg.type, LANG_CLASS, rtype or pkg.type
 
 
+_CONTROL = {c: "?" for c in [*range(0x00, 0x20), *range(0x7f, 0xa0), 0x200b, 0x200e, 0x200f,
+                              *range(0x202a, 0x202f), *range(0x2066, 0x206a), 0xfeff]}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control, C1 and bidi-override characters become "?"
+    (image content is hostile: a package name must not move the cursor or reorder text)."""
+    return text.translate(_CONTROL)
+
+
 def outer_path(file_path: str) -> str:
     """The file on disk for a nested location ("app.jar!/BOOT-INF/lib/x.jar" -> "app.jar")."""
     return file_path.split("!", 1)[0]

@@ -12,7 +12,7 @@ from typing import Sequence, TextIO
 
 from layerscan.model import Finding, Package
 from layerscan.model.advisory import SEVERITIES
-from layerscan.report.document import Result, ScanReport, layer_label
+from layerscan.report.document import Result, ScanReport, layer_label, printable
 
 MIN_WIDTH, MAX_WIDTH = 80, 160
 ELLIPSIS = "…"
@@ -35,7 +35,7 @@ def terminal_width(stream: TextIO) -> int:
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     if len(text) <= width:
         return text
     return text[: max(width - 1, 0)] + ELLIPSIS if width > 0 else ""
@@ -62,7 +62,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: i
                  shrinkable: Sequence[int]) -> list[str]:
     """Box-drawn table no wider than ``width`` (shrinkable columns are clipped with …)."""
     n = len(headers)
-    natural = [max([len(headers[i])] + [len(" ".join(r[i].split())) for r in rows]) for i in range(n)]
+    natural = [max([len(headers[i])] + [len(printable(" ".join(r[i].split()))) for r in rows]) for i in range(n)]
     widths = _fit(natural, width - (3 * n + 1), shrinkable)
 
     def line(left: str, mid: str, right: str) -> str:
@@ -142,7 +142,7 @@ def render(report: ScanReport, width: int = 120) -> str:
     if report.policy.expired_ignores:
         lines += ["", "Expired ignore entries (no longer suppressing): "
                   + ", ".join(report.policy.expired_ignores)]
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return "\n".join(printable(line) for line in lines).lstrip("\n") + "\n"
 
 
 def write(report: ScanReport, stream: TextIO) -> None:
