@@ -86,3 +86,72 @@ def test_trivy_sbom_of_the_same_image(image: tuple[Path, Sbom], tmp_path: Path, 
     if fmt != "spdx":  # tag-value carries no layer annotations
         assert {p.name: p.layer.diff_id for p in loaded.packages} == \
             {p.name: p.layer.diff_id for p in scanned.packages}
+
+
+# ---------------------------------------------------------------- rescan through the CLI
+
+def _metadata(name: str, version: str) -> str:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+
+
+def _app_image(path: Path, corpus: Path) -> Path:
+    """The sample base plus a pip layer and an npm layer holding packages the corpus
+    advisories name (versions taken from those records' affected ranges)."""
+    from imagebuild import LayerSpec, build_image, file, sample_layers
+
+    minimist = json.loads((corpus / "feeds/osv-ghsa-curated/GHSA-xvch-5gv4-984h.json").read_text())
+    introduced = next(e["introduced"] for a in minimist["affected"] for r in a["ranges"]
+                      for e in r["events"] if e.get("introduced", "0") != "0")
+    site = "usr/local/lib/python3.11/site-packages"
+    layers = sample_layers()[:1] + [
+        LayerSpec([file(f"{site}/Jinja2-2.10.dist-info/METADATA", _metadata("Jinja2", "2.10")),
+                   file(f"{site}/urllib3-1.24.1.dist-info/METADATA", _metadata("urllib3", "1.24.1"))],
+                  created_by="RUN /bin/sh -c pip install jinja2==2.10 urllib3==1.24.1"),
+        LayerSpec([file("app/node_modules/minimist/package.json",
+                        json.dumps({"name": "minimist", "version": introduced}))],
+                  created_by="RUN /bin/sh -c npm ci"),
+    ]
+    return build_image(layers).write_docker_archive(path, "example/app:1.0")
+
+
+def _cli(*argv: str) -> None:
+    from layerscan.cli.main import main
+
+    assert main(list(argv)) == 0
+
+
+def _vulns(report: Path) -> set[tuple[str, str, str, str, str]]:
+    doc = json.loads(report.read_text())
+    return {(v["PkgName"].lower(), v["InstalledVersion"], v["VulnerabilityID"], v.get("FixedVersion", ""),
+             v.get("Layer", {}).get("DiffID", ""))
+            for r in doc["Results"] for v in r.get("Vulnerabilities", [])}
+
+
+def test_sbom_rescan_finds_what_the_image_scan_finds(corpus: Path, tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    feeds = corpus / "feeds"
+    _cli("db", "import", "--cache-dir", cache, "-q", str(feeds / "osv-ghsa-curated"),
+         str(feeds / "osv-pypi-pypa/pypa-advisory-database-vulns.zip"))
+    image = _app_image(tmp_path / "app.tar", corpus)
+    common = ("--cache-dir", cache, "-q")
+    _cli("image", "--input", str(image), *common, "-f", "json", "-o", str(tmp_path / "image.json"))
+    _cli("image", "--input", str(image), *common, "-f", "cyclonedx", "-o", str(tmp_path / "sbom.cdx.json"))
+    _cli("sbom", str(tmp_path / "sbom.cdx.json"), *common, "-f", "json", "-o", str(tmp_path / "rescan.json"))
+    expected = _vulns(tmp_path / "image.json")
+    assert {v[0] for v in expected} >= {"jinja2", "urllib3", "minimist"}
+    assert _vulns(tmp_path / "rescan.json") == expected
+    trivy = _trivy()
+    if trivy:  # Trivy's SBOM of the same image finds the same, in the same layers
+        out = tmp_path / "trivy.cdx.json"
+        subprocess.run([trivy, "image", "-q", "--skip-db-update", "--skip-java-db-update", "--offline-scan",
+                        "--cache-backend", "memory", "-f", "cyclonedx", "-o", str(out), "--input", str(image)],
+                       check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _cli("sbom", str(out), *common, "-f", "json", "-o", str(tmp_path / "trivy.json"))
+        assert _vulns(tmp_path / "trivy.json") == expected
+    # the HTML page of the rescan puts each finding in the layer the JSON names
+    from test_report_html import data_block
+    _cli("sbom", str(tmp_path / "sbom.cdx.json"), *common, "-f", "html", "-o", str(tmp_path / "r.html"))
+    data = data_block((tmp_path / "r.html").read_text())
+    diff_of = {layer["key"]: layer["diff_id"] for layer in data["layers"]}
+    assert {(f["name"].lower(), f["version"], f["id"], f["fixed"], diff_of[f["layer"]])
+            for f in data["findings"]} == expected
