@@ -49,3 +49,25 @@ def test_secdb_json_and_not_affected(tmp_path: Path) -> None:
     assert advs["CVE-2022-0001"].affected[0].status == "not_affected"
     assert advs["CVE-2023-1"].affected[0].package == "zlib"
     assert advs["CVE-2023-5678"].affected[0].namespace == "Alpine:v3.19"
+
+
+def test_secdb_json_real_samples(corpus: Path, tmp_path: Path) -> None:
+    """secdb.alpinelinux.org JSON excerpts kept in vuln-list-update's tests."""
+    import zipfile
+
+    with zipfile.ZipFile(corpus / "feeds/upstream-samples/vuln-list-update-testdata.zip") as zf:
+        names = [n for n in zf.namelist() if n.startswith("alpine/testdata/") and n.count("/") == 2
+                 and n.endswith(".json")]
+        docs = {n: json.loads(zf.read(n)) for n in names}
+        zf.extractall(tmp_path, members=names)
+    advs = {a.id: a for a in AlpineFeed().parse(tmp_path / "alpine", ParseStats())}
+    checked = 0
+    for doc in docs.values():
+        for entry in doc["packages"] or []:
+            for fixed, ids in entry["pkg"]["secfixes"].items():
+                for vuln_id in ids or []:
+                    row = next(a for a in advs[vuln_id].affected
+                               if a.namespace == f"Alpine:{doc['distroversion']}" and a.package == entry["pkg"]["name"])
+                    assert row.fixed_version == fixed
+                    checked += 1
+    assert checked > 0

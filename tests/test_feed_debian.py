@@ -103,3 +103,27 @@ def test_tracker_json_statuses(tmp_path: Path) -> None:
 def test_tracker_status_mapping_table() -> None:
     assert tracker_status({"status": "resolved", "fixed_version": "<not-affected>"}) == "not_affected"
     assert tracker_status({"status": "open"}) == "affected"
+
+
+def test_tracker_json_real_sample(corpus: Path, tmp_path: Path) -> None:
+    """The tracker JSON excerpt kept in vunnel's tests (real tracker data)."""
+    import zipfile
+
+    with zipfile.ZipFile(corpus / "feeds/upstream-samples/vunnel-provider-fixtures.zip") as zf:
+        raw = zf.read("tests/unit/providers/debian/test-fixtures/input/debian.json")
+    (tmp_path / "tracker.json").write_bytes(raw)
+    doc = json.loads(raw)
+    advs = {a.id: a for a in DebianFeed().parse(tmp_path / "tracker.json", ParseStats())}
+    for package, cves in doc.items():
+        for cve, entry in cves.items():
+            if not isinstance(entry.get("releases"), dict):
+                assert cve not in advs or all(a.package != package for a in advs[cve].affected)
+                continue
+            rows = {a.namespace: a for a in advs[cve].affected if a.package == package}
+            for codename, rel in entry["releases"].items():
+                row = rows[f"Debian:{CODENAMES[codename]}"]
+                assert row.urgency == rel.get("urgency", "")
+                if rel["status"] == "resolved" and rel["fixed_version"] != "0":
+                    assert (row.status, row.fixed_version) == ("fixed", rel["fixed_version"])
+                elif rel["status"] == "resolved":
+                    assert row.status == "not_affected"
