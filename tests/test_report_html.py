@@ -231,3 +231,16 @@ def test_sbom_input_layers_render(tmp_path: Path) -> None:
     assert {layer["diff_id"] for layer in data["layers"] if not layer["pseudo"]} == layer_ids
     assert len(data["packages"]) == len(sbom.packages)
     assert any("order" in n["reason"] for n in data["notes"])
+
+
+def test_odd_layers_get_distinct_keys() -> None:
+    """Layers without diff_id, repeated indexes, and packages without a layer next to layered ones."""
+    odd = [LayerInfo(index=0, diff_id=""), LayerInfo(index=1, diff_id=""),
+           LayerInfo(index=1, diff_id="sha256:" + "a" * 64)]
+    pkgs = tuple(Package(name=f"p{i}", version="1", type="npm", layer=layer) for i, layer in enumerate(odd))
+    pkgs += (Package(name="loose", version="1", type="npm"),)
+    sbom = Sbom(artifact_name="odd", artifact_type="sbom", packages=pkgs)
+    data = data_block(render(build_report(sbom, created_at="2026-01-01T00:00:00Z", tool_version="t")))
+    keys = [layer["key"] for layer in data["layers"]]
+    assert len(keys) == len(set(keys)) == 4 and keys[-1] == UNATTRIBUTED
+    assert sorted(p["layer"] for p in data["packages"]) == sorted(keys)

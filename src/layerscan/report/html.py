@@ -34,22 +34,40 @@ _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
+def _identity(layer: LayerInfo) -> str:
+    return layer.diff_id or f"#{layer.index}"
+
+
 def layer_key(layer: LayerInfo | None, keys: dict[str, str]) -> str:
     if layer is None:
         return UNATTRIBUTED
-    return keys.get(layer.diff_id, str(layer.index))
+    return keys.get(_identity(layer), str(layer.index))
+
+
+def _unique_keys(ordered: list[LayerInfo]) -> dict[str, str]:
+    """Layer identity -> page key: the index ("3"), made unique if a document repeats one."""
+    keys: dict[str, str] = {}
+    used: set[str] = {UNATTRIBUTED, "all"}
+    for layer in ordered:
+        key, n = str(layer.index), 1
+        while key in used:
+            n += 1
+            key = f"{layer.index}-{n}"
+        used.add(key)
+        keys[_identity(layer)] = key
+    return keys
 
 
 def _layers(report: ScanReport) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Layers in stacking order (base first) with their keys; a pseudo-layer for
     packages without one (the whole target when it has no layers: rootfs, fs)."""
-    known: dict[str, LayerInfo] = {layer.diff_id: layer for layer in report.layers}
+    known: dict[str, LayerInfo] = {_identity(layer): layer for layer in report.layers}
     for pkg in report.packages:
-        if pkg.layer and pkg.layer.diff_id not in known:
-            known[pkg.layer.diff_id] = pkg.layer
+        if pkg.layer and _identity(pkg.layer) not in known:
+            known[_identity(pkg.layer)] = pkg.layer
     ordered = sorted(known.values(), key=lambda layer: layer.index)
-    keys = {layer.diff_id: str(layer.index) for layer in ordered}
-    out = [{"key": keys[layer.diff_id], "index": layer.index, "step": layer_step(layer.created_by),
+    keys = _unique_keys(ordered)
+    out = [{"key": keys[_identity(layer)], "index": layer.index, "step": layer_step(layer.created_by),
             "created_by": layer.created_by, "diff_id": layer.diff_id, "digest": layer.digest,
             "size": layer.size, "pseudo": False} for layer in ordered]
     if not ordered or any(p.layer is None for p in report.packages):

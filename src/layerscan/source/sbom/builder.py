@@ -246,13 +246,15 @@ def _notes(tally: _Tally, layers: _Layers) -> list[str]:
 # ---------------------------------------------------------------- document
 
 def _os_from_packages(packages: Iterable[Package]) -> OSInfo | None:
+    """The OS the first ``distro`` qualifier names (Syft's SPDX has no OS package)."""
     for pkg in packages:
         purl = parse_purl(pkg.purl)
-        distro = purl_facts(purl).distro if purl else ""
-        if distro:
-            found = os_from_distro(distro, purl.namespace or "" if purl else "")
-            if found:
-                return found
+        if purl is None:
+            continue
+        facts = purl_facts(purl)
+        found = os_from_distro(facts.distro, facts.namespace) if facts.distro else None
+        if found:
+            return found
     return None
 
 
