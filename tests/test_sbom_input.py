@@ -289,3 +289,39 @@ def test_file_errors(tmp_path: Path) -> None:
 def test_errors_are_layerscan_errors() -> None:
     with pytest.raises(LayerscanError):
         parse_sbom(b"\x00\x01binary", "b")
+
+
+def test_trivy_spdx_annotations_give_the_same_layers_as_its_cyclonedx() -> None:
+    def layers(s: Sbom) -> dict[str, tuple[int, str]]:
+        return {p.name: (p.layer.index, p.layer.diff_id) for p in s.packages}
+
+    spdx = load_sbom(SBOMS / "small-trivy.spdx.json")
+    cdx = load_sbom(SBOMS / "small-trivy.cdx.json")
+    assert layers(spdx) == layers(cdx)
+    assert spdx.image.diff_ids == cdx.image.diff_ids and spdx.image.image_id == cdx.image.image_id
+
+
+def test_malformed_spdx_does_not_crash() -> None:
+    doc = {"spdxVersion": "SPDX-2.3", "packages": [
+        None, "x", {"name": "a", "externalRefs": "nope"},
+        {"name": "b", "externalRefs": [None, {"referenceType": "purl", "referenceLocator": 7}]},
+        {"name": "c", "annotations": [None, {"annotator": "Tool: trivy", "comment": 5}],
+         "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:cargo/c@1.0.0"}]}],
+        "relationships": [None, {"relationshipType": "DESCRIBES"}], "documentDescribes": "x"}
+    sbom = parse_sbom(json.dumps(doc).encode(), "s")
+    assert [(p.name, p.type) for p in sbom.packages] == [("c", "cargo")]
+    assert any("without a purl" in u.reason for u in sbom.unknowns)
+
+
+def test_tag_value_multiline_text_and_purpose() -> None:
+    text = "\n".join([
+        "SPDXVersion: SPDX-2.3", "DocumentName: demo", "",
+        "PackageName: alpine", "SPDXID: SPDXRef-os", "PackageVersion: 3.19.1",
+        "PrimaryPackagePurpose: OPERATING-SYSTEM", "",
+        "PackageName: musl", "SPDXID: SPDXRef-musl", "PackageVersion: 1.2.4-r2",
+        "PackageSourceInfo: <text>built package from: musl 1.2.4-r2", "second line</text>",
+        "ExternalRef: PACKAGE-MANAGER purl pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64", ""])
+    sbom = parse_sbom(text.encode(), "t.spdx")
+    (pkg,) = sbom.packages
+    assert (pkg.name, pkg.type, pkg.src_name, pkg.src_version) == ("musl", "apk", "musl", "1.2.4-r2")
+    assert (sbom.os.family, sbom.os.name, sbom.artifact_name) == ("alpine", "3.19.1", "demo")
