@@ -25,6 +25,7 @@ from urllib.parse import quote
 from layerscan.db.build import BuildInput, BuildResult, build_database
 from layerscan.db.feeds.osv import parse_modified_ids
 from layerscan.db.fetch import Fetcher, Validators
+from layerscan.db.lock import BuildLock
 from layerscan.db.schema import DB_FILENAME
 from layerscan.db.store import STATE_PREFIX, Store
 from layerscan.errors import DatabaseError, FeedError, LayerscanError
@@ -185,15 +186,23 @@ def update_database(opts: UpdateOptions, progress: Progress = NULL_PROGRESS, for
         raise LayerscanError(f"unknown database source(s): {', '.join(sorted(unknown))}",
                              hint=f"choose from {', '.join(SOURCES)}")
     target = opts.db_path
-    plan = _Plan(state=_load_state(target))
-    fetcher = Fetcher(_validators(plan.state), opts.timeout, progress)
-    _fetch_all(fetcher, opts, plan)
-    plan.state.update({f"{STATE_PREFIX}http:{url}": v.encode() for url, v in fetcher.validators.items()})
-    if not plan.changed and target.exists() and not force and not _needs_rebuild(target, plan):
-        return UpdateResult((), plan.failed, None)
-    metadata = {**plan.state, "next_update": _iso(datetime.now(timezone.utc) + timedelta(hours=24))}
-    result = build_database(target, plan.inputs, failed=plan.failed, metadata=metadata, progress=progress)
+    with BuildLock(opts.feed_dir / "update"):  # one updater owns the feed cache at a time
+        _remove_partial_downloads(opts.feed_dir)
+        plan = _Plan(state=_load_state(target))
+        fetcher = Fetcher(_validators(plan.state), opts.timeout, progress)
+        _fetch_all(fetcher, opts, plan)
+        plan.state.update({f"{STATE_PREFIX}http:{url}": v.encode() for url, v in fetcher.validators.items()})
+        if not plan.changed and target.exists() and not force and not _needs_rebuild(target, plan):
+            return UpdateResult((), plan.failed, None)
+        metadata = {**plan.state, "next_update": _iso(datetime.now(timezone.utc) + timedelta(hours=24))}
+        result = build_database(target, plan.inputs, failed=plan.failed, metadata=metadata, progress=progress)
     return UpdateResult(tuple(dict.fromkeys(plan.changed)), plan.failed, result)
+
+
+def _remove_partial_downloads(feed_dir: Path) -> None:
+    """Downloads of an updater that was killed (we hold the update lock: none is live)."""
+    for partial in feed_dir.rglob(".*.part"):
+        partial.unlink(missing_ok=True)
 
 
 def _needs_rebuild(target: Path, plan: _Plan) -> bool:
