@@ -218,3 +218,13 @@ def test_explain_usage_errors(workdir: Path):
     proc = run_cli("explain", "CVE-1", "--sbom", SBOM_FILE, "--rootfs", ".", cwd=workdir)
     assert proc.returncode == 2
     assert_one_error_line(proc)
+
+
+def test_cyclonedx_with_real_findings_validates(workdir: Path):
+    from test_report_schema import _cdx_validator, _errors
+
+    proc = run_cli("sbom", SBOM_FILE, "-f", "cyclonedx", "--scanners", "vuln", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    bom = json.loads(proc.stdout)
+    assert bom["vulnerabilities"]
+    assert _errors(_cdx_validator(), bom) == []

@@ -109,3 +109,32 @@ def test_debian_dsa_dla_fixed_versions_parse(corpus: Path) -> None:
     seen, bad = _rejected("Debian", versions())
     assert seen > 5000
     assert bad == set(MALFORMED["Debian"])
+
+
+# (advisory, version) pairs whose enumerated `versions` entry lies outside the record's own ranges
+PYPI_LIST_RANGE_DISAGREEMENTS = {
+    ("PYSEC-2023-61", v): "prereleases of the introduced release are listed, but PEP 440 sorts them before it"
+    for v in ("3.2a1", "3.2b1", "3.2rc1", "4.2a1", "4.2b1", "4.2rc1")
+} | {
+    ("PYSEC-2023-177", "23.9.0"): "listed although the record's range ends before it",
+    ("PYSEC-2023-177", "23.9.0.post1"): "listed although the record's range ends before it",
+}
+
+
+def test_pypi_enumerated_versions_lie_in_their_ranges(corpus: Path) -> None:
+    """OSV `versions` enumerate what `ranges` describe; in_range must agree for valid versions."""
+    scheme = get_scheme("PyPI")
+    agree, outside = 0, set()
+    for record in _osv_records(corpus / "feeds" / OSV_FEEDS["PyPI"]):
+        for affected in record.get("affected", []):
+            ranges = [[(k, v) for event in r.get("events", []) for k, v in event.items()]
+                      for r in affected.get("ranges", []) if r.get("type") == "ECOSYSTEM"]
+            for version in (affected.get("versions") or []) if ranges else []:
+                if not scheme.valid(version):
+                    continue
+                if any(scheme.in_range(version, events) for events in ranges):
+                    agree += 1
+                else:
+                    outside.add((record["id"], version))
+    assert agree > 100_000
+    assert outside == set(PYPI_LIST_RANGE_DISAGREEMENTS)

@@ -109,7 +109,17 @@ def test_invalid_versions(name: str, version: str) -> None:
     assert not get_scheme(name).valid(version)
 
 
-def test_in_range_events_in_any_order() -> None:
+def test_in_range_overlapping_pairs_are_a_union() -> None:
+    """PYSEC-2021-114 (wagtail) writes its ranges as overlapping pairs; its
+    enumerated versions list 2.11.6 as affected."""
+    pypi = get_scheme("PyPI")
+    events = [("introduced", "2.11"), ("fixed", "2.11.7"), ("introduced", "0"), ("fixed", "2.11.6"),
+              ("introduced", "2.12"), ("fixed", "2.12.4")]
+    assert [pypi.in_range(v, events) for v in ("1.0", "2.11.6", "2.11.7", "2.12.3", "2.12.4")] \
+        == [True, True, False, True, False]
+
+
+def test_in_range_unpaired_events_are_sorted() -> None:
     pypi = get_scheme("PyPI")
     ordered = [("introduced", "0"), ("fixed", "1.2"), ("introduced", "2.0"), ("fixed", "2.0.3")]
     shuffled = [ordered[3], ordered[1], ordered[2], ordered[0]]

@@ -107,7 +107,7 @@ class _Writer:
         t = self.tally(key, feed)
         t.records += 1
         t.rows += len(adv.affected)
-        t.saw(adv.modified or adv.published)
+        t.saw(max(adv.modified, adv.published))  # some exports leave modified at 0001-01-01
         self._vulns.append((
             adv.id, key, adv.summary, adv.details, adv.published, adv.modified,
             schema.encode_severities(adv.severities), schema.encode_cvss(adv.cvss),

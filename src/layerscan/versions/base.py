@@ -38,12 +38,44 @@ class VersionScheme(ABC):
     def in_range(self, version: str, events: Sequence[tuple[str, str]]) -> bool:
         """OSV semantics: 'introduced' opens, 'fixed' (exclusive) / 'last_affected'
         (inclusive) close; 'limit' caps. introduced "0" means from the beginning.
-        Events are evaluated in version order whatever order they are given in,
-        as the OSV schema's evaluation algorithm does. Raises InvalidVersion."""
+
+        Events given as introduced/closing pairs are read as those intervals
+        (their union), which is how producers write overlapping ranges. Events
+        that do not pair up in the given order (a 'fixed' before any
+        'introduced') are evaluated in version order, as in the OSV schema's
+        evaluation algorithm. Raises InvalidVersion.
+        """
         v = self.key(version)
         limits = [self.key(value) for kind, value in events if kind == "limit"]
         if limits and not any(v < lim for lim in limits):
             return False
+        intervals = self._paired_intervals(events)
+        if intervals is None:
+            return self._sorted_walk(v, events)
+        return any((lo is None or v >= lo) and (hi is None or v < hi or (incl and v == hi))
+                   for lo, hi, incl in intervals)
+
+    def _paired_intervals(self, events: Sequence[tuple[str, str]]) -> list[tuple[Any, Any, bool]] | None:
+        """(start or None, end or None, end inclusive) per introduced/closing pair;
+        None when a closing event has no open 'introduced' before it."""
+        intervals: list[tuple[Any, Any, bool]] = []
+        start: Any = None
+        opened = False
+        for kind, value in events:
+            if kind == "introduced":
+                if opened:
+                    intervals.append((start, None, False))
+                start, opened = (None if value == "0" else self.key(value)), True
+            elif kind in ("fixed", "last_affected"):
+                if not opened:
+                    return None
+                intervals.append((start, self.key(value), kind == "last_affected"))
+                opened = False
+        if opened:
+            intervals.append((start, None, False))
+        return intervals
+
+    def _sorted_walk(self, v: Any, events: Sequence[tuple[str, str]]) -> bool:
         affected = False
         for _, kind, bound in sorted(self._ordered_events(events), key=lambda e: e[0]):
             if kind == "introduced":

@@ -40,6 +40,7 @@ _META = frozenset({b"L", b"K", b"x", b"g", b"X"})
 _USTAR = b"ustar\x00"
 _SIGNED_CHKSUM = struct.Struct("148b8x356b")
 _EMPTY_CHKSUM = 8 * 0x20
+_ZERO_BLOCK = bytes(BLOCK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +91,13 @@ def _checksum_ok(block: bytes) -> bool:
 
 def _number(field: bytes) -> int:
     """Octal (NUL/space padded) or GNU base-256 number; ValueError when malformed."""
-    if field[:1] == b"\x80":
-        return int.from_bytes(field[1:], "big")
-    if field[:1] == b"\xff":
+    first = field[0]
+    if first & 0x80:
+        if first == 0x80:
+            return int.from_bytes(field[1:], "big")
         raise ValueError("negative number")
-    text = field.split(b"\0", 1)[0].strip()
-    return int(text, 8) if text else 0
+    text = field.split(b"\0", 1)[0]
+    return int(text, 8) if text.strip() else 0
 
 
 def parse_pax(data: bytes) -> dict[str, bytes]:
@@ -212,13 +214,14 @@ class TarStream:
         long_name: bytes | None = None
         long_link: bytes | None = None
         while True:
-            self._finish_member()
+            if self._remaining or self._padding:
+                self._finish_member()
             block = self._read(BLOCK)
             if len(block) < BLOCK:
                 if not block:
                     return  # EOF on a block boundary without the end marker: tolerated
                 block += self._read_exact(BLOCK - len(block))
-            if block.count(0) == BLOCK:
+            if block[0] == 0 and block == _ZERO_BLOCK:
                 self.drain()
                 return
             if not _checksum_ok(block):
