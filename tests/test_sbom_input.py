@@ -220,12 +220,13 @@ def test_alpine_os_from_distro() -> None:
 
 def test_missing_source_name_falls_back_with_a_note() -> None:
     comp = {"type": "library", "name": "libc6", "purl": "pkg:deb/debian/libc6@2.36-9?distro=debian-12"}
-    sbom = parse_sbom(_cdx(comp, {"type": "library", "name": "nopurl", "version": "1"}), "x.json")
+    lockfile = {"type": "application", "name": "package-lock.json"}  # no purl by design: no note
+    sbom = parse_sbom(_cdx(comp, lockfile, {"type": "library", "name": "nopurl", "version": "1"}), "x.json")
     (pkg,) = sbom.packages
     assert pkg.src_name == "libc6"
     reasons = " | ".join(u.reason for u in sbom.unknowns)
     assert "no source package" in reasons and "libc6" in reasons
-    assert "without a purl" in reasons and "nopurl" in reasons
+    assert "without a purl" in reasons and "nopurl" in reasons and "package-lock" not in reasons
     assert all(u.path == "x.json" for u in sbom.unknowns)
 
 

@@ -25,6 +25,7 @@ _SOURCE_MATCHED = frozenset({"deb", "apk"})
 # Tool metadata types for which "no upstream/source" means "same as the binary".
 _AUTHORITATIVE_SOURCE = frozenset({"dpkg-db-entry", "apk-db-entry"})
 _SYFT_DB_INFO = ("acquired package info from DPKG DB", "acquired package info from APK DB")
+_PACKAGE_KINDS = frozenset({"library", "framework", ""})
 _NOTE_NAMES = 8
 _PEP503 = re.compile(r"[-_.]+")  # names listed in one aggregated note
 
@@ -42,6 +43,7 @@ class Component:
     properties: Props = ()  # namespaced "tool:key" -> value, in document order
     licenses: tuple[str, ...] = ()
     source_info: str = ""  # SPDX sourceInfo text
+    kind: str = "library"  # CycloneDX type / SPDX purpose, lower-case; "" when not given
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,10 @@ def _file_path(comp: Component, pkg_type: str) -> str:
 def _package(comp: Component, layers: _Layers, tally: _Tally) -> Package | None:
     purl = parse_purl(comp.purl)
     if purl is None:
-        (tally.bad_purl if comp.purl else tally.no_purl).append(comp.name or comp.ref)
+        if comp.purl:
+            tally.bad_purl.append(comp.name or comp.ref)
+        elif comp.kind in _PACKAGE_KINDS:  # lockfile/application/file entries carry no purl by design
+            tally.no_purl.append(comp.name or comp.ref)
         return None
     if purl.type in ARTIFACT_TYPES:
         return None

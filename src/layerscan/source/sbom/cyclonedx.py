@@ -56,7 +56,8 @@ def _component(comp: Mapping[str, object]) -> Component:
     return Component(ref=as_str(comp.get("bom-ref")) or name,
                      name=f"{group}:{name}" if group and ":" not in name else name,
                      version=as_str(comp.get("version")), purl=as_str(comp.get("purl")),
-                     properties=properties(comp.get("properties")), licenses=_licenses(comp))
+                     properties=properties(comp.get("properties")), licenses=_licenses(comp),
+                     kind=as_str(comp.get("type")).lower())
 
 
 def _os(comp: Mapping[str, object]) -> OSInfo | None:

@@ -58,7 +58,7 @@ def _component(pkg: Mapping[str, object]) -> Component:
     return Component(ref=as_str(pkg.get("SPDXID")), name=as_str(pkg.get("name")),
                      version=as_str(pkg.get("versionInfo")), purl=_purl(pkg),
                      properties=_annotation_props(pkg), licenses=_licenses(pkg),
-                     source_info=as_str(pkg.get("sourceInfo")))
+                     source_info=as_str(pkg.get("sourceInfo")), kind=_purpose(pkg).lower())
 
 
 def _described(doc: Mapping[str, object]) -> set[str]:
