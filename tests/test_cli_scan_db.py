@@ -228,3 +228,91 @@ def test_cyclonedx_with_real_findings_validates(workdir: Path):
     bom = json.loads(proc.stdout)
     assert bom["vulnerabilities"]
     assert _errors(_cdx_validator(), bom) == []
+
+
+# ---- GitHub advisories + KEV: severities, CVSS, KEV flags through every format ----------------
+
+INSTALLED = {("Maven", "org.apache.logging.log4j:log4j-core"): "2.14.1",
+             ("npm", "lodash"): "4.17.15", ("npm", "minimist"): "1.2.5"}
+
+
+def _numeric(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split("."))
+
+
+def _ghsa_expected(corpus: Path) -> dict[str, dict]:
+    """GHSA id -> record, for records whose ranges contain an installed version (numeric versions only)."""
+    out = {}
+    for path in sorted((corpus / "feeds/osv-ghsa-curated").glob("GHSA-*.json")):
+        record = json.loads(path.read_text())
+        for affected in record["affected"]:
+            key = (affected["package"]["ecosystem"], affected["package"]["name"])
+            if key not in INSTALLED:
+                continue
+            v = _numeric(INSTALLED[key])
+            for rng in affected.get("ranges", []):
+                events = {k: val for e in rng["events"] for k, val in e.items()}
+                if _numeric(events.get("introduced", "0")) <= v < _numeric(events.get("fixed", "999999")):
+                    out[record["id"]] = record
+    return out
+
+
+@pytest.fixture(scope="module")
+def rich_workdir(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("layerscan.source.sbom_input")
+    import io
+
+    from layerscan.model import Package, Sbom
+    from layerscan.report import cyclonedx
+    from layerscan.report.document import build_report
+
+    work = tmp_path_factory.mktemp("cli-ghsa")
+    proc = run_cli("db", "import", str(corpus / "feeds/osv-ghsa-curated"), str(corpus / "feeds/cisa-kev"), "-q",
+                   cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    log4j = Package("log4j-core", INSTALLED[("Maven", "org.apache.logging.log4j:log4j-core")], "maven",
+                    purl="pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", file_path="app/app.jar")
+    lodash = Package("lodash", INSTALLED[("npm", "lodash")], "npm", purl="pkg:npm/lodash@4.17.15",
+                     file_path="app/node_modules/lodash/package.json")
+    minimist = Package("minimist", INSTALLED[("npm", "minimist")], "npm", purl="pkg:npm/minimist@1.2.5",
+                       file_path="app/node_modules/minimist/package.json")
+    buf = io.StringIO()
+    cyclonedx.write(build_report(Sbom("app", "container_image", packages=(log4j, lodash, minimist)),
+                                 created_at="2026-01-01T00:00:00Z"), buf)
+    (work / "app.cdx.json").write_text(buf.getvalue())
+    return work
+
+
+def test_ghsa_findings_severity_cvss_and_kev(rich_workdir: Path, corpus: Path):
+    expected = _ghsa_expected(corpus)
+    assert len(expected) >= 3
+    kev = {v["cveID"] for v in json.loads(
+        (corpus / "feeds/cisa-kev/known_exploited_vulnerabilities.json").read_text())["vulnerabilities"]}
+    proc = run_cli("sbom", "app.cdx.json", "-f", "json", cwd=rich_workdir)
+    assert proc.returncode == 0, proc.stderr
+    vulns = [v for r in json.loads(proc.stdout)["Results"] for v in r.get("Vulnerabilities", [])]
+    for ghsa, record in expected.items():
+        ids = {ghsa, *record.get("aliases", [])}
+        found = [v for v in vulns if ids & {v["VulnerabilityID"], *v.get("Aliases", [])}]
+        assert found, ghsa
+        for v in found:
+            assert v["Severity"] == record["database_specific"]["severity"], ghsa
+            vectors = {c.get("V3Vector") for c in v.get("CVSS", {}).values()}
+            assert {s["score"] for s in record["severity"] if s["type"] == "CVSS_V3"} <= vectors, ghsa
+            assert v.get("KEV", False) == bool(ids & kev), ghsa
+
+
+def test_ghsa_gate_and_formats_validate(rich_workdir: Path):
+    from test_report_schema import _cdx_validator, _errors
+
+    assert run_cli("sbom", "app.cdx.json", "-s", "CRITICAL", "--exit-code", "9", "-q",
+                   cwd=rich_workdir).returncode == 9
+    bom = json.loads(run_cli("sbom", "app.cdx.json", "-f", "cyclonedx", "--scanners", "vuln",
+                             cwd=rich_workdir).stdout)
+    assert _errors(_cdx_validator(), bom) == []
+    assert any(r.get("method") in ("CVSSv3", "CVSSv31") for v in bom["vulnerabilities"] for r in v["ratings"])
+    log = json.loads(run_cli("sbom", "app.cdx.json", "-f", "sarif", cwd=rich_workdir).stdout)
+    levels = {r["level"] for r in log["runs"][0]["results"]}
+    assert "error" in levels
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]:
+        assert float(rule["properties"]["security-severity"]) >= 7.0  # HIGH/CRITICAL records only
