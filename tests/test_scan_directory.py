@@ -115,11 +115,18 @@ def test_analyzer_crash_in_a_directory_is_an_unknown(tmp_path: Path) -> None:
     assert result.unknowns[0].analyzer == "test-json"
 
 
+def test_fs_mode_accepts_a_single_lockfile(corpus: Path) -> None:
+    case = corpus / "fixtures/pypi/scalibr-pdmlock-package-with-dev-dependencies"
+    one = scan_directory(case / "pdm.lock", ScanOptions(mode="fs", include_dev_deps=True))
+    assert sorted((p.name, p.version) for p in one.packages) == expected_packages(case)
+    assert {p.file_path for p in one.packages} == {"pdm.lock"}
+
+
 def test_bad_targets(tmp_path: Path) -> None:
     with pytest.raises(ImageError):
         scan_directory(tmp_path / "missing", ScanOptions(mode="rootfs"))
     (tmp_path / "f").write_text("x")
     with pytest.raises(ImageError):
-        scan_directory(tmp_path / "f", ScanOptions(mode="fs"))
+        scan_directory(tmp_path / "f", ScanOptions(mode="rootfs"))
     with pytest.raises(UsageError):
         scan_directory(tmp_path, ScanOptions(mode="image"))

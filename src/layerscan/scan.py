@@ -109,8 +109,10 @@ class _LayerJob:
         try:
             raw = self.source.open_layer(desc)
             try:
+                # fresh analyzer instances per layer: layers run in parallel threads
+                analyzers = [type(a)() for a in self.analyzers]
                 return analyze_layer(_CountingReader(raw, task.advance), _layer_name(desc),  # type: ignore[arg-type]
-                                     self.analyzers, skip=self.skip)
+                                     analyzers, skip=self.skip)
             finally:
                 raw.close()
         finally:

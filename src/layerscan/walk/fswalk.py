@@ -51,12 +51,18 @@ def read_regular_file(path: str, size: int) -> bytes:
 
 def analyze_directory(root: Path, analyzers: Sequence[Analyzer], *, rootfs: bool = False,
                       skip_dirs: Sequence[str] = (), on_file: Callable[[], None] | None = None) -> LayerAnalysis:
-    """Walk ``root`` (not following symlinks) and analyze its regular files."""
+    """Walk ``root`` (not following symlinks) and analyze its regular files.
+
+    A regular file as ``root`` (fs mode: ``layerscan fs package-lock.json``) is
+    analysed alone, under its own name."""
     root = Path(root)
-    if not root.is_dir():
-        raise ImageError(f"{root}: not a directory")
     skip = PathFilter([*skip_dirs, *(ROOTFS_SKIP if rootfs else ())])
     builder = LayerBuilder(analyzers, skip)
+    if not rootfs and root.is_file() and not root.is_symlink():
+        _add_file(builder, str(root), _printable(root.name), root.stat().st_mode, root.stat().st_size)
+        return builder.build("")
+    if not root.is_dir():
+        raise ImageError(f"{root}: not a directory")
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         abs_dir, rel_dir = stack.pop()

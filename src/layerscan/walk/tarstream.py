@@ -79,11 +79,12 @@ def normalize_path(path: str) -> str:
 
 
 def _checksum_ok(block: bytes) -> bool:
+    field = block[148:156]
     try:
-        stored = int(block[148:156].replace(b"\0", b" ").strip() or b"-1", 8)
+        stored = int(field.replace(b"\0", b" ").strip() or b"-1", 8)
     except ValueError:
         return False
-    unsigned = sum(block) - sum(block[148:156]) + _EMPTY_CHKSUM
+    unsigned = sum(block) - sum(field) + _EMPTY_CHKSUM
     if stored == unsigned:
         return True
     return stored == sum(_SIGNED_CHKSUM.unpack(block)) + _EMPTY_CHKSUM
