@@ -17,7 +17,7 @@ from conftest import FIXTURES
 from layerscan.db.feeds.osv import fixed_versions, record_to_advisory
 from layerscan.model import Advisory, Finding, LayerInfo, MatchDetail, OSInfo, Package, Sbom, Unknown
 from layerscan.report import get_writer
-from layerscan.report.document import ScanReport, build_report
+from layerscan.report.document import PolicySummary, ScanReport, build_report
 from layerscan.report.html import DATA_ELEMENT_ID, UNATTRIBUTED, embed_json, render
 from layerscan.source.sbom_input import load_sbom
 
@@ -120,8 +120,10 @@ def sample_report(corpus: Path) -> ScanReport:
                                                              diff_ids=tuple(x.diff_id for x in all_layers)),
                 packages=(*packages, *seen.values(), evil),
                 unknowns=(Unknown(path="app/broken.jar", reason=f"corrupt zip {HOSTILE}", analyzer="java"),))
+    failing = sum(f.severity == "CRITICAL" for f in findings)  # as `--fail-on CRITICAL --exit-code 1` would
+    policy = PolicySummary(exit_code=1 if failing else 0, failing=failing, expired_ignores=(".layerscanignore:3",))
     return build_report(sbom, findings, created_at="2026-01-01T00:00:00Z", tool_version="0.1.0",
-                        vulnerabilities_scanned=True)
+                        vulnerabilities_scanned=True, policy=policy)
 
 
 def data_block(page: str) -> dict:
@@ -161,6 +163,9 @@ def test_layers_packages_and_findings_round_trip(report: ScanReport, page: str) 
     assert len(data["findings"]) == len(report.findings)
     assert data["artifact"]["os"]["eosl"] is True
     assert data["notes"] == [{"path": "app/broken.jar", "reason": f"corrupt zip {HOSTILE}"}]
+    assert data["artifact"]["policy"] == {"exit_code": report.policy.exit_code, "failing": report.policy.failing,
+                                          "eol": report.policy.eol,
+                                          "expired_ignores": list(report.policy.expired_ignores)}
 
 
 def test_findings_link_to_primary_url_and_severity_order(page: str, report: ScanReport) -> None:

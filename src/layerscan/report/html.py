@@ -105,7 +105,9 @@ def _artifact(report: ScanReport) -> dict[str, Any]:
             "type_label": _TYPE_LABELS.get(report.artifact_type, report.artifact_type),
             "created_at": report.created_at, "tool": report.tool_version, "os": os_info,
             "image_id": report.image.image_id if report.image else "",
-            "scanned": report.vulnerabilities_scanned}
+            "scanned": report.vulnerabilities_scanned,
+            "policy": {"exit_code": report.policy.exit_code, "failing": report.policy.failing,
+                       "eol": report.policy.eol, "expired_ignores": list(report.policy.expired_ignores)}}
 
 
 def _severity_rank(f: Finding) -> int:

@@ -62,6 +62,15 @@
       if (a.os.eosl) osLine.appendChild(el("span", { className: "eol", text: "end of life: no more security updates" }));
     }
     if (!a.scanned) osLine.appendChild(el("span", { className: "notice", text: "SBOM only: no vulnerability database was consulted" }));
+    var pol = a.policy;
+    if (pol && pol.failing) {
+      osLine.appendChild(el("span", { className: "policy-fail",
+        text: "policy: " + pol.failing + " failing finding" + (pol.failing === 1 ? "" : "s") + " (exit code " + pol.exit_code + ")" }));
+    }
+    if (pol && pol.expired_ignores.length) {
+      osLine.appendChild(el("span", { className: "notice", title: pol.expired_ignores.join("\n"),
+        text: pol.expired_ignores.length + " expired ignore entr" + (pol.expired_ignores.length === 1 ? "y" : "ies") }));
+    }
     var active = data.findings.filter(function (f) { return !f.suppressed; });
     var c = counts(active);
     var totals = document.getElementById("totals");
@@ -133,12 +142,13 @@
   function vulnRow(f) {
     var url = safeUrl(f.url);
     var idCell = el("td", {}, [url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: f.id }) : text(f.id),
-      f.title ? el("span", { className: "title-text", text: f.title }) : null]);
+      f.title ? el("span", { className: "title-text", text: f.title }) : null,
+      f.aliases.length ? el("span", { className: "title-text mono", text: "also " + f.aliases.join(", ") }) : null]);
     return el("tr", { "data-vuln": f.id }, [idCell,
       el("td", { text: f.name }),
       el("td", { className: "mono", text: f.version }),
       el("td", { className: "mono" }, [f.fixed ? el("span", { className: "fixed", text: f.fixed }) : text("—")]),
-      el("td", {}, [el("span", { className: "chip " + f.severity, text: f.severity })]),
+      el("td", {}, [el("span", { className: "chip " + f.severity, title: f.source ? "data source: " + f.source : f.severity, text: f.severity })]),
       el("td", { text: f.status }),
       badges(f)]);
   }
