@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import decode_member, id_prefix, normalise_severity, str_list, text, valid_id
+from layerscan.db.cvss import base_score
 from layerscan.db.feeds.members import Member, iter_members
 from layerscan.db.namespaces import normalise_namespace
 from layerscan.errors import FeedError
@@ -29,7 +30,8 @@ MAX_AFFECTED = 50_000
 
 
 def cvss_from_vector(vector: str, source: str, score: float | None = None) -> CVSS | None:
-    """A CVSS record from a vector string ('CVSS:3.1/AV:N/...' or a bare v2 vector)."""
+    """A CVSS record from a vector string ('CVSS:3.1/AV:N/...' or a bare v2 vector); the base
+    score is computed from the vector when the feed gives none."""
     vector = vector.strip()
     if not vector or len(vector) > 500:
         return None
@@ -41,7 +43,8 @@ def cvss_from_vector(vector: str, source: str, score: float | None = None) -> CV
         version = "2.0"
     else:
         return None
-    return CVSS(source=source, version=version, vector=vector, score=score)
+    return CVSS(source=source, version=version, vector=vector,
+                score=score if score is not None else base_score(version, vector))
 
 
 def _events(raw: object) -> tuple[tuple[str, str], ...]:
