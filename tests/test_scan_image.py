@@ -199,3 +199,27 @@ def test_real_os_databases_as_layers(corpus: Path, tmp_path: Path) -> None:
         assert got == sorted((p["name"], p["version"], 1) for p in expected["packages"]), case.name
         assert all(p.layer.diff_id == layers[1].diff_id for p in sbom.packages)
     assert os.listdir(tmp_path / "layers")
+
+
+@pytest.mark.registry
+def test_registry_pull_gives_the_same_sbom_and_warm_rescan_skips_downloads(registry, tmp_path: Path) -> None:
+    from layerscan.source import SourceOptions
+
+    img = ib.build_image(ib.sample_layers())
+    ref = img.push(registry.host, "walk/sample", "1.0")
+    with open_image(input_path=str(img.write_oci_dir(tmp_path / "oci", tag="1.0"))) as src:
+        local = scan_image(src, ScanOptions(mode="image"))
+    options = ScanOptions(mode="image", cache_dir=tmp_path / "cache")
+    with open_image(ref, options=SourceOptions(insecure=True)) as src:
+        pulled = scan_image(src, options)
+    assert pulled.packages == local.packages and pulled.image.layers == local.image.layers
+
+    cold_progress, warm_progress = RecordingProgress(), RecordingProgress()
+    with open_image(ref, options=SourceOptions(insecure=True), progress=cold_progress) as src:
+        scan_image(src, ScanOptions(mode="image", cache_dir=tmp_path / "cold"), cold_progress)
+    with open_image(ref, options=SourceOptions(insecure=True), progress=warm_progress) as src:
+        assert scan_image(src, options, warm_progress) == pulled
+    layer_hexes = [layer.diff_id[7:19] for layer in pulled.image.layers] + [layer.digest[7:19] for layer in
+                                                                           pulled.image.layers if layer.digest]
+    mentions = lambda tasks: [d for d in tasks if any(h in d for h in layer_hexes)]  # noqa: E731
+    assert len(mentions(cold_progress.tasks)) >= 4 and mentions(warm_progress.tasks) == []
