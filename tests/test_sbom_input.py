@@ -326,3 +326,17 @@ def test_tag_value_multiline_text_and_purpose() -> None:
     (pkg,) = sbom.packages
     assert (pkg.name, pkg.type, pkg.src_name, pkg.src_version) == ("musl", "apk", "musl", "1.2.4-r2")
     assert (sbom.os.family, sbom.os.name, sbom.artifact_name) == ("alpine", "3.19.1", "demo")
+
+
+def test_component_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from layerscan.source.sbom import cyclonedx, spdx
+
+    monkeypatch.setattr(cyclonedx, "MAX_COMPONENTS", 5)
+    monkeypatch.setattr(spdx, "MAX_COMPONENTS", 5)
+    comps = [{"type": "library", "name": f"p{i}", "purl": f"pkg:npm/p{i}@1.0.0"} for i in range(6)]
+    with pytest.raises(ImageError, match="more than 5 components"):
+        parse_sbom(_cdx(*comps), "many")
+    assert len(parse_sbom(_cdx(*comps[:5]), "few").packages) == 5
+    doc = {"spdxVersion": "SPDX-2.3", "packages": [{"name": "x"}] * 6}
+    with pytest.raises(ImageError, match="more than 5 packages"):
+        parse_sbom(json.dumps(doc).encode(), "many")

@@ -155,3 +155,14 @@ def test_sbom_rescan_finds_what_the_image_scan_finds(corpus: Path, tmp_path: Pat
     diff_of = {layer["key"]: layer["diff_id"] for layer in data["layers"]}
     assert {(f["name"].lower(), f["version"], f["id"], f["fixed"], diff_of[f["layer"]])
             for f in data["findings"]} == expected
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from layerscan.cli.main import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bomFormat": "CycloneDX", "components": [')
+    assert main(["sbom", str(bad), "--sbom-only", "-q"]) == 3
+    assert main(["sbom", str(tmp_path / "missing.json"), "--sbom-only", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "invalid JSON" in err and "not found" in err
