@@ -53,6 +53,8 @@ PIP_RELEASES = ("flask==0.12.2", "requests==2.19.1", "urllib3==1.23", "jinja2==2
                 "idna==2.7", "certifi==2018.4.16", "chardet==3.0.4")
 PIP_UPGRADE = "urllib3==1.24.1"
 PIP_REMOVED = "chardet"
+PIP_REINSTALLED = "flask==0.12.2"  # rewritten unchanged in layer 5: must stay attributed to layer 1
+DEB_PURGED = "nano"  # dropped from the dpkg status in layer 5; every other deb stays on layer 0
 NPM_RELEASES = ("lodash@4.17.15", "minimist@1.2.0")
 APP_MANIFEST = {"name": "e2e-shop", "version": "3.1.4", "private": True,
                 "dependencies": {"lodash": "4.17.15", "minimist": "1.2.0"}}
@@ -68,7 +70,8 @@ CREATED_BY = (
     "COPY app.jar /srv/app.jar # buildkit",
     "/bin/sh -c #(nop) COPY file:0c5e1ee5a0b37e5a8d6e3f5f9f6ad1f2c1b3c9b1e0c4d4a5e6f7a8b9c0d1e2f3 in "
     "/usr/local/bin/gobin ",
-    f"/bin/sh -c pip uninstall -y {PIP_REMOVED} && pip install --no-deps {PIP_UPGRADE}",
+    f"/bin/sh -c apt-get purge -y {DEB_PURGED} && pip uninstall -y {PIP_REMOVED} && pip install --no-deps "
+    f"{PIP_UPGRADE} && pip install --no-deps --force-reinstall {PIP_REINSTALLED}",
 )
 
 OS_RELEASE_DEBIAN9 = """\
@@ -284,6 +287,10 @@ def tree_entries(root: Path, prefix: str, skip_top: tuple[str, ...] = ()) -> lis
     return [directory(prefix)] + entries
 
 
+def debian_status(corpus: Path) -> bytes:
+    return (corpus / "fixtures" / DEBIAN_CASE / "var/lib/dpkg/status").read_bytes()
+
+
 def base_layer(corpus: Path) -> LayerSpec:
     entries = entries_from_directory(corpus / "fixtures" / DEBIAN_CASE)
     entries += [directory("etc"), file("etc/os-release", OS_RELEASE_DEBIAN9),
@@ -291,8 +298,23 @@ def base_layer(corpus: Path) -> LayerSpec:
     return LayerSpec(entries, created_by=CREATED_BY[0])
 
 
-def upgrade_layer(old_site: Path, new_site: Path) -> LayerSpec:
-    """Remove the PIP_REMOVED package and the superseded dist-info dirs; add the upgraded files."""
+def without_package(status: bytes, name: str) -> bytes:
+    """The dpkg status with the paragraph of ``name`` removed (what ``apt-get purge`` leaves)."""
+    paragraphs = status.decode("utf-8").split("\n\n")
+    kept = [p for p in paragraphs if f"Package: {name}" not in p.splitlines()]
+    if len(kept) != len(paragraphs) - 1:
+        raise ValueError(f"{name} is not exactly once in the status file")
+    return "\n\n".join(kept).encode("utf-8")
+
+
+def reinstalled_dist(site: Path) -> str:
+    wanted = pep503(PIP_REINSTALLED.split("==")[0])
+    return next(dist for name, _, dist in dist_infos(site) if pep503(name) == wanted)
+
+
+def upgrade_layer(old_site: Path, new_site: Path, status: bytes) -> LayerSpec:
+    """Purge DEB_PURGED from the dpkg status; remove the PIP_REMOVED package and the superseded
+    dist-info dirs; add the upgraded files; rewrite the reinstalled dist-info byte for byte."""
     removed = [p.name for p in old_site.iterdir()
                if p.name == PIP_REMOVED
                or (p.name.endswith(".dist-info") and pep503(p.name.split("-")[0]) == PIP_REMOVED)]
@@ -300,6 +322,9 @@ def upgrade_layer(old_site: Path, new_site: Path) -> LayerSpec:
     superseded = [dist for name, _, dist in dist_infos(old_site) if pep503(name) in upgraded]
     entries = [whiteout(f"{SITE}/{name}") for name in sorted(removed + superseded)]
     entries += entries_from_directory(new_site, SITE, skip=("bin",))
+    dist = reinstalled_dist(old_site)
+    entries += entries_from_directory(old_site / dist, f"{SITE}/{dist}")
+    entries.append(file("var/lib/dpkg/status", without_package(status, DEB_PURGED)))
     return LayerSpec(entries, created_by=CREATED_BY[5], compression="zstd")
 
 
@@ -346,7 +371,7 @@ def build_e2e_image(corpus: Path, work: Path, cache: Path) -> E2EImage:
         LayerSpec([directory("srv"), file(JAR_PATH, fat_jar())], created_by=CREATED_BY[3], compression="none"),
         LayerSpec([directory("usr/local/bin"), file(GO_PATH, go_binary.read_bytes(), 0o755)],
                   created_by=CREATED_BY[4]),
-        upgrade_layer(inst.site, inst.upgrade),
+        upgrade_layer(inst.site, inst.upgrade, debian_status(corpus)),
     ]
     image = build_image(layers, empty_steps={1: ["/bin/sh -c #(nop)  CMD [\"bash\"]"],
                                              6: ['/bin/sh -c #(nop)  ENTRYPOINT ["java", "-jar", "/srv/app.jar"]']})
@@ -357,17 +382,18 @@ def build_e2e_image(corpus: Path, work: Path, cache: Path) -> E2EImage:
 
 def expectations(corpus: Path, inst: Installs) -> tuple[tuple[ExpectedPackage, ...], tuple[ExpectedPackage, ...],
                                                          tuple[ExpectedPackage, ...]]:
-    status = (corpus / "fixtures" / DEBIAN_CASE / "var/lib/dpkg/status").read_bytes()
+    debs = dpkg_expected(debian_status(corpus), 0)
+    purged = tuple(p for p in debs if p.name == DEB_PURGED)
     pip_old = pypi_expected(inst.site, 1)
     pip_new = pypi_expected(inst.upgrade, 5)
     upgraded = {pep503(p.name) for p in pip_new}
-    removed = tuple(p for p in pip_old if pep503(p.name) == PIP_REMOVED)
+    removed = tuple(p for p in pip_old if pep503(p.name) == PIP_REMOVED) + purged
     superseded = tuple(p for p in pip_old if pep503(p.name) in upgraded)
     kept = [p for p in pip_old if p not in removed and p not in superseded]
     app = ExpectedPackage(APP_MANIFEST["name"], APP_MANIFEST["version"], "npm",
                           npm_name_purl(APP_MANIFEST["name"], APP_MANIFEST["version"]), 2, f"{APP_DIR}/package.json",
                           application=True)
-    present = (dpkg_expected(status, 0) + kept + [app] + npm_expected(inst.app, 2) + maven_expected(3)
+    present = ([p for p in debs if p not in purged] + kept + [app] + npm_expected(inst.app, 2) + maven_expected(3)
                + go_expected(corpus / "fixtures" / GO_CASE, 4) + pip_new)
     return tuple(present), removed, superseded
 

@@ -8,13 +8,15 @@ what was installed (see ExpectedPackage), never from the scanner's own code.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_images import (LOG4J, PIP_REMOVED, E2EImage, ExpectedPackage, ReportedPackage, e2e, e2e_pushed,  # noqa: F401
-                        pep503, reported_packages, run_cli)
+from e2e_images import (DEB_PURGED, LOG4J, PIP_REINSTALLED, PIP_REMOVED, E2EImage, ExpectedPackage,
+                        ReportedPackage, e2e, e2e_pushed, pep503, reported_packages, run_cli)  # noqa: F401
 from packageurl import PackageURL
 
 PKG_TYPES = ("deb", "pypi", "npm", "maven", "golang")
@@ -157,7 +159,7 @@ def test_no_unexpected_packages(archive_run: CliRun, e2e: E2EImage, pkg_type: st
 @PIPELINE
 def test_deleted_package_is_absent(archive_run: CliRun, e2e: E2EImage) -> None:
     reported = reported_packages(archive_run.json())
-    assert e2e.removed and all(pep503(p.name) == PIP_REMOVED for p in e2e.removed)
+    assert {(p.type, pep503(p.name)) for p in e2e.removed} == {("pypi", PIP_REMOVED), ("deb", DEB_PURGED)}
     for gone in e2e.removed:
         assert candidates(gone, reported) == [], f"{gone.name} was deleted by a whiteout in layer 5"
 
@@ -173,6 +175,20 @@ def test_upgraded_package_moves_to_the_upgrade_layer(archive_run: CliRun, e2e: E
         new = next(p for p in e2e.packages if p.type == "pypi" and pep503(p.name) == pep503(old.name))
         assert [r.layer_index for r in found] == [new.layer] == [5]
         assert found[0].doc["Layer"]["CreatedBy"] == e2e.created_by(5)
+
+
+@PIPELINE
+def test_unchanged_rewrite_keeps_the_oldest_layer(archive_run: CliRun, e2e: E2EImage) -> None:
+    """Layer 5 rewrites Flask's dist-info and the dpkg status: unchanged packages stay where they came from."""
+    top = tarfile.open(fileobj=io.BytesIO(e2e.image.layers[5].tar))
+    rewritten = {m.name for m in top.getmembers()}
+    flask = e2e.find("pypi", next(p.name for p in e2e.of_type("pypi")
+                                  if pep503(p.name) == pep503(PIP_REINSTALLED.split("==")[0])))
+    assert f"{flask.path}/METADATA" in rewritten and "var/lib/dpkg/status" in rewritten
+    reported = reported_packages(archive_run.json())
+    assert [r.layer_index for r in candidates(flask, reported)] == [1]
+    debs = [r for r in reported if r.purl_type == "deb"]
+    assert debs and {r.layer_index for r in debs} == {0}
 
 
 @PIPELINE
