@@ -134,3 +134,9 @@ def test_in_range_ignores_unknown_event_kinds_and_maven_keys_sort() -> None:
               ("note", "x")]
     assert [maven.in_range(v, events) for v in ("2.0-beta8", "2.0-rc1", "2.3.1", "2.14.1", "2.15.0")] \
         == [False, True, False, True, False]
+
+
+def test_in_range_two_introduced_in_a_row_use_version_order() -> None:
+    semver = get_scheme("semver")
+    events = [("introduced", "1.0.0"), ("introduced", "1.5.0"), ("fixed", "2.0.0")]
+    assert [semver.in_range(v, events) for v in ("0.9.0", "1.2.0", "1.9.9", "2.0.0")] == [False, True, True, False]

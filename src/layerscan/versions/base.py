@@ -39,11 +39,11 @@ class VersionScheme(ABC):
         """OSV semantics: 'introduced' opens, 'fixed' (exclusive) / 'last_affected'
         (inclusive) close; 'limit' caps. introduced "0" means from the beginning.
 
-        Events given as introduced/closing pairs are read as those intervals
-        (their union), which is how producers write overlapping ranges. Events
-        that do not pair up in the given order (a 'fixed' before any
-        'introduced') are evaluated in version order, as in the OSV schema's
-        evaluation algorithm. Raises InvalidVersion.
+        Events given as alternating introduced/closing pairs are read as those
+        intervals (their union), which is how producers write overlapping
+        ranges. Events that do not alternate in the given order are evaluated
+        in version order, as in the OSV schema's evaluation algorithm.
+        Raises InvalidVersion.
         """
         v = self.key(version)
         limits = [self.key(value) for kind, value in events if kind == "limit"]
@@ -57,14 +57,15 @@ class VersionScheme(ABC):
 
     def _paired_intervals(self, events: Sequence[tuple[str, str]]) -> list[tuple[Any, Any, bool]] | None:
         """(start or None, end or None, end inclusive) per introduced/closing pair;
-        None when a closing event has no open 'introduced' before it."""
+        None when the events do not alternate (a closing event with no open
+        'introduced', or two 'introduced' in a row)."""
         intervals: list[tuple[Any, Any, bool]] = []
         start: Any = None
         opened = False
         for kind, value in events:
             if kind == "introduced":
                 if opened:
-                    intervals.append((start, None, False))
+                    return None
                 start, opened = (None if value == "0" else self.key(value)), True
             elif kind in ("fixed", "last_affected"):
                 if not opened:
