@@ -143,6 +143,13 @@ def test_layer_size_limit_stops_decompression_bombs() -> None:
         TarStream(open_layer_stream(io.BytesIO(data)).stream, "layer 0", max_bytes=1 << 20).drain()
 
 
+def test_entry_count_limit() -> None:
+    data = tar_bytes([(f"d/{i}", b"", "file") for i in range(30)])
+    assert len(walk(data, max_entries=30)) == 30
+    with pytest.raises(ImageError, match="more than 29 entries"):
+        walk(data, max_entries=29)
+
+
 @pytest.mark.parametrize("compression", ["gzip", "gzip-multi", "zstd", "none"])
 @pytest.mark.parametrize("threaded", [True, False])
 def test_compression_is_sniffed_from_magic_bytes(compression: str, threaded: bool) -> None:

@@ -126,8 +126,11 @@ def run_analyzer(analyzer: Analyzer, path: str, data: bytes) -> AnalysisResult:
 class LayerBuilder:
     """Collects one layer's entries into a LayerAnalysis (see module docstring)."""
 
-    def __init__(self, analyzers: Sequence[Analyzer], skip: PathFilter | None = None) -> None:
+    def __init__(self, analyzers: Sequence[Analyzer], skip: PathFilter | None = None,
+                 record_shadowed: bool = True) -> None:
+        """record_shadowed=False for a single pseudo-layer (directory scans): nothing lies below it."""
         self._analyzers = tuple(analyzers)
+        self._record_shadowed = record_shadowed
         self._skip = skip if skip else None
         self._results: dict[str, AnalysisResult] = {}
         self._whiteouts: list[str] = []
@@ -202,7 +205,8 @@ class LayerBuilder:
         """A non-directory entry nobody analyses: it still replaces a lower layer's file."""
         if self._results.pop(path, None) is not None:
             self._memo.pop(path, None)
-        self._shadowed[path] = None
+        if self._record_shadowed:
+            self._shadowed[path] = None
 
     def add_whiteout_entry(self, path: str) -> bool:
         """Handle ``path`` if it is a whiteout marker; True when it was one."""

@@ -57,7 +57,7 @@ def analyze_directory(root: Path, analyzers: Sequence[Analyzer], *, rootfs: bool
     analysed alone, under its own name."""
     root = Path(root)
     skip = PathFilter([*skip_dirs, *(ROOTFS_SKIP if rootfs else ())])
-    builder = LayerBuilder(analyzers, skip)
+    builder = LayerBuilder(analyzers, skip, record_shadowed=False)
     if not rootfs and root.is_file() and not root.is_symlink():
         _add_file(builder, str(root), _printable(root.name), root.stat().st_mode, root.stat().st_size)
         return builder.build("")

@@ -26,6 +26,7 @@ BLOCK = 512
 SKIP_CHUNK = 1 << 20
 MAX_META_SIZE = 1 << 20  # long names and PAX headers
 MAX_LAYER_BYTES = 64 << 30  # uncompressed bytes per layer before we give up (decompression bombs)
+MAX_LAYER_ENTRIES = 2_000_000  # members per layer (the biggest real layers have a few hundred thousand)
 
 FILE = "file"
 DIR = "dir"
@@ -128,10 +129,12 @@ class TarStream:
     stream is read to EOF (so digest verification of the blob can complete).
     """
 
-    def __init__(self, stream: BinaryIO, what: str, max_bytes: int = MAX_LAYER_BYTES) -> None:
+    def __init__(self, stream: BinaryIO, what: str, max_bytes: int = MAX_LAYER_BYTES,
+                 max_entries: int = MAX_LAYER_ENTRIES) -> None:
         self._stream = stream
         self._what = what
         self._max_bytes = max_bytes
+        self._max_entries = max_entries
         self._consumed = 0
         self._remaining = 0  # unread content bytes of the current member
         self._padding = 0
@@ -248,6 +251,8 @@ class TarStream:
             entry = self._entry(block, typeflag, size, mode, pax, long_name, long_link)
             pax, long_name, long_link = {}, None, None
             self.entries_seen += 1
+            if self.entries_seen > self._max_entries:
+                raise self._fail(f"layer has more than {self._max_entries} entries")
             yield entry
 
     # -- header decoding ---------------------------------------------------
