@@ -340,3 +340,15 @@ def test_component_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     doc = {"spdxVersion": "SPDX-2.3", "packages": [{"name": "x"}] * 6}
     with pytest.raises(ImageError, match="more than 5 packages"):
         parse_sbom(json.dumps(doc).encode(), "many")
+
+
+def test_layers_the_document_does_not_order_go_on_top() -> None:
+    listed = "sha256:" + "1" * 64
+    stray = "sha256:" + "2" * 64
+    root = {"type": "container", "name": "img", "properties": [{"name": "aquasecurity:trivy:DiffID", "value": listed}]}
+    comps = [{"type": "library", "name": n, "purl": f"pkg:npm/{n}@1.0.0",
+              "properties": [{"name": "aquasecurity:trivy:LayerDiffID", "value": d}]}
+             for n, d in (("a", stray), ("b", listed))]
+    sbom = parse_sbom(_cdx(*comps, metadata={"component": root}), "m")
+    assert {p.name: p.layer.index for p in sbom.packages} == {"b": 0, "a": 1}
+    assert any("order" in u.reason for u in sbom.unknowns)

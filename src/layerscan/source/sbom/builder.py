@@ -157,10 +157,14 @@ class _Layers:
                 known, digest=known.digest or ref.digest,
                 index=known.index if known.index is not None else ref.index,
                 created_by=ref.created_by or known.created_by)  # components keep it verbatim
-        if any(ref.index is None for ref in merged.values()):
-            # the document does not order its layers: number them as they first appear
-            self.guessed_order = bool(merged)
-            merged = {d: replace(r, index=i) for i, (d, r) in enumerate(merged.items())}
+        unordered = [d for d, r in merged.items() if r.index is None]
+        if unordered:
+            # the document does not order these layers: number them, as they first appear,
+            # after the ones it does order
+            self.guessed_order = True
+            start = max((r.index for r in merged.values() if r.index is not None), default=-1) + 1
+            for offset, diff_id in enumerate(unordered):
+                merged[diff_id] = replace(merged[diff_id], index=start + offset)
         self.by_diff_id: dict[str, LayerInfo] = {
             d: LayerInfo(index=r.index or 0, diff_id=d, digest=r.digest, created_by=r.created_by)
             for d, r in merged.items()}
