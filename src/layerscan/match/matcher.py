@@ -126,6 +126,22 @@ def _merge(current: Finding, new: Finding) -> Finding:
                    severity_source=current.severity_source or new.severity_source)
 
 
+def _combine(record: Advisory | None, group: Advisory | None) -> Advisory | None:
+    """The matching record's own data first (its severity is the one that applies to
+    this ecosystem, e.g. GHSA's), then the group's (NVD CVSS, other aliases)."""
+    if record is None or group is None or record is group:
+        return record or group
+
+    def union(a: tuple, b: tuple) -> tuple:
+        return tuple(dict.fromkeys((*a, *b)))
+
+    return replace(group, summary=record.summary or group.summary, details=record.details or group.details,
+                   severities=union(record.severities, group.severities), cvss=union(record.cvss, group.cvss),
+                   cwes=union(record.cwes, group.cwes), references=union(record.references, group.references),
+                   aliases=union(group.aliases, record.aliases),
+                   published=group.published or record.published, modified=group.modified or record.modified)
+
+
 def match_sbom(sbom: Sbom, store: StoreLike) -> MatchResult:
     findings: dict[tuple[str, str, str], Finding] = {}
     unknowns: list[Unknown] = []
@@ -136,9 +152,11 @@ def match_sbom(sbom: Sbom, store: StoreLike) -> MatchResult:
             unknowns.append(unknown)
         for hit in hits:
             vid = hit.row.primary_id or hit.row.vuln_id
-            if vid not in advisories:
-                advisories[vid] = store.advisory(vid)
-            new = _finding(pkg, hit, advisories[vid], store)
+            for key_id in {vid, hit.row.vuln_id}:
+                if key_id not in advisories:
+                    advisories[key_id] = store.advisory(key_id)
+            advisory = _combine(advisories[hit.row.vuln_id], advisories[vid])
+            new = _finding(pkg, hit, advisory, store)
             key = (pkg.purl or pkg.id, pkg.file_path, vid)
             findings[key] = _merge(findings[key], new) if key in findings else new
     return MatchResult(tuple(findings.values()), tuple(unknowns))
