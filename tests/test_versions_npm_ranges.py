@@ -147,3 +147,12 @@ def test_feed_split_ranges_are_complementary(corpus: Path) -> None:
             assert not satisfies(v, patched), (v, patched)
         if patch:
             assert satisfies(f"{major}.{minor}.{patch - 1}", vuln)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.from_regex(r"[<>=~^ |x*.0-9a-z-]{0,40}", fullmatch=True)))
+def test_garbage_ranges_give_invalid_version_only(text: str) -> None:
+    try:
+        satisfies("1.2.3", text)
+    except InvalidVersion:
+        pass

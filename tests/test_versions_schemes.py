@@ -140,3 +140,11 @@ def test_in_range_two_introduced_in_a_row_use_version_order() -> None:
     semver = get_scheme("semver")
     events = [("introduced", "1.0.0"), ("introduced", "1.5.0"), ("fixed", "2.0.0")]
     assert [semver.in_range(v, events) for v in ("0.9.0", "1.2.0", "1.9.9", "2.0.0")] == [False, True, True, False]
+
+
+def test_sort_orders_real_alpine_fix_versions() -> None:
+    apk = get_scheme("apk")
+    assert apk.sort(["1.2.3-r1", "1.2.3_rc1-r0", "1.2.3-r0", "1.2.3_p1-r0", "1.2.2b-r9"]) == [
+        "1.2.2b-r9", "1.2.3_rc1-r0", "1.2.3-r0", "1.2.3-r1", "1.2.3_p1-r0"]
+    with pytest.raises(InvalidVersion):
+        apk.sort(["1.0", "1.0-1"])

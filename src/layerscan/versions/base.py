@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from functools import lru_cache
-from typing import Any, Callable, ClassVar, Generic, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterable, Sequence, TypeVar
 
 
 class InvalidVersion(ValueError):
@@ -34,6 +34,10 @@ class VersionScheme(ABC):
         except InvalidVersion:
             return False
         return True
+
+    def sort(self, versions: Iterable[str]) -> list[str]:
+        """The versions in ascending order (stable for equal ones); raises InvalidVersion."""
+        return sorted(versions, key=lambda v: _Sortable(self.key(v)))
 
     def in_range(self, version: str, events: Sequence[tuple[str, str]]) -> bool:
         """OSV semantics: 'introduced' opens, 'fixed' (exclusive) / 'last_affected'
