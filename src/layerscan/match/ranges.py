@@ -106,6 +106,8 @@ def _unfixed_status(affected: Affected) -> str:
 
 def _first_fixed(affected: Affected) -> str:
     for rng in affected.ranges:
+        if rng.type == "GIT":  # commit hashes are not versions a user can upgrade to
+            continue
         for kind, value in rng.events:
             if kind == "fixed":
                 return value
