@@ -35,6 +35,7 @@ def test_import_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["db", "status", "--cache-dir", str(cache), "--db-max-age", "0s"]) == 0
     captured = capsys.readouterr()
     assert "osv:Go" in captured.out and "older than --db-max-age 0s" in captured.err
+    assert "import: 1 malformed record(s) skipped" in captured.out
 
 
 def test_status_without_database_is_a_runtime_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

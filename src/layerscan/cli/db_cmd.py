@@ -178,6 +178,8 @@ def _run_status(args: argparse.Namespace) -> int:
         for name, src in meta["sources"].items():
             print(f"  {name:<24} {src['status']:<8} {src['records']:>7} records {src['rows']:>8} rows"
                   f"  data {src['data_date'] or '-'}" + (f"  ({src['message']})" if src["message"] else ""))
+        for key, count in sorted((k, v) for k, v in meta.items() if k.startswith("skipped:")):
+            print(f"  {key[8:]}: {count} malformed record(s) skipped at the last build")
     return _warn_age(args, path)
 
 

@@ -331,7 +331,8 @@ def _build_into(tmp: Path, target: Path, inputs: Sequence[BuildInput], failed: d
                     for k, why in failed.items() if k not in have]
         _write_sources(conn, results, now)
         _write_groups(conn)
-        meta = {**old_meta, **metadata, "schema_version": str(schema.SCHEMA_VERSION), "built_at": now}
+        meta = {**old_meta, **metadata, "schema_version": str(schema.SCHEMA_VERSION), "built_at": now,
+                **{f"skipped:{name}": str(s.skipped) for name, s in stats.items() if s.skipped}}
         conn.executemany("INSERT OR REPLACE INTO metadata VALUES (?, ?)", meta.items())
         schema.create_indexes(conn)
         conn.execute("COMMIT")
