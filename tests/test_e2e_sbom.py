@@ -284,3 +284,9 @@ def test_expectations_come_from_the_installs(e2e: E2EImage) -> None:
     assert pypi["urllib3"].layer == 5 and [p.layer for p in e2e.superseded] == [1]
     assert {p.name for p in e2e.of_type("npm") if not p.application} >= {"lodash", "minimist"}
     assert len(e2e.of_type("deb")) > 400 and all(p.layer == 0 for p in e2e.of_type("deb"))
+
+
+@PIPELINE
+def test_a_well_formed_image_has_no_unknowns(archive_run: CliRun) -> None:
+    unknowns = [u for r in archive_run.json()["Results"] for u in r.get("Unknowns") or []]
+    assert unknowns == []

@@ -519,3 +519,31 @@ def test_exit_on_eol_for_debian9(corpus: Path, e2e: E2EImage, db_cache: Path) ->
     run = scan(e2e, db_cache, "--exit-on-eol", "8", "--exit-code", "7")
     assert run.returncode == 8
     assert run.report()["Metadata"]["OS"].get("EOSL") is True
+
+
+# ---- the same findings in the other formats -------------------------------------------------
+
+@PIPELINE
+def test_sarif_has_a_result_for_every_finding(e2e: E2EImage, db_cache: Path, full: dict) -> None:
+    run = run_cli("image", "--input", str(e2e.archive), "-f", "sarif", "--cache-dir", str(db_cache), "--quiet")
+    assert run.returncode == 0, run.stderr[-2000:]
+    sarif = json.loads(run.stdout)
+    assert sarif["version"] == "2.1.0"
+    rules = {r["id"] for run_ in sarif["runs"] for r in run_["tool"]["driver"].get("rules") or []}
+    results = {r["ruleId"] for run_ in sarif["runs"] for r in run_.get("results") or []}
+    ids = {v["VulnerabilityID"] for v in reported_vulns(full)}
+    assert ids == results and results <= rules
+
+
+@PIPELINE
+def test_cyclonedx_with_vulnerabilities(e2e: E2EImage, db_cache: Path, full: dict) -> None:
+    run = run_cli("image", "--input", str(e2e.archive), "-f", "cyclonedx", "--scanners", "vuln",
+                  "--cache-dir", str(db_cache), "--quiet")
+    assert run.returncode == 0, run.stderr[-2000:]
+    bom = json.loads(run.stdout)
+    refs = {c["bom-ref"]: c.get("purl", "") for c in bom.get("components") or [] if "bom-ref" in c}
+    affected = {(v["id"], refs.get(a["ref"], a["ref"])) for v in bom.get("vulnerabilities") or []
+                for a in v.get("affects") or []}
+    log4j = e2e.find("maven", LOG4J)
+    assert {("CVE-2021-44228", log4j.purl), ("CVE-2021-45046", log4j.purl)} <= affected
+    assert {v["id"] for v in bom.get("vulnerabilities") or []} == {v["VulnerabilityID"] for v in reported_vulns(full)}
