@@ -15,7 +15,7 @@ from layerscan.errors import DigestMismatchError, ImageError, UsageError
 from layerscan.scan import ScanOptions, analyze_image_layers, scan_image
 from layerscan.source import open_image
 
-from fixtures.walk.walkhelpers import MemorySource, memory_layer, tar_bytes
+from fixtures.walk.walkhelpers import MemoryLayer, MemorySource, memory_layer, tar_bytes
 
 SAMPLE_VERSIONS = {  # from imagebuild.DPKG_STATUS_BASE and its upgrade layer
     "base-files": ("12.4+deb12u5", 0), "libc6": ("2.36-9+deb12u4", 0), "zlib1g": ("1:1.2.13.dfsg-1+b1", 3)}
@@ -39,13 +39,14 @@ class RecordingProgress:
         return Task()
 
 
-def sample_source(name: str = "sample:1") -> MemorySource:
+def sample_source(name: str = "sample:1", replace_last: MemoryLayer | None = None) -> MemorySource:
     """imagebuild's standard sample image as an in-memory source (same blobs)."""
     img = ib.build_image(ib.sample_layers(), empty_steps={1: ["ENV A=1"], 4: ["CMD [\"sh\"]"]},
                          labels={"org.opencontainers.image.title": "sample"})
     config = json.loads(img.config)
-    from fixtures.walk.walkhelpers import MemoryLayer
     layers = [MemoryLayer(layer.blob, layer.diff_id, layer.media_type, "") for layer in img.layers]
+    if replace_last is not None:
+        layers[-1] = replace_last
     return MemorySource(name, layers, history=config["history"], labels=config["config"]["Labels"])
 
 
@@ -99,9 +100,8 @@ def test_warm_rescan_opens_no_layer_and_shared_layers_are_reused(tmp_path: Path)
     warm = scan_image(warm_src, options)
     assert warm_src.opened == [] and warm == cold
     # an image sharing the first three layers: only the new one is read
-    shared = sample_source()
-    shared._layers[3] = memory_layer(ib.layer_tar([ib.file("var/lib/dpkg/status", ib.DPKG_STATUS_BASE)]), "zstd")
-    shared.__init__("other", shared._layers)
+    downgrade = memory_layer(ib.layer_tar([ib.file("var/lib/dpkg/status", ib.DPKG_STATUS_BASE)]), "zstd")
+    shared = sample_source("other", replace_last=downgrade)
     sbom = scan_image(shared, options)
     assert shared.opened == [3]
     assert summary(sbom)["zlib1g"] == ("1:1.2.13.dfsg-1", 0)
@@ -151,12 +151,12 @@ def test_unwritable_cache_dir_does_not_fail_the_scan(tmp_path: Path) -> None:
 
 def test_digest_mismatch_of_a_layer_is_an_error(tmp_path: Path) -> None:
     src = sample_source()
-    good = src._layers[1].blob
+    good = src.stored[1].blob
     src.tampered[1] = good[:-4] + bytes(4)  # gzip trailer damaged
     with pytest.raises(ImageError, match=src.layers()[1].digest):
         scan_image(src, ScanOptions(mode="image", cache_dir=tmp_path))
     src = sample_source()
-    plain = src._layers[2].blob  # stored uncompressed: the tar stays readable after tampering
+    plain = src.stored[2].blob  # stored uncompressed: the tar stays readable after tampering
     src.tampered[2] = plain.replace(b"new docs", b"NEW DOCS")
     with pytest.raises(DigestMismatchError):
         scan_image(src, ScanOptions(mode="image", cache_dir=tmp_path / "other"))

@@ -22,8 +22,8 @@ try:  # optional accelerator
     from isal import igzip as _igzip
     from isal import igzip_threaded as _igzip_threaded
 except ImportError:  # pragma: no cover - depends on the environment
-    _igzip = None
-    _igzip_threaded = None
+    _igzip = None  # type: ignore[assignment]
+    _igzip_threaded = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
