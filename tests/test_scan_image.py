@@ -181,6 +181,21 @@ def test_parallel_and_serial_agree() -> None:
     assert [d.index for d in descs] == [0, 1, 2, 3]
 
 
+def test_repeated_and_empty_layers() -> None:
+    empty = memory_layer(b"\0" * 1024, "gzip", "WORKDIR /app")
+    db = memory_layer(tar_bytes([("var/lib/dpkg/status", ib.DPKG_STATUS_BASE.encode(), "file")]), "zstd")
+    src = MemorySource("repeat", [empty, db, empty, MemoryLayer(b"", "sha256:" + "0" * 64, "application/x-tar")])
+    src.stored[3].diff_id = src.layers()[3].digest  # a zero-byte uncompressed blob
+    src = MemorySource("repeat", src.stored)
+    sbom = scan_image(src, ScanOptions(mode="image", parallel=3))
+    assert sorted(src.opened) == [0, 1, 3]
+    assert {p.layer.index for p in sbom.packages} == {1}
+    assert [layer.index for layer in sbom.image.layers] == [0, 1, 2, 3]
+    assert sbom.image.layers[3].digest == ""
+    nothing = scan_image(MemorySource("scratch", []), ScanOptions(mode="image"))
+    assert nothing.packages == () and nothing.image.layers == () and nothing.os is None
+
+
 def test_wrong_mode_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         scan_image(sample_source(), ScanOptions(mode="fs"))

@@ -145,15 +145,24 @@ def _str(config: dict, key: str) -> str:
 
 def analyze_image_layers(source: ImageSource, options: ScanOptions,
                          progress: Progress = NULL_PROGRESS) -> tuple[list[LayerDescriptor], list[LayerAnalysis]]:
-    """Every layer's analysis (cached or fresh), in stacking order."""
+    """Every layer's analysis (cached or fresh), in stacking order.
+
+    A blob that occurs several times (the same empty layer after WORKDIR steps)
+    is read and analysed once."""
     descs = sorted(source.layers(), key=lambda d: d.index)
-    analyzers = analyzers_for(options.mode)
-    job = _LayerJob(source, analyzers, options, progress)
-    workers = max(1, min(options.parallel, len(descs) or 1))
+    unique: dict[tuple[str, str], LayerDescriptor] = {}
+    for desc in descs:
+        unique.setdefault((desc.digest, desc.diff_id), desc)
+    job = _LayerJob(source, analyzers_for(options.mode), options, progress)
+    todo = list(unique.values())
+    workers = max(1, min(options.parallel, len(todo)))
     if workers == 1:
-        return descs, [job(d) for d in descs]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerscan-layer") as pool:
-        return descs, list(pool.map(job, descs))
+        done = [job(d) for d in todo]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerscan-layer") as pool:
+            done = list(pool.map(job, todo))
+    by_blob = {(d.digest, d.diff_id): analysis for d, analysis in zip(todo, done)}
+    return descs, [by_blob[(d.digest, d.diff_id)] for d in descs]
 
 
 def scan_image(source: ImageSource, options: ScanOptions, progress: Progress = NULL_PROGRESS) -> Sbom:
