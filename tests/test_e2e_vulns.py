@@ -403,15 +403,8 @@ def applying_fixed(record: dict, ecosystem: str, name: str, version: str) -> set
     return out
 
 
-SEVERITY_BUG = pytest.mark.xfail(
-    strict=True, reason="BUG db.store.Store.advisory(CVE) returns only the CVE's own (Debian DSA) rows when it has "
-    "any, ignoring the alias group's GHSA record, so the matcher reports Log4Shell (CVE-2021-44228/45046) "
-    "with Severity UNKNOWN instead of GHSA's CRITICAL")
-
-
 @PIPELINE
-@pytest.mark.parametrize("ecosystem,name", [pytest.param("Maven", LOG4J, marks=SEVERITY_BUG),
-                                            ("npm", "lodash"), ("npm", "minimist")])
+@pytest.mark.parametrize("ecosystem,name", [("Maven", LOG4J), ("npm", "lodash"), ("npm", "minimist")])
 def test_ghsa_findings_carry_the_record_severity_and_fix(corpus: Path, e2e: E2EImage, full: dict,
                                                          ecosystem: str, name: str) -> None:
     pkg = e2e.find("maven" if ecosystem == "Maven" else "npm", name)
@@ -463,7 +456,6 @@ def test_exit_code_matrix(e2e: E2EImage, db_cache: Path, full: dict, shown: str,
 
 
 @PIPELINE
-@SEVERITY_BUG
 def test_log4shell_alone_fails_a_critical_gate(e2e: E2EImage, db_cache: Path, full: dict, tmp_path: Path) -> None:
     """Everything but Log4Shell ignored: ``--severity CRITICAL --exit-code 1`` must still fail."""
     keep = {"CVE-2021-44228", "CVE-2021-45046"}
