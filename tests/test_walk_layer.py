@@ -61,6 +61,20 @@ def test_analyzer_exception_becomes_unknown_with_analyzer_name() -> None:
     assert names(results["app/ok.pkg.json"]) == [("ok", "2")]
 
 
+class BrokenWants(StatusAnalyzer):
+    name = "broken-wants"
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        raise RuntimeError("bug")
+
+
+def test_analyzer_wants_exception_is_recorded_and_others_still_run() -> None:
+    la = analyze([("var/lib/dpkg/status", status(("bash", "5.2")), "file")],
+                 analyzers=[BrokenWants(), StatusAnalyzer()])
+    assert names(dict(la.results)["var/lib/dpkg/status"]) == [("bash", "5.2")]
+    assert [(u.path, u.analyzer) for u in la.unknowns] == [("var/lib/dpkg/status", "broken-wants")]
+
+
 def test_symlinks_are_never_followed() -> None:
     la = analyze([("etc/shadow", b"root:secret", "file"), ("var/lib/dpkg/status", None, "symlink:/etc/shadow"),
                   ("x/evil.pkg.json", None, "symlink:../../../../etc/shadow")])

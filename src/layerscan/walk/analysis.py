@@ -130,6 +130,7 @@ class LayerBuilder:
                  record_shadowed: bool = True) -> None:
         """record_shadowed=False for a single pseudo-layer (directory scans): nothing lies below it."""
         self._analyzers = tuple(analyzers)
+        self._wants = tuple((a, a.wants) for a in self._analyzers)  # bound once: called for every file
         self._record_shadowed = record_shadowed
         self._skip = skip if skip else None
         self._results: dict[str, AnalysisResult] = {}
@@ -145,7 +146,7 @@ class LayerBuilder:
 
     def _wanting(self, path: str, mode: int, size: int) -> list[Analyzer]:
         try:
-            return [a for a in self._analyzers if a.wants(path, mode, size)]
+            return [a for a, wants in self._wants if wants(path, mode, size)]
         except Exception:  # noqa: BLE001 - find the broken one, keep the rest
             wanting = []
             for a in self._analyzers:
