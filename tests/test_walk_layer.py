@@ -11,7 +11,7 @@ import pytest
 
 from layerscan.analyzers.os.dpkg import DpkgAnalyzer
 from layerscan.errors import ImageError
-from layerscan.walk.analysis import LayerAnalysis, PathFilter
+from layerscan.walk.analysis import MAX_WANTS_FAILURES, LayerAnalysis, PathFilter
 from layerscan.walk.layer import analyze_layer
 
 from fixtures.walk.walkhelpers import JsonPkgAnalyzer, StatusAnalyzer, status, tar_bytes
@@ -73,6 +73,9 @@ def test_analyzer_wants_exception_is_recorded_and_others_still_run() -> None:
                  analyzers=[BrokenWants(), StatusAnalyzer()])
     assert names(dict(la.results)["var/lib/dpkg/status"]) == [("bash", "5.2")]
     assert [(u.path, u.analyzer) for u in la.unknowns] == [("var/lib/dpkg/status", "broken-wants")]
+    many = analyze([(f"d{i}/status", b"", "file") for i in range(MAX_WANTS_FAILURES + 3)],
+                   analyzers=[BrokenWants(), StatusAnalyzer()])
+    assert len(many.results) == MAX_WANTS_FAILURES + 3 and len(many.unknowns) == MAX_WANTS_FAILURES
 
 
 def test_symlinks_are_never_followed() -> None:

@@ -22,6 +22,7 @@ FORMAT = 1  # bump when LayerAnalysis' JSON form changes (part of the cache key)
 HARDLINK_MEMO_BYTES = 32 << 20  # content of wanted files kept per layer to resolve hard links to them
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+MAX_WANTS_FAILURES = 5  # per analyzer and layer
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class LayerBuilder:
         self._unknowns: list[Unknown] = []
         self._memo: dict[str, bytes] = {}
         self._memo_bytes = 0
+        self._wants_failures: dict[str, int] = {}
 
     def skipped(self, path: str) -> bool:
         return self._skip is not None and self._skip.skips(path)
@@ -154,9 +156,16 @@ class LayerBuilder:
                     if a.wants(path, mode, size):
                         wanting.append(a)
                 except Exception as exc:  # noqa: BLE001
-                    self._unknowns.append(Unknown(path=path, analyzer=a.name,
-                                                  reason=f"analyzer {a.name} failed: {type(exc).__name__}"))
+                    self._wants_failed(a, path, exc)
             return wanting
+
+    def _wants_failed(self, analyzer: Analyzer, path: str, exc: Exception) -> None:
+        """Recorded for the first few paths only: a broken analyzer must not flood the report."""
+        count = self._wants_failures.get(analyzer.name, 0) + 1
+        self._wants_failures[analyzer.name] = count
+        if count <= MAX_WANTS_FAILURES:
+            self._unknowns.append(Unknown(path=path, analyzer=analyzer.name,
+                                          reason=f"analyzer {analyzer.name} failed: {type(exc).__name__}: {exc}"[:500]))
 
     def add_file(self, path: str, mode: int, size: int, read: Callable[[], bytes]) -> None:
         """A regular file; ``read()`` returns its whole content (called at most once)."""
