@@ -539,3 +539,17 @@ def test_cyclonedx_with_vulnerabilities(e2e: E2EImage, db_cache: Path, full: dic
     log4j = e2e.find("maven", LOG4J)
     assert {("CVE-2021-44228", log4j.purl), ("CVE-2021-45046", log4j.purl)} <= affected
     assert {v["id"] for v in bom.get("vulnerabilities") or []} == {v["VulnerabilityID"] for v in reported_vulns(full)}
+
+
+@PIPELINE
+def test_pypi_fixed_versions_are_releases_from_the_records(corpus: Path, e2e: E2EImage, full: dict) -> None:
+    """FixedVersion lists ECOSYSTEM ``fixed`` events of the matching records, never a GIT commit."""
+    for pkg in e2e.of_type("pypi"):
+        records = pypa_records(corpus, pep503(pkg.name))
+        for v in findings_on(full, lambda v, p=pkg: pep503(v["PkgName"]) == pep503(p.name)):
+            fixes = {e["fixed"] for r in records if finding_ids(v) & record_ids(r)
+                     for a in r.get("affected") or [] for rng in a.get("ranges") or []
+                     if rng.get("type") == "ECOSYSTEM" for e in rng.get("events") or [] if "fixed" in e}
+            listed = [f for f in v.get("FixedVersion", "").split(", ") if f]
+            assert listed and set(listed) <= fixes, (pkg.name, v["VulnerabilityID"], listed, fixes)
+            assert all(pep440_key(f) > pep440_key(pkg.version) for f in listed)
