@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,33 @@ def test_whiteouts_and_opaque_dirs() -> None:
     assert la.whiteouts == ("etc/motd", "srv")
     assert la.opaque_dirs == ("usr/share/doc",)
     assert la.results == () and la.shadowed == ()
+
+
+def overlay_native_tar() -> bytes:
+    """As exported straight from an overlayfs upper dir: whiteout = char device 0:0,
+    opaque dir = trusted.overlay.opaque xattr."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        gone = tarfile.TarInfo("var/lib/dpkg/status")
+        gone.type, gone.devmajor, gone.devminor = tarfile.CHRTYPE, 0, 0
+        tf.addfile(gone)
+        null = tarfile.TarInfo("dev/null")
+        null.type, null.devmajor, null.devminor = tarfile.CHRTYPE, 1, 3
+        tf.addfile(null)
+        opaque = tarfile.TarInfo("srv/app")
+        opaque.type, opaque.pax_headers = tarfile.DIRTYPE, {"SCHILY.xattr.trusted.overlay.opaque": "y"}
+        tf.addfile(opaque)
+        plain = tarfile.TarInfo("srv/other")
+        plain.type, plain.pax_headers = tarfile.DIRTYPE, {"SCHILY.xattr.user.foo": "y"}
+        tf.addfile(plain)
+    return buf.getvalue()
+
+
+def test_overlayfs_native_whiteouts_and_opaque_xattrs() -> None:
+    la = analyze_layer(io.BytesIO(overlay_native_tar()), "layer 0", ANALYZERS)
+    assert la.whiteouts == ("var/lib/dpkg/status",)
+    assert la.opaque_dirs == ("srv/app",)
+    assert la.shadowed == ("dev/null",)
 
 
 def test_later_entry_at_the_same_path_replaces_the_earlier_one() -> None:

@@ -224,11 +224,19 @@ class LayerBuilder:
         if not base.startswith(WHITEOUT_PREFIX):
             return False
         if base == OPAQUE_MARKER:
-            self._opaque.append(head)
+            self.add_opaque_dir(head)
         elif not base.startswith(".wh..wh.") and len(base) > len(WHITEOUT_PREFIX):
             target = base[len(WHITEOUT_PREFIX):]
-            self._whiteouts.append(f"{head}/{target}" if head else target)
+            self.add_whiteout(f"{head}/{target}" if head else target)
         return True
+
+    def add_whiteout(self, path: str) -> None:
+        """``path`` (and everything under it) is deleted from the lower layers."""
+        self._whiteouts.append(path)
+
+    def add_opaque_dir(self, path: str) -> None:
+        """The lower layers' content of directory ``path`` is hidden."""
+        self._opaque.append(path)
 
     def add_unknown(self, path: str, reason: str) -> None:
         self._unknowns.append(Unknown(path=path, reason=reason))

@@ -48,7 +48,10 @@ def _walk(tar: TarStream, builder: LayerBuilder) -> None:
         if kind == FILE:
             builder.add_file(path, entry.mode | stat.S_IFREG, entry.size, tar.read_content)
         elif kind == DIR:
-            continue
+            if entry.overlay_opaque:
+                builder.add_opaque_dir(path)
+        elif entry.overlay_whiteout:
+            builder.add_whiteout(path)
         elif kind == HARDLINK:
             builder.add_hardlink(path, entry.mode | stat.S_IFREG, entry.linkname)
         else:

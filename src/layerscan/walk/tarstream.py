@@ -39,6 +39,7 @@ _KINDS = {b"0": FILE, b"\0": FILE, b"7": FILE, b"1": HARDLINK, b"2": SYMLINK, b"
 _NO_DATA = frozenset({b"1", b"2", b"3", b"4", b"5", b"6"})  # size field ignored, as tarfile does
 _META = frozenset({b"L", b"K", b"x", b"g", b"X"})
 _USTAR = b"ustar\x00"
+_OPAQUE_XATTRS = ("SCHILY.xattr.trusted.overlay.opaque", "SCHILY.xattr.user.overlay.opaque")
 _SIGNED_CHKSUM = struct.Struct("148b8x356b")
 _EMPTY_CHKSUM = 8 * 0x20
 _ZERO_BLOCK = bytes(BLOCK)
@@ -51,6 +52,8 @@ class TarEntry:
     mode: int  # permission bits (and set-id bits) from the header
     size: int  # content size (0 for non-files)
     linkname: str = ""  # raw link target for symlinks, normalised path for hard links
+    overlay_whiteout: bool = False  # overlayfs-native whiteout (char device 0:0) of this path
+    overlay_opaque: bool = False  # directory marked opaque by the overlayfs xattr (PAX SCHILY.xattr)
 
 
 def decode_name(raw: bytes) -> str:
@@ -297,7 +300,9 @@ class TarStream:
         link = decode_name(raw_link) if raw_link else ""
         if kind == HARDLINK:
             link = normalize_path(link)
-        return TarEntry(normalize_path(decode_name(raw_name)), kind, mode, size, link)
+        whiteout = typeflag == b"3" and block[329:345].strip(b"0 \0") == b""
+        opaque = kind == DIR and bool(pax) and any(pax.get(k) == b"y" for k in _OPAQUE_XATTRS)
+        return TarEntry(normalize_path(decode_name(raw_name)), kind, mode, size, link, whiteout, opaque)
 
     def _skip_sparse_extensions(self) -> None:
         for _ in range(1 << 16):
