@@ -49,3 +49,17 @@ def test_damaged_entries_are_misses(tmp_path: Path) -> None:
         assert cache.get(name) is None
     (tmp_path / "layers" / "dir.json").mkdir()
     assert cache.get("dir") is None
+
+
+def test_clear_removes_entries_and_stale_temp_files(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path)
+    assert cache.clear() == 0
+    la = analyze_layer(io.BytesIO(tar_bytes([("a/status", status(("a", "1")), "file")])), "layer 0",
+                       [StatusAnalyzer()])
+    cache.put("one", la)
+    cache.put("two", la)
+    (tmp_path / "layers" / ".two.123.tmp").write_text("{")
+    (tmp_path / "layers" / "README").write_text("kept")
+    assert cache.clear() == 3
+    assert [p.name for p in (tmp_path / "layers").iterdir()] == ["README"]
+    assert cache.get("one") is None

@@ -77,9 +77,22 @@ class LayerCache:
             _unlink(tmp)
             return False
 
+    def clear(self) -> int:
+        """Remove every entry (and temp files left by interrupted writers); returns how many."""
+        removed = 0
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return 0
+        for name in names:
+            if name.endswith((".json", ".tmp")):
+                removed += _unlink(str(self.dir / name))
+        return removed
 
-def _unlink(path: str) -> None:
+
+def _unlink(path: str) -> int:
     try:
         os.unlink(path)
+        return 1
     except OSError:
-        pass
+        return 0
