@@ -403,7 +403,8 @@ def expectations(corpus: Path, inst: Installs) -> tuple[tuple[ExpectedPackage, .
 @pytest.fixture(scope="session")
 def e2e(corpus: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> E2EImage:
     """The e2e image (skips with the reason when pip/npm/PyPI are unavailable)."""
-    cache = Path(request.config.cache.mkdir("layerscan-e2e"))
+    store = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    cache = Path(store.mkdir("layerscan-e2e")) if store else tmp_path_factory.mktemp("e2e-cache")
     try:
         return e2e_image(corpus, tmp_path_factory.getbasetemp() / "e2e-image", cache)
     except BuildSkipped as exc:
