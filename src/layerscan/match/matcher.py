@@ -113,13 +113,27 @@ def _primary_url(vid: str, refs: Iterable[str]) -> str:
     return f"https://osv.dev/vulnerability/{vid}" if vid else next(iter(refs), "")
 
 
+def _merged_fixed(current: Finding, new: Finding) -> str:
+    """OS packages: several advisories of one distro fix the same CVE (a DLA and its
+    regression update): the first fix is what removes the vulnerability, so keep
+    the lowest. Language packages: fixes on different release branches are all
+    useful (as in Trivy), so list them."""
+    a, b = current.fixed_version, new.fixed_version
+    if not a or not b or a == b:
+        return a or b
+    if current.package.type in OS_TYPES:
+        try:
+            return a if get_scheme(current.match.namespace).compare(a, b) <= 0 else b
+        except (InvalidVersion, KeyError):
+            return a
+    return a if b in a.split(", ") else f"{a}, {b}"
+
+
 def _merge(current: Finding, new: Finding) -> Finding:
     """Two records of one issue matched the same package: keep one finding."""
     aliases = tuple(sorted(set(current.aliases) | set(new.aliases) | {new.match.advisory_id}
                            - {current.vulnerability_id}))
-    fixed = current.fixed_version
-    if new.fixed_version and new.fixed_version not in fixed.split(", "):
-        fixed = f"{fixed}, {new.fixed_version}" if fixed else new.fixed_version
+    fixed = _merged_fixed(current, new)
     status = "fixed" if fixed else current.status
     return replace(current, aliases=aliases, fixed_version=fixed, status=status,
                    severity=current.severity if current.severity != "UNKNOWN" else new.severity,
