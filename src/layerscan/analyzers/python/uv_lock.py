@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_list, as_str, basename, lang_package, pep503
 from layerscan.analyzers.python.tomllock import package_tables
-from layerscan.model import Package
 
 ANALYZER = "python-uv-lock"
 
