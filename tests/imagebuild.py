@@ -39,6 +39,8 @@ from pathlib import Path
 
 import zstandard
 
+from layerscan.source.base import ImageSource
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -139,6 +141,24 @@ def compress(data: bytes, compression: str) -> bytes:
     if compression == "none":
         return data
     raise ValueError(f"unknown compression {compression!r}")
+
+
+def decompress(blob: bytes) -> bytes:
+    """The tar inside a layer blob, whatever ``compress`` did to it (sniffed by magic bytes)."""
+    if blob[:2] == b"\x1f\x8b":
+        return _gzip.decompress(blob)
+    if blob[:4] == b"\x28\xb5\x2f\xfd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    return blob
+
+
+def read_layers(src: ImageSource) -> list[bytes]:
+    """Every layer blob of an open image source, in order."""
+    out = []
+    for layer in src.layers():
+        with src.open_layer(layer) as fh:
+            out.append(fh.read())
+    return out
 
 
 def digest_of(data: bytes) -> str:

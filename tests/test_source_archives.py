@@ -11,39 +11,24 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from layerscan.errors import DigestMismatchError, ImageError
-from layerscan.source.base import ImageSource, SourceOptions
+from layerscan.source.base import SourceOptions
 from layerscan.source.open import open_image, parse_input
 from imagebuild import (
     BuiltImage,
     canonical_json,
+    decompress,
     LayerSpec,
     build_image,
     digest_of,
     entries_from_directory,
     file,
     layer_tar,
+    read_layers,
     sample_image,
     sample_index,
 )
-
-
-def inflate(blob: bytes) -> bytes:
-    if blob[:2] == b"\x1f\x8b":
-        return gzip.decompress(blob)
-    if blob[:4] == b"\x28\xb5\x2f\xfd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
-    return blob
-
-
-def read_all(src: ImageSource) -> list[bytes]:
-    out = []
-    for layer in src.layers():
-        with src.open_layer(layer) as fh:
-            out.append(fh.read())
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +58,7 @@ def test_every_format_yields_the_same_image(kind: str, image: BuiltImage, tmp_pa
         assert [layer.index for layer in layers] == list(range(len(image.layers)))
         # created_by skips the empty_layer history entries
         assert [layer.created_by for layer in layers] == [b.created_by for b in image.layers]
-        assert [inflate(blob) for blob in read_all(src)] == [b.tar for b in image.layers]
+        assert [decompress(blob) for blob in read_layers(src)] == [b.tar for b in image.layers]
         if kind.startswith("docker"):
             assert src.repo_tags == ("app:1.0",)
             if kind != "docker-compressed-layers":
@@ -118,7 +103,7 @@ def test_corrupt_docker_layer_is_a_digest_mismatch(image: BuiltImage, tmp_path: 
     archive.write_bytes(bytes(data))
     with open_image(input_path=str(archive)) as src:
         with pytest.raises(DigestMismatchError, match="layer"):
-            read_all(src)
+            read_layers(src)
 
 
 def test_truncated_archive(image: BuiltImage, tmp_path: Path) -> None:
@@ -126,7 +111,7 @@ def test_truncated_archive(image: BuiltImage, tmp_path: Path) -> None:
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     with pytest.raises(ImageError, match="truncated|missing"):
         with open_image(input_path=str(archive)) as src:
-            read_all(src)
+            read_layers(src)
 
 
 def test_truncated_gzip_archive(image: BuiltImage, tmp_path: Path) -> None:
@@ -214,7 +199,7 @@ def test_index_platform_selection(tmp_path: Path, platform: str) -> None:
     with open_image(input_path=f"{layout}:multi", options=SourceOptions(platform=platform)) as src:
         assert src.config().digest == wanted.config_digest
         assert src.config().parsed()["architecture"] == arch
-        assert [inflate(b) for b in read_all(src)] == [l.tar for l in wanted.layers]
+        assert [decompress(b) for b in read_layers(src)] == [l.tar for l in wanted.layers]
 
 
 def test_index_without_matching_platform_lists_available(tmp_path: Path) -> None:
@@ -250,7 +235,7 @@ def test_umoci_layout(tmp_path: Path) -> None:
     with open_image(input_path=f"{layout}:t") as src:
         layers = src.layers()
         assert len(layers) == 1
-        assert b"umoci\n" in inflate(read_all(src)[0])
+        assert b"umoci\n" in decompress(read_layers(src)[0])
 
 
 def test_image_from_corpus_fixture(corpus: Path, tmp_path: Path) -> None:
@@ -262,8 +247,8 @@ def test_image_from_corpus_fixture(corpus: Path, tmp_path: Path) -> None:
     for kind in ("oci-tar", "docker-gzip"):
         (tmp_path / kind).mkdir()
         with open_image(input_path=WRITERS[kind](image, tmp_path / kind)) as src:
-            for blob in read_all(src):
-                with tarfile.open(fileobj=io.BytesIO(inflate(blob))) as tf:
+            for blob in read_layers(src):
+                with tarfile.open(fileobj=io.BytesIO(decompress(blob))) as tf:
                     member = tf.extractfile("var/lib/dpkg/status")
                     assert member is not None and member.read() == status
 

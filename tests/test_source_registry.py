@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import shutil
 import threading
@@ -12,32 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import zstandard
-from imagebuild import BuiltImage, canonical_json, digest_of, sample_image, sample_index
+from imagebuild import (BuiltImage, canonical_json, decompress, digest_of, read_layers, sample_image,
+                        sample_index)
 from registry import RegistryServer
 
 from layerscan.errors import AuthError, DigestMismatchError, ImageError, RegistryError
-from layerscan.source.base import ImageSource, SourceOptions
+from layerscan.source.base import SourceOptions
 from layerscan.source.open import open_image
 from layerscan.source.registry.client import RegistryClient
 from layerscan.source.registry.reference import parse_reference
 from layerscan.source.registry.source import RegistrySource
-
-
-def inflate(blob: bytes) -> bytes:
-    if blob[:2] == b"\x1f\x8b":
-        return gzip.decompress(blob)
-    if blob[:4] == b"\x28\xb5\x2f\xfd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
-    return blob
-
-
-def read_all(src: ImageSource) -> list[bytes]:
-    out = []
-    for layer in src.layers():
-        with src.open_layer(layer) as fh:
-            out.append(fh.read())
-    return out
 
 
 @pytest.fixture()
@@ -71,7 +54,7 @@ def test_pull_same_image_as_built(pushed: str, image: BuiltImage, opts: SourceOp
         assert [l.diff_id for l in src.layers()] == image.diff_ids
         assert [l.digest for l in src.layers()] == [b.digest for b in image.layers]
         assert [l.created_by for l in src.layers()] == [b.created_by for b in image.layers]
-        assert [inflate(b) for b in read_all(src)] == [b.tar for b in image.layers]
+        assert [decompress(b) for b in read_layers(src)] == [b.tar for b in image.layers]
         assert src.repo_tags == (f"{pushed}/team/app:1.0",)
         assert src.repo_digests == (f"{pushed}/team/app@{image.manifest_digest}",)
 
@@ -87,7 +70,7 @@ def test_registry_and_archive_agree(pushed: str, image: BuiltImage, opts: Source
     with open_image(f"{pushed}/team/app:1.0", options=opts) as remote, \
             open_image(input_path=str(archive)) as local:
         assert remote.config().raw == local.config().raw
-        assert [inflate(b) for b in read_all(remote)] == read_all(local)
+        assert [decompress(b) for b in read_layers(remote)] == read_layers(local)
 
 
 @pytest.mark.parametrize("platform", ["linux/amd64", "linux/arm64"])
@@ -132,7 +115,7 @@ def test_progress_tasks_sized_by_descriptor(pushed: str, image: BuiltImage, opts
             return Task(f"{description}|{total}")
 
     with RegistrySource(f"{pushed}/team/app:1.0", options=opts, progress=Recorder()) as src:
-        read_all(src)
+        read_layers(src)
     assert sorted(int(k.split("|")[1]) for k in seen) == sorted(len(b.blob) for b in image.layers)
     for counts in seen.values():
         assert counts[-1] == -1  # closed
@@ -172,7 +155,7 @@ def test_token_auth(token_registry: RegistryServer, image: BuiltImage, opts: Sou
                             "password": token_registry.password})
     with open_image(name, options=good) as src:
         assert src.config().digest == image.config_digest
-        assert [inflate(b) for b in read_all(src)] == [b.tar for b in image.layers]
+        assert [decompress(b) for b in read_layers(src)] == [b.tar for b in image.layers]
     bad_password = "not-" + token_registry.password
     bad = SourceOptions(**{**good.__dict__, "password": bad_password})
     with pytest.raises(AuthError) as info:
@@ -271,7 +254,7 @@ def test_retry_after_is_honoured_and_capped(scripted: ScriptedRegistry, image: B
     sleeps: list[float] = []
     with _source(scripted, options, sleeps) as src:
         assert src.config().digest == image.config_digest
-        assert [inflate(b) for b in read_all(src)] == [b.tar for b in image.layers]
+        assert [decompress(b) for b in read_layers(src)] == [b.tar for b in image.layers]
     assert sleeps == [2.0, 1.0, 5.0]  # Retry-After; backoff 0.5*2^1; Retry-After capped
 
 
@@ -305,7 +288,7 @@ def test_corrupt_layer_blob(scripted: ScriptedRegistry, image: BuiltImage, opts:
     scripted.blobs[victim] = bytes(blob)
     with _source(scripted, opts, []) as src:
         with pytest.raises(DigestMismatchError, match=victim):
-            read_all(src)
+            read_layers(src)
 
 
 def test_schema1_is_rejected_by_name(scripted: ScriptedRegistry, opts: SourceOptions) -> None:
@@ -331,7 +314,7 @@ def test_basic_auth(scripted: ScriptedRegistry, image: BuiltImage, opts: SourceO
     monkeypatch.setenv("LAYERSCAN_USERNAME", "alice")
     monkeypatch.setenv("LAYERSCAN_PASSWORD", "s3cret")
     with _source(scripted, opts, []) as src:
-        assert [inflate(b) for b in read_all(src)] == [b.tar for b in image.layers]
+        assert [decompress(b) for b in read_layers(src)] == [b.tar for b in image.layers]
     monkeypatch.setenv("LAYERSCAN_PASSWORD", "wrong")
     with pytest.raises(AuthError, match="authentication failed") as info:
         _source(scripted, opts, [])
