@@ -17,6 +17,8 @@ import json
 import re
 import tomllib
 from abc import abstractmethod
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -118,6 +120,18 @@ def as_list(value: Any) -> list[Any]:
 
 def as_str(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def reachable(start: Iterable[str], graph: Mapping[str, Sequence[str]]) -> set[str]:
+    """Every key reachable from ``start`` in a dependency graph (``start`` included)."""
+    seen: set[str] = set()
+    queue = deque(start)
+    while queue:
+        key = queue.popleft()
+        if key not in seen:
+            seen.add(key)
+            queue.extend(graph.get(key, ()))
+    return seen
 
 
 _PEP503 = re.compile(r"[-_.]+")

@@ -16,11 +16,10 @@ files (pnpm's env lockfile first) use the document holding ``packages``.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, ClassVar
 
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_dict, as_str, basename,
-                                          load_yaml_documents)
+                                          load_yaml_documents, reachable)
 from layerscan.analyzers.node.npm import npm_package, split_descriptor
 from layerscan.model import Package
 
@@ -70,17 +69,6 @@ def _direct(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, str]:
             for name, value in as_dict(imp.get(f)).items()}
 
 
-def _reach(start: list[str], graph: dict[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    queue = deque(start)
-    while queue:
-        key = queue.popleft()
-        if key not in seen:
-            seen.add(key)
-            queue.extend(graph.get(key, ()))
-    return seen
-
-
 def _v9_dev_keys(doc: dict[str, Any]) -> set[str]:
     """'name@version' keys reachable from importers only through devDependencies."""
     graph: dict[str, list[str]] = {}
@@ -89,8 +77,8 @@ def _v9_dev_keys(doc: dict[str, Any]) -> set[str]:
         deps = [f"{n}@{_dep_version(v).split('(', 1)[0]}" for f in PROD_FIELDS
                 for n, v in as_dict(as_dict(snapshot).get(f)).items()]
         graph.setdefault(base, []).extend(deps)
-    prod = _reach([f"{n}@{v.split('(', 1)[0]}" for n, v in _direct(doc, PROD_FIELDS).items()], graph)
-    dev = _reach([f"{n}@{v.split('(', 1)[0]}" for n, v in _direct(doc, (DEV_FIELD,)).items()], graph)
+    prod = reachable([f"{n}@{v.split('(', 1)[0]}" for n, v in _direct(doc, PROD_FIELDS).items()], graph)
+    dev = reachable([f"{n}@{v.split('(', 1)[0]}" for n, v in _direct(doc, (DEV_FIELD,)).items()], graph)
     return dev - prod
 
 

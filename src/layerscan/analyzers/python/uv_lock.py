@@ -8,10 +8,10 @@ dependency of a project package.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, ClassVar
 
-from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_list, as_str, basename, lang_package, pep503
+from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, as_dict, as_list, as_str, basename, lang_package,
+                                          pep503, reachable)
 from layerscan.analyzers.python.tomllock import package_tables
 
 ANALYZER = "python-uv-lock"
@@ -34,25 +34,14 @@ def _runtime_deps(table: dict[str, Any]) -> list[str]:
     return names
 
 
-def _reachable(start: list[str], graph: dict[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    queue = deque(start)
-    while queue:
-        name = queue.popleft()
-        if name not in seen:
-            seen.add(name)
-            queue.extend(graph.get(name, ()))
-    return seen
-
-
 def parse(data: bytes) -> Parsed:
     tables = package_tables(data)
     graph = {pep503(as_str(t.get("name"))): _runtime_deps(t) for t in tables}
     roots = [t for t in tables if is_project(t)]
     direct = {n for t in roots for n in _runtime_deps(t)}
     dev_direct = {n for t in roots for g in as_dict(t.get("dev-dependencies")).values() for n in _dep_names(g)}
-    runtime = _reachable(sorted(direct), graph)
-    dev_only = _reachable(sorted(dev_direct), graph) - runtime if roots else set()
+    runtime = reachable(sorted(direct), graph)
+    dev_only = reachable(sorted(dev_direct), graph) - runtime if roots else set()
     packages = []
     for table in tables:
         key = pep503(as_str(table.get("name")))
