@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-_PEP503 = re.compile(r"[-_.]+")
+from layerscan.analyzers.langbase import pep503
+
 _ALPINE_RELEASE = re.compile(r"^v?(\d+)\.(\d+)")
 
 
@@ -49,5 +50,5 @@ def base_ecosystem(namespace: str) -> str:
 def name_key(namespace: str, package: str) -> str:
     """The lookup key for a package name within a namespace."""
     if base_ecosystem(namespace) == "PyPI":
-        return _PEP503.sub("-", package).lower()
+        return pep503(package)
     return package

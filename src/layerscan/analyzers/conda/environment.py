@@ -14,6 +14,7 @@ import yaml
 
 from layerscan.analyzers.base import LOCKFILE, MiB, AnalysisResult, Analyzer, unknown
 from layerscan.analyzers.conda.names import conda_package
+from layerscan.analyzers.langbase import pep503
 from layerscan.model import Package
 
 NAME = "conda-environment"
@@ -44,7 +45,7 @@ def _pip(path: str, spec: str) -> Package | None:
         return None
     name = re.split(r"[<>=!~;\s]", name)[0]
     version = match.group("version") if match else ""
-    return conda_package(re.sub(r"[-_.]+", "-", name).lower(), version, file_path=path, found_by=NAME,
+    return conda_package(pep503(name), version, file_path=path, found_by=NAME,
                          evidence="environment.yml pip", type="pypi",
                          version_unknown_reason="" if version else f"no pinned version in {spec.strip()!r}")
 

@@ -8,10 +8,10 @@ Format readers produce :class:`Component` records and a :class:`DocFacts`;
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from layerscan.analyzers.langbase import pep503
 from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.source.sbom.purls import ARTIFACT_TYPES, os_from_distro, parse_purl, purl_facts
 
@@ -26,8 +26,7 @@ _SOURCE_MATCHED = frozenset({"deb", "apk"})
 _AUTHORITATIVE_SOURCE = frozenset({"dpkg-db-entry", "apk-db-entry"})
 _SYFT_DB_INFO = ("acquired package info from DPKG DB", "acquired package info from APK DB")
 _PACKAGE_KINDS = frozenset({"library", "framework", ""})
-_NOTE_NAMES = 8
-_PEP503 = re.compile(r"[-_.]+")  # names listed in one aggregated note
+_NOTE_NAMES = 8  # names listed in one aggregated note
 
 Props = tuple[tuple[str, str], ...]
 
@@ -190,7 +189,7 @@ class _Tally:
 def _display_name(pkg_type: str, purl_name: str, component_name: str) -> str:
     """PyPI purls carry the normalised name; the component keeps the project's spelling
     ("Jinja2"), as our analyzers do. Any other disagreement: the purl wins."""
-    if pkg_type == "pypi" and component_name and _PEP503.sub("-", component_name).lower() == purl_name:
+    if pkg_type == "pypi" and component_name and pep503(component_name) == purl_name:
         return component_name
     return purl_name
 
