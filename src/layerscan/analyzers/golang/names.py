@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from packageurl import PackageURL
-
+from layerscan.analyzers.langbase import lang_purl
 from layerscan.model import Package
 
 STDLIB = "stdlib"
@@ -11,9 +10,7 @@ STDLIB = "stdlib"
 
 def golang_purl(module: str, version: str) -> str:
     namespace, _, name = module.rpartition("/")
-    if not name:
-        return ""
-    return PackageURL(type="golang", namespace=namespace or None, name=name, version=version or None).to_string()
+    return lang_purl("golang", name, version, namespace)
 
 
 def toolchain_version(go_version: str) -> str:

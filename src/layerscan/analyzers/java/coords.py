@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from packageurl import PackageURL
-
+from layerscan.analyzers.langbase import lang_purl
 from layerscan.model import Package
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -39,11 +38,7 @@ def valid_version(value: str) -> bool:
 
 
 def maven_purl(group_id: str, artifact_id: str, version: str) -> str:
-    if not artifact_id:
-        return ""
-    return PackageURL(
-        type="maven", namespace=group_id or None, name=artifact_id, version=version or None
-    ).to_string()
+    return lang_purl("maven", artifact_id, version, group_id)
 
 
 def maven_package(
