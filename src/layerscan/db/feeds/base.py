@@ -50,19 +50,24 @@ class _MemberFeed(ABC):
 
     def parse(self, path: Path, stats: ParseStats) -> Iterator[Any]:
         """Parse a file, directory or zip in this feed's native layout."""
-        from layerscan.db.feeds.common import decode_member
         from layerscan.db.feeds.members import iter_members
-        from layerscan.errors import FeedError
 
         for member in iter_members(path, stats, self.max_member_bytes):
-            try:
-                doc = decode_member(member)
-            except FeedError as exc:
-                stats.skip(str(exc))
-                continue
-            if self.accepts(member, doc):
-                yield from self.add(member, doc, stats)
+            yield from self.parse_member(member, stats)
         yield from self.finish(stats)
+
+    def parse_member(self, member: Any, stats: ParseStats) -> Iterator[Any]:
+        """Decode one member and add it when it is ours; an undecodable member is skipped."""
+        from layerscan.db.feeds.common import decode_member
+        from layerscan.errors import FeedError
+
+        try:
+            doc = decode_member(member)
+        except FeedError as exc:
+            stats.skip(str(exc))
+            return
+        if self.accepts(member, doc):
+            yield from self.add(member, doc, stats)
 
 
 class Feed(_MemberFeed):

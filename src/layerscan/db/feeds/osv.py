@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
-from layerscan.db.feeds.common import decode_member, id_prefix, normalise_severity, str_list, text, valid_id
+from layerscan.db.feeds.common import id_prefix, normalise_severity, str_list, text, valid_id
 from layerscan.db.cvss import base_score
 from layerscan.db.feeds.members import Member, iter_members
 from layerscan.db.namespaces import normalise_namespace
@@ -229,13 +229,7 @@ class OsvFeed(Feed):
                     continue
                 if path != base:
                     replaced.add(stem)
-                try:
-                    doc = decode_member(member)
-                except FeedError as exc:
-                    stats.skip(str(exc))
-                    continue
-                if self.accepts(member, doc):
-                    yield from self.add(member, doc, stats)
+                yield from self.parse_member(member, stats)
 
 
 def parse_modified_ids(data: bytes) -> list[tuple[str, str]]:
