@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,11 @@ import pytest
 from conftest_paths import CORPUS, ROOT, SHARED  # noqa: F401
 
 FIXTURES = ROOT / "tests" / "fixtures"
+
+# Scans in tests never reach the upstream feed servers: the automatic database update
+# before a scan is off unless a test turns it on (tests/test_cli_dbrefresh.py does,
+# against local servers).
+os.environ.setdefault("LAYERSCAN_SKIP_DB_UPDATE", "true")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from typing import Iterator
 
 import pytest
 
+from layerscan.errors import DatabaseError
+
 from layerscan.db.store import Store
 from layerscan.db.update import UpdateOptions, update_database
 
@@ -147,13 +149,14 @@ def test_failed_source_keeps_previous_data(mirror: tuple[str, Path, ThreadingHTT
         assert store.metadata()["sources"]["kev"]["status"] == "kept"
 
 
-def test_unreachable_mirror_without_db_fails_per_source(tmp_path: Path) -> None:
+def test_unreachable_mirror_without_db_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    """A first update that downloads nothing must not leave an empty database behind
+    (a scan would then report 'no vulnerabilities')."""
     opts = UpdateOptions(cache_dir=tmp_path, sources=("kev",), urls={"kev": "http://127.0.0.1:9/kev.json"},
                          env={}, timeout=2)
-    result = update_database(opts)
-    assert "kev" in result.failed
-    with Store.open(opts.db_path) as store:
-        assert store.metadata()["sources"]["kev"]["status"] == "failed"
+    with pytest.raises(DatabaseError, match="no source could be downloaded"):
+        update_database(opts)
+    assert not opts.db_path.exists()
 
 
 def test_env_overrides_url(tmp_path: Path) -> None:

@@ -194,6 +194,13 @@ def run(command: str, target: str, opts: Options) -> int:
         stop_progress(progress)
     outcome = None
     if scan_vulns:
+        from layerscan.cli.dbrefresh import refresh_database
+
+        progress = make_progress(opts["quiet"], opts["no_progress"])
+        try:
+            refresh_database(opts, progress, warn, required)
+        finally:
+            stop_progress(progress)
         outcome = find_vulnerabilities(sbom, Path(opts["cache_dir"]), required=required, warn=warn)
         if outcome.unknowns:
             sbom = dataclasses.replace(sbom, unknowns=sbom.unknowns + outcome.unknowns)

@@ -192,6 +192,15 @@ def update_database(opts: UpdateOptions, progress: Progress = NULL_PROGRESS, for
         fetcher = Fetcher(_validators(plan.state), opts.timeout, progress)
         _fetch_all(fetcher, opts, plan)
         plan.state.update({f"{STATE_PREFIX}http:{url}": v.encode() for url, v in fetcher.validators.items()})
+        if not plan.inputs and plan.failed:
+            # nothing could be downloaded: never replace (or create) a database without data
+            first = next(iter(plan.failed.items()))
+            if not target.exists():
+                raise DatabaseError(f"database update failed: no source could be downloaded "
+                                    f"({len(plan.failed)} failed; first: {first[0]}: {first[1][:200]})",
+                                    hint="check the network or mirror URLs (LAYERSCAN_DB_<SOURCE>_URL), "
+                                         "or build one offline with 'layerscan db import PATH'")
+            return UpdateResult((), plan.failed, None)
         if not plan.changed and target.exists() and not force and not _needs_rebuild(target, plan):
             return UpdateResult((), plan.failed, None)
         metadata = {**plan.state, "next_update": _iso(datetime.now(timezone.utc) + timedelta(hours=24))}
