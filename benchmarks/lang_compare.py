@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email.parser
+import io
 import json
 import sqlite3
 import statistics
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +44,7 @@ from run import WORK, commands, run  # noqa: E402  (the lead's harness: same com
 
 TOOLS = ("layerscan", "trivy", "syft")
 IMAGE = "lang"
+GO_EXPECTED = Path("/work/shared/corpus/fixtures/go/trivy-binary-happy-path/expected.json")  # the image's Go binary
 MAX_READ = 64 << 20  # bytes read from one image member as evidence
 
 # ---- SBOMs ----------------------------------------------------------------------------------
@@ -160,18 +164,87 @@ class ImageFiles:
         return self.writers.get(path, []) if path in self.present else []
 
 
-def zip_member(data: bytes, inner: list[str], name: str) -> bytes:
-    """Member ``name`` of the archive at ``inner`` (nested jar names) inside zip ``data``."""
-    import io
-    import zipfile
+def manifest_text(jar: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(jar)) as zf:
+            return zf.read("META-INF/MANIFEST.MF")[:MAX_READ].decode("utf-8", "replace")
+    except (KeyError, zipfile.BadZipFile):
+        return ""
 
-    for level in [*inner, name]:
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                data = zf.read(level)
-        except (KeyError, zipfile.BadZipFile):
-            return b""
-    return data
+
+# ---- what the image's files say (the reference column) --------------------------------------
+
+FILES = "image files"
+MAX_NESTING = 4
+
+
+def reference_packages(image: ImageFiles, go_expected: Path) -> list[Component]:
+    """Packages read straight from the image's metadata files, with a plain parser per format
+    (nothing shared with layerscan's analyzers); Go from the corpus case's expected.json."""
+    out: list[Component] = []
+    for path in sorted(image.present):
+        data = lambda p=path: image.read(p, image.history(p)[-1])  # noqa: E731  (read lazily)
+        if path == "var/lib/dpkg/status":
+            out += dpkg_packages(data(), path)
+        elif path.endswith((".dist-info/METADATA", ".egg-info/PKG-INFO")):
+            out += python_package(data(), path)
+        elif path.endswith("/package.json"):
+            out += npm_package(data(), path)
+        elif path.endswith((".jar", ".war", ".ear")):
+            out += maven_packages(data(), path, 0)
+    doc = json.loads(go_expected.read_text())
+    out += [Component(Key("golang", *_split_go(p["name"])), p["version"], "", "") for p in doc["packages"]]
+    return out
+
+
+def _split_go(name: str) -> tuple[str, str]:
+    namespace, _, short = name.rpartition("/")
+    return namespace, short
+
+
+def dpkg_packages(status: bytes, path: str) -> list[Component]:
+    out = []
+    for para in status.decode("utf-8", "replace").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in para.splitlines() if ": " in line and not line[:1].isspace())
+        if fields.get("Status", "").endswith(" installed") and fields.get("Package"):
+            out.append(Component(Key("deb", "debian", fields["Package"]), fields.get("Version", ""), path, ""))
+    return out
+
+
+def python_package(metadata: bytes, path: str) -> list[Component]:
+    headers = email.parser.BytesHeaderParser().parsebytes(metadata)
+    if not headers["Name"]:
+        return []
+    return [Component(Key("pypi", "", normalise_name("pypi", str(headers["Name"]))), str(headers["Version"]), path, "")]
+
+
+def npm_package(manifest: bytes, path: str) -> list[Component]:
+    try:
+        doc = json.loads(manifest)
+    except ValueError:
+        return []
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not doc.get("version"):
+        return []
+    scope, _, name = doc["name"].rpartition("/")
+    return [Component(Key("npm", scope, name), str(doc["version"]), path, "")]
+
+
+def maven_packages(jar: bytes, path: str, depth: int) -> list[Component]:
+    """pom.properties of a jar and of the jars nested in it (as "outer!/inner" paths)."""
+    out = []
+    try:
+        with zipfile.ZipFile(io.BytesIO(jar)) as zf:
+            for name in zf.namelist():
+                if name.startswith("META-INF/maven/") and name.endswith("/pom.properties"):
+                    props = dict(line.split("=", 1) for line in zf.read(name).decode("utf-8", "replace").splitlines()
+                                 if "=" in line and not line.startswith("#"))
+                    out.append(Component(Key("maven", props.get("groupId", ""), props.get("artifactId", "")),
+                                         props.get("version", ""), path, ""))
+                elif name.endswith((".jar", ".war")) and depth < MAX_NESTING:
+                    out += maven_packages(zf.read(name), f"{path}!/{name}", depth + 1)
+    except zipfile.BadZipFile:
+        return out
+    return out
 
 
 # ---- differences and their explanations -----------------------------------------------------
@@ -255,28 +328,14 @@ def explain_manifest_guess(key: Key, versions: dict[str, str], paths: tuple[str,
     if not jar:
         return ""
     data = image.read(jar, image.history(jar)[-1])
-    manifest = zip_member(data, [], "META-INF/MANIFEST.MF").decode("utf-8", "replace")
+    manifest = manifest_text(data)
     main_class = next((line.split(":", 1)[1].strip() for line in manifest.splitlines()
                        if line.startswith("Main-Class:")), "")
-    poms = pom_coordinates(data)
+    poms = [f"{c.key.namespace}:{c.key.name}@{c.version}" for c in maven_packages(data, jar, MAX_NESTING)]
     return (f"only {listed[0]}: a versionless package guessed from {jar}'s MANIFEST.MF (Main-Class "
             f"`{main_class}` taken as the group, the file name as the artifact). The jar's own "
             f"pom.properties says {', '.join(poms) or 'nothing'}, which every tool reports; the guess is a "
             f"duplicate of it with a wrong group and no version (a false package, not a missed one)")
-
-
-def pom_coordinates(jar: bytes) -> list[str]:
-    import io
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(jar)) as zf:
-            names = [n for n in zf.namelist() if n.startswith("META-INF/maven/") and n.endswith("pom.properties")]
-            props = [dict(line.split("=", 1) for line in zf.read(n).decode("utf-8", "replace").splitlines()
-                          if "=" in line and not line.startswith("#")) for n in names]
-    except zipfile.BadZipFile:
-        return []
-    return [f"{p.get('groupId')}:{p.get('artifactId')}@{p.get('version')}" for p in props]
 
 
 # ---- layer attribution ----------------------------------------------------------------------
@@ -438,8 +497,9 @@ def main() -> int:
                 timings.append(measure(tool, kind, args.repeat, Path(tmpdir)))
         sboms = {kind: {t.tool: load_sbom(t.tool, t.sbom) for t in timings if t.kind == kind} for kind in kinds}
     main_kind = kinds[0]
-    counts = ecosystem_counts(sboms[main_kind])
-    diffs = differences(sboms[main_kind], image)
+    with_files = {**sboms[main_kind], FILES: reference_packages(image, GO_EXPECTED)}
+    counts = ecosystem_counts(with_files)
+    diffs = differences(with_files, image)
     layers = attribution(sboms[main_kind], image)
     same_across_inputs = {tool: all(sorted((c.key, c.version) for c in sboms[k][tool])
                                     == sorted((c.key, c.version) for c in sboms[main_kind][tool]) for k in kinds)
@@ -447,7 +507,7 @@ def main() -> int:
     report = ["### Timing", *timing_table(timings), "", f"### Packages per ecosystem ({main_kind})",
               *counts_table(counts), "", "same package list on every input: " + ", ".join(
                   f"{t}={v}" for t, v in same_across_inputs.items()), "", "### Differences",
-              *diff_lines(diffs, TOOLS), "", "### Layer attribution disagreements", *layer_lines(layers, TOOLS)]
+              *diff_lines(diffs, (*TOOLS, FILES)), "", "### Layer attribution disagreements", *layer_lines(layers, TOOLS)]
     print("\n".join(report))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
