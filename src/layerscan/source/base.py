@@ -35,13 +35,18 @@ class ImageConfig:
     raw: bytes
 
     def parsed(self) -> dict:
-        try:
-            data = json.loads(self.raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ImageError(f"image config {self.digest} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ImageError(f"image config {self.digest} is not a JSON object")
-        return data
+        return load_json_document(self.raw, f"image config {self.digest}")
+
+
+def load_json_document(raw: bytes, what: str) -> dict:
+    """A JSON object from an image document; ImageError naming ``what`` otherwise."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImageError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ImageError(f"{what} is not a JSON object")
+    return doc
 
 
 class ImageSource(ABC):

@@ -8,13 +8,13 @@ picked from an index.
 
 from __future__ import annotations
 
-import json
 import platform as _host
 import re
+from abc import abstractmethod
 from dataclasses import dataclass
 
 from layerscan.errors import ImageError
-from layerscan.source.base import LayerDescriptor, created_by_per_layer, diff_ids
+from layerscan.source.base import ImageConfig, ImageSource, LayerDescriptor, created_by_per_layer, diff_ids
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -86,16 +86,6 @@ def check_digest(value: object, what: str) -> str:
     if not isinstance(value, str) or not _DIGEST_RE.match(value):
         raise ImageError(f"{what}: invalid digest {str(value)[:100]!r}")
     return value
-
-
-def load_json_document(raw: bytes, what: str) -> dict:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImageError(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ImageError(f"{what} is not a JSON object")
-    return doc
 
 
 def parse_descriptor(obj: object, what: str) -> Descriptor:
@@ -206,6 +196,30 @@ def select_platform(entries: list[Descriptor], platform: str, what: str) -> Desc
     available = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none"
     raise ImageError(f"{what}: no manifest for platform {wanted} (available: {available})",
                      hint="pick one with --platform os/arch[/variant]")
+
+
+class ManifestImageSource(ImageSource):
+    """An image described by a single-platform manifest (OCI layout, registry): the config
+    blob is read once through ``read_config``; layers join the manifest with the config."""
+
+    manifest: ImageManifest
+    _config: ImageConfig | None = None
+    _layers: list[LayerDescriptor] | None = None
+
+    @abstractmethod
+    def read_config(self, digest: str) -> bytes:
+        """The raw config blob, bounded by MAX_CONFIG_BYTES and digest-verified."""
+
+    def config(self) -> ImageConfig:
+        if self._config is None:
+            digest = self.manifest.config.digest
+            self._config = ImageConfig(digest=digest, raw=self.read_config(digest))
+        return self._config
+
+    def layers(self) -> list[LayerDescriptor]:
+        if self._layers is None:
+            self._layers = layer_descriptors(self.manifest, self.config().parsed())
+        return self._layers
 
 
 def layer_descriptors(manifest: ImageManifest, config: dict) -> list[LayerDescriptor]:

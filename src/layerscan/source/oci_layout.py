@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from layerscan.errors import ImageError
 from layerscan.progress import NULL_PROGRESS, Progress
-from layerscan.source.base import ImageConfig, ImageSource, LayerDescriptor
+from layerscan.source.base import LayerDescriptor, load_json_document
 from layerscan.source.blobstore import BlobStore, DirStore, open_tar_store
 from layerscan.source.manifest import (
     INDEX_TYPES,
@@ -23,11 +23,10 @@ from layerscan.source.manifest import (
     MAX_MANIFEST_BYTES,
     Descriptor,
     ImageManifest,
+    ManifestImageSource,
     check_digest,
     document_media_type,
     ensure_supported,
-    layer_descriptors,
-    load_json_document,
     parse_image_manifest,
     parse_index,
     select_platform,
@@ -106,7 +105,7 @@ def _tags(entries: list[Descriptor]) -> str:
     return ", ".join(sorted({e.annotation(REF_NAME) for e in entries if e.annotation(REF_NAME)})) or "none"
 
 
-class BlobImageSource(ImageSource):
+class BlobImageSource(ManifestImageSource):
     """An image whose manifest, config and layers are blobs in a BlobStore (OCI layout)."""
 
     def __init__(self, reader: OciLayoutReader, manifest: ImageManifest, name: str,
@@ -116,20 +115,9 @@ class BlobImageSource(ImageSource):
         self._reader = reader
         self.manifest = manifest
         self._progress = progress
-        self._config: ImageConfig | None = None
-        self._layers: list[LayerDescriptor] | None = None
 
-    def config(self) -> ImageConfig:
-        if self._config is None:
-            digest = self.manifest.config.digest
-            raw = self._reader.read_blob(digest, MAX_CONFIG_BYTES, f"image config {digest}")
-            self._config = ImageConfig(digest=digest, raw=raw)
-        return self._config
-
-    def layers(self) -> list[LayerDescriptor]:
-        if self._layers is None:
-            self._layers = layer_descriptors(self.manifest, self.config().parsed())
-        return self._layers
+    def read_config(self, digest: str) -> bytes:
+        return self._reader.read_blob(digest, MAX_CONFIG_BYTES, f"image config {digest}")
 
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         return self._reader.open_blob(layer.digest, layer.size, f"layer {layer.digest}", self._progress)

@@ -23,7 +23,7 @@ import urllib3
 
 from layerscan.errors import AuthError, ImageError, RegistryError
 from layerscan.progress import NULL_PROGRESS, Progress
-from layerscan.source.base import SourceOptions
+from layerscan.source.base import SourceOptions, load_json_document
 from layerscan.source.manifest import (
     INDEX_TYPES,
     MANIFEST_ACCEPT,
@@ -33,7 +33,6 @@ from layerscan.source.manifest import (
     ImageManifest,
     document_media_type,
     ensure_supported,
-    load_json_document,
     parse_descriptor,
     parse_image_manifest,
     parse_index,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from layerscan.progress import NULL_PROGRESS, Progress
-from layerscan.source.base import ImageConfig, ImageSource, LayerDescriptor, SourceOptions
-from layerscan.source.manifest import MAX_CONFIG_BYTES, layer_descriptors
+from layerscan.source.base import LayerDescriptor, SourceOptions
+from layerscan.source.manifest import MAX_CONFIG_BYTES, ManifestImageSource
 from layerscan.source.registry.client import RegistryClient
 from layerscan.source.registry.reference import familiar_repository, parse_reference
 
 
-class RegistrySource(ImageSource):
+class RegistrySource(ManifestImageSource):
     """Resolves ``name`` (tag or digest; index -> platform) when constructed.
 
     Layer reads report to ``progress``: one task per layer, sized by the descriptor.
@@ -27,21 +27,9 @@ class RegistrySource(ImageSource):
         repo = familiar_repository(self.ref)
         self.repo_tags = (f"{repo}:{self.ref.tag}",) if self.ref.tag else ()
         self.repo_digests = (f"{repo}@{top.digest}",)
-        self._config: ImageConfig | None = None
-        self._layers: list[LayerDescriptor] | None = None
 
-    def config(self) -> ImageConfig:
-        if self._config is None:
-            digest = self.manifest.config.digest
-            raw = self._client.fetch_blob(self.ref.repository, digest, MAX_CONFIG_BYTES,
-                                          f"image config {digest}")
-            self._config = ImageConfig(digest=digest, raw=raw)
-        return self._config
-
-    def layers(self) -> list[LayerDescriptor]:
-        if self._layers is None:
-            self._layers = layer_descriptors(self.manifest, self.config().parsed())
-        return self._layers
+    def read_config(self, digest: str) -> bytes:
+        return self._client.fetch_blob(self.ref.repository, digest, MAX_CONFIG_BYTES, f"image config {digest}")
 
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         return self._client.open_blob(self.ref.repository, layer.digest, layer.size,
