@@ -29,29 +29,16 @@ class Verdict:
 NOT_AFFECTED = Verdict(False)
 
 
-def _interval_hit(version_key: Any, rng: Range, scheme: VersionScheme) -> Verdict:
-    """Walk OSV events in order; return the interval containing the version."""
-    start: Any = None
-    opened = False
-    limits = [scheme.key(v) for k, v in rng.events if k == "limit"]
-    if limits and not any(version_key < lim for lim in limits):
+def _interval_hit(version: str, version_key: Any, rng: Range, scheme: VersionScheme) -> Verdict:
+    """Whether the version is affected is the scheme's OSV evaluation; the fix offered
+    is the lowest 'fixed' event above the installed version (the end of its interval)."""
+    if not scheme.in_range(version, rng.events):
         return NOT_AFFECTED
-    intro_text = "0"
-    for kind, value in rng.events:
-        if kind == "introduced":
-            start, opened, intro_text = (None if value == "0" else scheme.key(value)), True, value
-        elif kind in ("fixed", "last_affected") and opened:
-            end = scheme.key(value)
-            opened = False
-            inside = (start is None or version_key >= start) and (
-                version_key < end or (kind == "last_affected" and version_key == end))
-            if inside:
-                fixed = value if kind == "fixed" else ""
-                return Verdict(True, fixed, "fixed" if fixed else "affected",
-                               f"{rng.type} range introduced {intro_text}, {kind} {value}")
-    if opened and (start is None or version_key >= start):
-        return Verdict(True, "", "affected", f"{rng.type} range introduced {intro_text}, no fix")
-    return NOT_AFFECTED
+    fixes = sorted((scheme.key(v), v) for k, v in rng.events if k == "fixed" and scheme.key(v) > version_key)
+    events = ", ".join(f"{k} {v}" for k, v in rng.events)
+    if fixes:
+        return Verdict(True, fixes[0][1], "fixed", f"{rng.type} range {events}")
+    return Verdict(True, "", "affected", f"{rng.type} range {events}; no fix")
 
 
 def _npm_hit(version: str, rng: Range) -> Verdict:
@@ -80,7 +67,7 @@ def evaluate(affected: Affected, version: str, scheme: VersionScheme) -> Verdict
     for rng in affected.ranges:
         if rng.type == "GIT":
             continue
-        verdict = _npm_hit(version, rng) if rng.type == NPM_RANGE else _interval_hit(key, rng, scheme)
+        verdict = _npm_hit(version, rng) if rng.type == NPM_RANGE else _interval_hit(version, key, rng, scheme)
         if verdict.affected:
             fixed = verdict.fixed_version or affected.fixed_version
             status = "fixed" if fixed else _unfixed_status(affected)
