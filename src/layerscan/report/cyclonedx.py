@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from layerscan.model import Finding, Package
 from layerscan.model.package import OS_TYPES
-from layerscan.report.document import ScanReport
+from layerscan.report.document import ScanReport, artifact_properties, layer_properties
 from layerscan.report.vulninfo import data_source, package_uid, primary_url, suppression_status
 
 SPEC_VERSION = "1.6"
@@ -55,10 +55,7 @@ def package_properties(p: Package) -> list[dict[str, str]]:
     pairs = [("package:type", p.type), ("package:src_name", p.src_name),
              ("package:src_version", p.src_version), ("package:file_path", p.file_path),
              ("package:found_by", p.found_by), ("package:os_owner", p.os_owner)]
-    if p.layer:
-        pairs += [("layer:index", str(p.layer.index)), ("layer:diff_id", p.layer.diff_id),
-                  ("layer:digest", p.layer.digest), ("layer:created_by", p.layer.created_by)]
-    return _props(pairs)
+    return _props(pairs + layer_properties(p.layer))
 
 
 def component(p: Package, refs: _Refs) -> dict[str, Any]:
@@ -78,15 +75,7 @@ def component(p: Package, refs: _Refs) -> dict[str, Any]:
 def _root_component(report: ScanReport) -> dict[str, Any]:
     kind = "container" if report.artifact_type == "container_image" else "application"
     root: dict[str, Any] = {"bom-ref": "layerscan:artifact", "type": kind, "name": report.artifact_name}
-    pairs: list[tuple[str, str]] = [("artifact:type", report.artifact_type)]
-    meta = report.image
-    if meta:
-        pairs.append(("image:id", meta.image_id))
-        pairs += [("image:repo_tag", t) for t in meta.repo_tags]
-        pairs += [("image:repo_digest", d) for d in meta.repo_digests]
-        pairs += [(f"image:layer:{layer.index}", f"{layer.diff_id} {layer.created_by}".strip())
-                  for layer in meta.layers]
-    props = _props(pairs)
+    props = _props(artifact_properties(report))
     if props:
         root["properties"] = props
     return root

@@ -190,6 +190,27 @@ def layer_step(created_by: str) -> str:
     return text
 
 
+def layer_properties(layer: LayerInfo | None) -> list[tuple[str, str]]:
+    """(name, value) pairs naming a package's layer, for the SBOM formats' properties."""
+    if layer is None:
+        return []
+    return [("layer:index", str(layer.index)), ("layer:diff_id", layer.diff_id),
+            ("layer:digest", layer.digest), ("layer:created_by", layer.created_by)]
+
+
+def artifact_properties(report: ScanReport) -> list[tuple[str, str]]:
+    """(name, value) pairs describing the scanned artifact, for the SBOM formats' root element."""
+    pairs = [("artifact:type", report.artifact_type)]
+    meta = report.image
+    if meta:
+        pairs.append(("image:id", meta.image_id))
+        pairs += [("image:repo_tag", t) for t in meta.repo_tags]
+        pairs += [("image:repo_digest", d) for d in meta.repo_digests]
+        pairs += [(f"image:layer:{layer.index}", f"{layer.diff_id} {layer.created_by}".strip())
+                  for layer in meta.layers]
+    return pairs
+
+
 def layer_label(layer: LayerInfo | None, width: int = 0) -> str:
     """"#3 RUN pip install flask" (shortened to ``width`` with an ellipsis when > 0)."""
     if layer is None:

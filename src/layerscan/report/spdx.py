@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from layerscan.model import Package
 from layerscan.model.package import OS_TYPES
-from layerscan.report.document import ScanReport
+from layerscan.report.document import ScanReport, artifact_properties, layer_properties
 from layerscan.report.vulninfo import package_uid
 
 SPDX_VERSION = "SPDX-2.3"
@@ -54,10 +54,7 @@ def package(p: Package, report: ScanReport) -> dict[str, Any]:
                                 "referenceLocator": p.purl}]
     pkg["primaryPackagePurpose"] = "LIBRARY"
     pairs = [("package:type", p.type), ("package:file_path", p.file_path), ("package:os_owner", p.os_owner)]
-    if p.layer:
-        pairs += [("layer:index", str(p.layer.index)), ("layer:diff_id", p.layer.diff_id),
-                  ("layer:digest", p.layer.digest), ("layer:created_by", p.layer.created_by)]
-    annotations = _annotations(report, pairs)
+    annotations = _annotations(report, pairs + layer_properties(p.layer))
     if annotations:
         pkg["annotations"] = annotations
     return pkg
@@ -66,15 +63,7 @@ def package(p: Package, report: ScanReport) -> dict[str, Any]:
 def _root(report: ScanReport) -> dict[str, Any]:
     root = _base(ROOT_ID, report.artifact_name, "")
     root["primaryPackagePurpose"] = _PURPOSE.get(report.artifact_type, "OTHER")
-    meta = report.image
-    pairs = [("artifact:type", report.artifact_type)]
-    if meta:
-        pairs.append(("image:id", meta.image_id))
-        pairs += [("image:repo_tag", t) for t in meta.repo_tags]
-        pairs += [("image:repo_digest", d) for d in meta.repo_digests]
-        pairs += [(f"image:layer:{layer.index}", f"{layer.diff_id} {layer.created_by}".strip())
-                  for layer in meta.layers]
-    root["annotations"] = _annotations(report, pairs)
+    root["annotations"] = _annotations(report, artifact_properties(report))
     return root
 
 
