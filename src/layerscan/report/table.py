@@ -41,9 +41,11 @@ def _clip(text: str, width: int) -> str:
     return text[: max(width - 1, 0)] + ELLIPSIS if width > 0 else ""
 
 
-def _fit(natural: list[int], budget: int, shrinkable: Sequence[int], floor: int = 12) -> list[int]:
+def _fit(natural: list[int], budget: int, shrinkable: Sequence[int], floor: int = 12,
+         last_resort: Sequence[int] = ()) -> list[int]:
     """Shrink columns in ``shrinkable`` order (each down to ``floor``) until the total fits
-    ``budget``; if still too wide, shrink the widest of them down to 4."""
+    ``budget``; if still too wide, shrink the widest of them and of ``last_resort``
+    (columns such as versions that are only clipped when nothing else is left) down to 4."""
     widths = list(natural)
     for i in shrinkable:
         excess = sum(widths) - budget
@@ -51,7 +53,7 @@ def _fit(natural: list[int], budget: int, shrinkable: Sequence[int], floor: int 
             return widths
         widths[i] -= min(excess, max(widths[i] - floor, 0))
     while sum(widths) > budget:
-        candidates = [i for i in shrinkable if widths[i] > 4]
+        candidates = [i for i in (*shrinkable, *last_resort) if widths[i] > 4]
         if not candidates:
             break
         widths[max(candidates, key=lambda i: widths[i])] -= 1
@@ -59,11 +61,11 @@ def _fit(natural: list[int], budget: int, shrinkable: Sequence[int], floor: int 
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
-                 shrinkable: Sequence[int]) -> list[str]:
+                 shrinkable: Sequence[int], last_resort: Sequence[int] = (), floor: int = 12) -> list[str]:
     """Box-drawn table no wider than ``width`` (shrinkable columns are clipped with …)."""
     n = len(headers)
     natural = [max([len(headers[i])] + [len(printable(" ".join(r[i].split()))) for r in rows]) for i in range(n)]
-    widths = _fit(natural, width - (3 * n + 1), shrinkable)
+    widths = _fit(natural, width - (3 * n + 1), shrinkable, floor, last_resort)
 
     def line(left: str, mid: str, right: str) -> str:
         return left + mid.join("─" * (w + 2) for w in widths) + right
@@ -100,6 +102,18 @@ def _vuln_rows(findings: Sequence[Finding]) -> list[list[str]]:
     return rows
 
 
+def _vuln_table(rows: list[list[str]], width: int) -> list[str]:
+    """Versions are what a reader acts on: on a narrow terminal the Title column
+    goes before any version is clipped."""
+    budget = width - (3 * len(VULN_HEADERS) + 1)
+    natural = [max([len(VULN_HEADERS[i])] + [len(printable(" ".join(r[i].split()))) for r in rows])
+               for i in range(len(VULN_HEADERS))]
+    if _fit(natural, budget, (7, 6, 0), last_resort=(5, 4))[4:6] != natural[4:6]:
+        return render_table(VULN_HEADERS[:-1], [r[:-1] for r in rows], width, (6, 0), floor=8,
+                            last_resort=(5, 4))
+    return render_table(VULN_HEADERS, rows, width, (7, 6, 0), last_resort=(5, 4))
+
+
 def _pkg_rows(packages: Sequence[Package]) -> list[list[str]]:
     return [[p.name, p.version, p.type, layer_label(p.layer), p.file_path] for p in packages]
 
@@ -117,7 +131,7 @@ def render_result(result: Result, report: ScanReport, width: int) -> list[str]:
     if report.vulnerabilities_scanned:
         lines.append(_totals(result))
         if result.findings:
-            lines += [""] + render_table(VULN_HEADERS, _vuln_rows(result.findings), width, (7, 6, 5, 0, 4))
+            lines += [""] + _vuln_table(_vuln_rows(result.findings), width)
     if result.packages and (report.list_all_pkgs or not report.vulnerabilities_scanned):
         lines += ["", f"Packages: {len(result.packages)}"]
         lines += render_table(PKG_HEADERS, _pkg_rows(result.packages), width, (3, 4, 0, 1))
