@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the benchmark images without a Docker engine (debootstrap + umoci + skopeo).
 #   small: debootstrap minbase bookworm (~90 debs), 1 layer + an app layer
-#   large: small + `apt-get install build-essential git perl python3 ...` (~450 debs) + pip layer
+#   large: small + `apt-get install build-essential git perl python3 ...` (with recommends, ~450 debs)
 # Output: benchmarks/work/{small,large}.oci (OCI dir, gzip layers), {small,large}.docker.tar
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,7 +35,7 @@ in_chroot() {
   umount "$R/proc" || true
   rm -rf "$R/var/lib/apt/lists/"* "$R/var/cache/apt/"*.bin
 }
-apt_big() { CHROOT_CMD="apt-get update -qq && apt-get install -y -qq --no-install-recommends build-essential git perl python3 python3-pip python3-venv curl ca-certificates openssl libssl-dev zlib1g-dev libffi-dev gnupg wget xz-utils bzip2 unzip procps less vim-tiny libxml2 libsqlite3-0 >/dev/null && apt-get clean" in_chroot; }
+apt_big() { CHROOT_CMD="apt-get update -qq && apt-get install -y -qq build-essential git perl python3 python3-pip python3-venv python3-dev curl ca-certificates openssl libssl-dev zlib1g-dev libffi-dev libxml2-dev libxslt1-dev libjpeg-dev libpq-dev gnupg wget xz-utils bzip2 unzip procps less vim-tiny openssh-client rsync cmake imagemagick libgtk-3-0 >/dev/null && apt-get clean" in_chroot; }
 app_layer() { mkdir -p "$R/app"; printf 'print("hello")\n' > "$R/app/main.py"; }
 
 build() {
