@@ -156,6 +156,10 @@ class ImageFiles:
                 member = tar.extractfile(path) or tar.extractfile("./" + path)
                 return member.read(MAX_READ) if member else b""
 
+    def final(self, path: str) -> bytes:
+        """The content of ``path`` in the final image (its last writer)."""
+        return self.read(path, self.writers[path][-1])
+
     def layer_of(self, diff_id: str) -> int | None:
         return self.diff_ids.index(diff_id) if diff_id in self.diff_ids else None
 
@@ -183,15 +187,14 @@ def reference_packages(image: ImageFiles, go_expected: Path) -> list[Component]:
     (nothing shared with layerscan's analyzers); Go from the corpus case's expected.json."""
     out: list[Component] = []
     for path in sorted(image.present):
-        data = lambda p=path: image.read(p, image.history(p)[-1])  # noqa: E731  (read lazily)
         if path == "var/lib/dpkg/status":
-            out += dpkg_packages(data(), path)
+            out += dpkg_packages(image.final(path), path)
         elif path.endswith((".dist-info/METADATA", ".egg-info/PKG-INFO")):
-            out += python_package(data(), path)
+            out += python_package(image.final(path), path)
         elif path.endswith("/package.json"):
-            out += npm_package(data(), path)
+            out += npm_package(image.final(path), path)
         elif path.endswith((".jar", ".war", ".ear")):
-            out += maven_packages(data(), path, 0)
+            out += maven_packages(image.final(path), path, 0)
     doc = json.loads(go_expected.read_text())
     out += [Component(Key("golang", *_split_go(p["name"])), p["version"], "", "") for p in doc["packages"]]
     return out
@@ -292,7 +295,7 @@ def explain(key: Key, versions: dict[str, str], paths: tuple[str, ...], image: I
 
 def _binary(paths: tuple[str, ...], image: ImageFiles) -> bytes:
     hist = [image.history(p) for p in paths]
-    return next((image.read(p, h[-1]) for p, h in zip(paths, hist) if h), b"")
+    return next((image.final(p) for p, h in zip(paths, hist) if h), b"")
 
 
 def explain_go_version_spelling(key: Key, versions: dict[str, str], paths: tuple[str, ...],
@@ -327,7 +330,7 @@ def explain_manifest_guess(key: Key, versions: dict[str, str], paths: tuple[str,
     jar = next((p for p in paths if p in image.present), "")
     if not jar:
         return ""
-    data = image.read(jar, image.history(jar)[-1])
+    data = image.final(jar)
     manifest = manifest_text(data)
     main_class = next((line.split(":", 1)[1].strip() for line in manifest.splitlines()
                        if line.startswith("Main-Class:")), "")
