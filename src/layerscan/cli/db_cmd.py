@@ -63,7 +63,7 @@ def register(subparsers: Any, common_parents: Sequence[argparse.ArgumentParser])
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
-    value = getattr(args, "cache_dir", "") or ""
+    value = args.cache_dir
     if not value:
         from platformdirs import user_cache_dir
 
@@ -71,26 +71,24 @@ def _cache_dir(args: argparse.Namespace) -> Path:
     return Path(value)
 
 
-def _progress(args: argparse.Namespace) -> Any:
-    try:
-        from layerscan.cli.progress import make_progress
-    except ImportError:
-        from layerscan.progress import NULL_PROGRESS
+def _timeout(args: argparse.Namespace) -> float:
+    return float(args.timeout or 60)
 
-        return NULL_PROGRESS
-    return make_progress(bool(getattr(args, "quiet", False)), bool(getattr(args, "no_progress", False)))
+
+def _progress(args: argparse.Namespace) -> Any:
+    from layerscan.cli.progress import make_progress
+
+    return make_progress(bool(args.quiet), bool(args.no_progress))
 
 
 def _stop(progress: Any) -> None:
-    try:
-        from layerscan.cli.progress import stop_progress
-    except ImportError:
-        return
+    from layerscan.cli.progress import stop_progress
+
     stop_progress(progress)
 
 
 def _say(args: argparse.Namespace, text: str, stream: TextIO | None = None) -> None:
-    if not getattr(args, "quiet", False):
+    if not args.quiet:
         print(text, file=stream or sys.stderr)
 
 
@@ -110,12 +108,12 @@ def _run_update(args: argparse.Namespace) -> int:
     if args.db_repository:
         from layerscan.db.distribute import pull_database
 
-        path = pull_database(args.db_repository, cache, timeout=float(getattr(args, "timeout", 60) or 60))
+        path = pull_database(args.db_repository, cache, timeout=_timeout(args))
         _say(args, f"pulled {args.db_repository} -> {path}")
         return _warn_age(args, path)
     opts = UpdateOptions(cache_dir=cache, sources=_csv(args.sources) or SOURCES,
                          ecosystems=_csv(args.ecosystems) or DEFAULT_ECOSYSTEMS,
-                         timeout=float(getattr(args, "timeout", 60) or 60))
+                         timeout=_timeout(args))
     progress = _progress(args)
     try:
         result = update_database(opts, progress, force=args.force)
@@ -188,7 +186,7 @@ def _run_push(args: argparse.Namespace) -> int:
     from layerscan.db.update import db_path
 
     digest = push_database(db_path(_cache_dir(args)), args.reference,
-                           timeout=float(getattr(args, "timeout", 60) or 60))
+                           timeout=_timeout(args))
     _say(args, f"pushed {args.reference}@{digest}")
     return 0
 
@@ -197,7 +195,7 @@ _HANDLERS = {"update": _run_update, "import": _run_import, "status": _run_status
 
 
 def run(args: argparse.Namespace) -> int:
-    handler = _HANDLERS.get(getattr(args, "db_command", None) or "")
+    handler = _HANDLERS.get(args.db_command or "")
     if handler is None:
         raise UsageError("db needs a subcommand: update, import, status or push")
     return handler(args)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from layerscan.errors import LayerscanError, UsageError
+from layerscan.errors import UsageError
 
 Options = dict[str, Any]
 
@@ -42,30 +42,23 @@ def _write_json(rows: list, vuln_id: str, stream: TextIO) -> None:
 def run(vuln_id: str, name: str, opts: Options) -> int:
     from layerscan.cli.progress import make_progress, stop_progress
     from layerscan.cli.scan_cmd import produce_sbom, write_output
-    from layerscan.cli.vulnscan import db_path
+    from layerscan.db.store import Store
+    from layerscan.db.update import db_path
+    from layerscan.match.explain import explain
 
     if not vuln_id.strip():
         raise UsageError("explain: give a vulnerability id (CVE-..., GHSA-..., ...)")
     if opts["format"] not in ("table", "json"):
         raise UsageError("explain: --format must be table or json")
     command, target = _target(opts, name)
-    try:
-        from layerscan.db.store import Store
-        from layerscan.match.explain import explain
-    except ImportError:
-        raise LayerscanError("explain is not available in this build") from None
     store = Store.open(db_path(Path(opts["cache_dir"])))  # DatabaseError with a hint when missing
     progress = make_progress(opts["quiet"], opts["no_progress"])
     try:
         sbom = produce_sbom(command, target, opts, progress)
     finally:
         stop_progress(progress)
-    try:
+    with store:
         rows = explain(sbom, store, vuln_id.strip())
-    finally:
-        close = getattr(store, "close", None)
-        if close:
-            close()
     writer = _write_json if opts["format"] == "json" else _write_text
     write_output(lambda stream: writer(rows, vuln_id.strip(), stream), opts["output"])
     return 0

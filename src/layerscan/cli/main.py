@@ -9,13 +9,12 @@ by the command that needs them.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Sequence
 
+from layerscan.cli import db_cmd
 from layerscan.cli.flags import (ALL_COMMANDS, add_flags, default_config_yaml, environment, flags_for,
                                  resolve)
 from layerscan.errors import LayerscanError
@@ -35,15 +34,6 @@ _COMMANDS = {
 
 def _global_flags() -> tuple:
     return tuple(f for f in flags_for("db") if f.group == GLOBAL_GROUP)
-
-
-def _db_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("layerscan.cli.db_cmd")
-    except ModuleNotFoundError as exc:
-        if exc.name == "layerscan.cli.db_cmd":
-            return None
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,11 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="image name; or use --input, --rootfs, --fs, --sbom")
     add_flags(explain, flags_for("explain"))
     sub.add_parser("version", help="print the version", description="print the version")
-    db = _db_module()
-    if db is not None:
-        parent = argparse.ArgumentParser(add_help=False)
-        add_flags(parent, _global_flags())
-        db.register(sub, [parent])
+    parent = argparse.ArgumentParser(add_help=False)
+    add_flags(parent, _global_flags())
+    db_cmd.register(sub, [parent])
     return parser
 
 
@@ -118,9 +106,7 @@ def dispatch(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     opts = resolve_options(args, args.command)
     if args.command == "db":
-        db = _db_module()
-        assert db is not None  # the parser only has "db" when the module exists
-        return int(db.run(args))
+        return db_cmd.run(args)
     if args.command == "explain":
         from layerscan.cli import explain_cmd
 

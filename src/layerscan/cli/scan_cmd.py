@@ -62,18 +62,9 @@ def policy_options(opts: Options):
 
 # ---- SBOM ---------------------------------------------------------------------------------
 
-def _pipeline(name: str) -> Any:
-    """``layerscan.scan.<name>``; a clear error while the pipeline has not landed."""
-    import layerscan.scan as scan
-
-    found = getattr(scan, name, None)
-    if found is None:
-        raise LayerscanError(f"the scan pipeline is not available in this build (no scan.{name})")
-    return found
-
-
 def _scan_options(command: str, opts: Options):
-    ScanOptions = _pipeline("ScanOptions")
+    from layerscan.scan import ScanOptions
+
     cache = None if opts["no_cache"] else Path(opts["cache_dir"]) / "layers"
     skip = tuple(d.strip() for d in opts["skip_dirs"].split(",") if d.strip())
     return ScanOptions(mode=command, cache_dir=cache, include_dev_deps=opts["include_dev_deps"],
@@ -100,7 +91,9 @@ def image_sbom(name: str, opts: Options, progress: Progress) -> Sbom:
                                 docker_config=opts["docker_config"], timeout=float(opts["timeout"]))
     with open_image(name or None, input_path=opts["input"] or None, options=source_opts,
                     progress=progress) as source:
-        return _pipeline("scan_image")(source, _scan_options("image", opts), progress)
+        from layerscan.scan import scan_image
+
+        return scan_image(source, _scan_options("image", opts), progress)
 
 
 def directory_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
@@ -109,14 +102,14 @@ def directory_sbom(command: str, target: str, opts: Options, progress: Progress)
         raise ImageError(f"{target}: not a directory")
     if not path.exists():
         raise ImageError(f"{target}: no such file or directory")
-    return _pipeline("scan_directory")(path, _scan_options(command, opts), progress)
+    from layerscan.scan import scan_directory
+
+    return scan_directory(path, _scan_options(command, opts), progress)
 
 
 def sbom_file(target: str, opts: Options, progress: Progress) -> Sbom:
-    try:
-        from layerscan.source.sbom_input import load_sbom
-    except ImportError:
-        raise LayerscanError("sbom: reading CycloneDX/SPDX files is not available in this build yet") from None
+    from layerscan.source.sbom_input import load_sbom
+
     return load_sbom(target)
 
 

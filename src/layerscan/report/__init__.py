@@ -31,10 +31,4 @@ def get_writer(fmt: str) -> Callable[["ScanReport", TextIO], None]:  # noqa: F82
     module_name = WRITERS.get(fmt)
     if module_name is None:
         raise UsageError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise UsageError(f"format {fmt!r} is not available in this build") from None
-        raise
-    return module.write
+    return importlib.import_module(module_name).write
