@@ -156,20 +156,44 @@ def _combine(record: Advisory | None, group: Advisory | None) -> Advisory | None
                    published=group.published or record.published, modified=group.modified or record.modified)
 
 
+class _Memo:
+    """Per-scan memo of the lookups repeated across packages and findings
+    (the same source package, CVE, KEV and EPSS entries come up many times)."""
+
+    def __init__(self, store: StoreLike) -> None:
+        self._store = store
+        self._cache: dict[tuple[str, str, str], object] = {}
+
+    def _get(self, kind: str, a: str, b: str, fetch):  # type: ignore[no-untyped-def]
+        key = (kind, a, b)
+        if key not in self._cache:
+            self._cache[key] = fetch()
+        return self._cache[key]
+
+    def affected(self, namespace: str, package: str) -> list:
+        return self._get("affected", namespace, package, lambda: self._store.affected(namespace, package))
+
+    def advisory(self, vuln_id: str) -> Advisory | None:
+        return self._get("advisory", vuln_id, "", lambda: self._store.advisory(vuln_id))
+
+    def kev(self, cve_id: str) -> bool:
+        return self._get("kev", cve_id, "", lambda: self._store.kev(cve_id))
+
+    def epss(self, cve_id: str) -> tuple[float, float] | None:
+        return self._get("epss", cve_id, "", lambda: self._store.epss(cve_id))
+
+
 def match_sbom(sbom: Sbom, store: StoreLike) -> MatchResult:
+    store = _Memo(store)
     findings: dict[tuple[str, str, str], Finding] = {}
     unknowns: list[Unknown] = []
-    advisories: dict[str, Advisory | None] = {}
     for pkg in sbom.packages:
         hits, unknown = package_hits(pkg, sbom, store)
         if unknown:
             unknowns.append(unknown)
         for hit in hits:
             vid = hit.row.primary_id or hit.row.vuln_id
-            for key_id in {vid, hit.row.vuln_id}:
-                if key_id not in advisories:
-                    advisories[key_id] = store.advisory(key_id)
-            advisory = _combine(advisories[hit.row.vuln_id], advisories[vid])
+            advisory = _combine(store.advisory(hit.row.vuln_id), store.advisory(vid))
             new = _finding(pkg, hit, advisory, store)
             key = (pkg.purl or pkg.id, pkg.file_path, vid)
             findings[key] = _merge(findings[key], new) if key in findings else new

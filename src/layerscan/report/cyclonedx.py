@@ -59,7 +59,9 @@ def package_properties(p: Package) -> list[dict[str, str]]:
 
 
 def component(p: Package, refs: _Refs) -> dict[str, Any]:
-    comp: dict[str, Any] = {"bom-ref": refs.ref(p), "type": "library", "name": p.name}
+    # the scanned project itself (top-level package.json, main Go module) is not a dependency
+    kind = "application" if p.is_application else "library"
+    comp: dict[str, Any] = {"bom-ref": refs.ref(p), "type": kind, "name": p.name}
     if p.version:
         comp["version"] = p.version
     if p.licenses:

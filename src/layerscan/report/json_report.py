@@ -196,5 +196,11 @@ def report_json(report: ScanReport, *, with_packages: bool | None = None) -> dic
 
 
 def write(report: ScanReport, stream: TextIO) -> None:
-    json.dump(report_json(report), stream, indent=2, ensure_ascii=False)
+    doc = report_json(report)
+    try:  # orjson (the [fast] extra) encodes a large report ~10x faster than json's indenting encoder
+        import orjson
+    except ImportError:
+        json.dump(doc, stream, indent=2, ensure_ascii=False)
+        return
+    stream.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     stream.write("\n")
