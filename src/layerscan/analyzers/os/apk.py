@@ -14,11 +14,11 @@ from typing import ClassVar
 
 from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer
 from layerscan.analyzers.os.purl import os_purl
-from layerscan.model import Package, Unknown
+from layerscan.analyzers.os.records import database_result
+from layerscan.model import Package
 
 ANALYZER = "apk"
 DB_PATH = "lib/apk/db/installed"
-MAX_UNKNOWNS = 50
 
 
 @dataclass
@@ -84,19 +84,8 @@ def record_package(record: _Record, path: str) -> Package | str:
 
 
 def parse(data: bytes, path: str = DB_PATH) -> AnalysisResult:
-    packages: list[Package] = []
-    unknowns: list[Unknown] = []
-    for record in _records(data):
-        result = record_package(record, path)
-        problems = list(record.problems)
-        if isinstance(result, Package):
-            packages.append(result)
-        else:
-            problems.insert(0, result)
-        if problems and len(unknowns) < MAX_UNKNOWNS:
-            reason = f"record at line {record.line}: " + "; ".join(problems)
-            unknowns.append(Unknown(path=path, reason=reason, analyzer=ANALYZER))
-    return AnalysisResult(packages=tuple(packages), unknowns=tuple(unknowns))
+    records = ((r.line, record_package(r, path), r.problems) for r in _records(data))
+    return database_result(records, path, "record", ANALYZER)
 
 
 class ApkAnalyzer(Analyzer):

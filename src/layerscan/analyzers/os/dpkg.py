@@ -26,7 +26,8 @@ from typing import ClassVar
 from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer
 from layerscan.analyzers.os.control import Stanza, iter_stanzas
 from layerscan.analyzers.os.purl import os_purl
-from layerscan.model import Package, Unknown
+from layerscan.analyzers.os.records import database_result
+from layerscan.model import Package
 
 ANALYZER = "dpkg"
 
@@ -34,7 +35,6 @@ ANALYZER = "dpkg"
 DB_DIRS = {"var/lib/dpkg": "deb", "var/lib/opkg": "opkg", "usr/lib/opkg": "opkg"}
 STATUS_D = "var/lib/dpkg/status.d/"
 INSTALLED_STATES = frozenset({"installed", "triggers-awaited", "triggers-pending"})
-MAX_UNKNOWNS = 50
 
 # [epoch:]upstream[-revision]; upstream starts with a digit (dpkg refuses anything else).
 _VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:_-]*$")
@@ -94,20 +94,9 @@ def parse(data: bytes, path: str = "var/lib/dpkg/status") -> AnalysisResult:
     """Installed packages of one status file (``path`` picks status vs status.d and the type)."""
     status_d = path.startswith(STATUS_D)
     pkg_type = package_type(path)
-    packages: list[Package] = []
-    unknowns: list[Unknown] = []
-    for stanza in iter_stanzas(data):
-        problems = list(stanza.problems)
-        if _is_installed(stanza, status_d):
-            result = stanza_package(stanza, path, pkg_type)
-            if isinstance(result, Package):
-                packages.append(result)
-            else:
-                problems.insert(0, result)
-        if problems and len(unknowns) < MAX_UNKNOWNS:
-            reason = f"stanza at line {stanza.line}: " + "; ".join(problems)
-            unknowns.append(Unknown(path=path, reason=reason, analyzer=ANALYZER))
-    return AnalysisResult(packages=tuple(packages), unknowns=tuple(unknowns))
+    records = ((s.line, stanza_package(s, path, pkg_type) if _is_installed(s, status_d) else None, s.problems)
+               for s in iter_stanzas(data))
+    return database_result(records, path, "stanza", ANALYZER)
 
 
 def owner_key(path: str) -> str:

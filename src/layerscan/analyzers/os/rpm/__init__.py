@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.os.records import MAX_UNKNOWNS
 from layerscan.analyzers.os.rpm import bdb, ndb, sqlitedb
 from layerscan.analyzers.os.rpm.errors import RpmDbError
 from layerscan.analyzers.os.rpm.header import HeaderError, parse_header
@@ -29,7 +30,6 @@ from layerscan.model import Package, Unknown
 
 DB_DIRS = ("var/lib/rpm/", "usr/lib/sysimage/rpm/")
 DB_FILES = frozenset({"Packages", "Packages.db", "rpmdb.sqlite"})
-MAX_UNKNOWNS = 50
 
 __all__ = ["RpmAnalyzer", "parse", "split_source_rpm"]
 
