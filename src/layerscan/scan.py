@@ -22,7 +22,7 @@ from layerscan.analyzers.base import Analyzer
 from layerscan.errors import ImageError, UsageError
 from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom
 from layerscan.progress import NULL_PROGRESS, Progress
-from layerscan.source.base import ImageSource, LayerDescriptor, created_by_per_layer
+from layerscan.source.base import ImageSource, LayerDescriptor, created_by_per_layer, read_into
 from layerscan.walk.analysis import LayerAnalysis, PathFilter
 from layerscan.walk.cache import LayerCache, cache_key
 from layerscan.walk.fswalk import analyze_directory
@@ -62,12 +62,7 @@ class _CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if hasattr(self._raw, "readinto"):
-            n = self._raw.readinto(buffer) or 0
-        else:
-            data = self._raw.read(len(buffer))
-            n = len(data)
-            buffer[:n] = data
+        n = read_into(self._raw, buffer)
         if n:
             self._advance(n)
         return n

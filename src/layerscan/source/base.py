@@ -94,6 +94,15 @@ def diff_ids(config: dict) -> list[str]:
     return ids
 
 
+def read_into(stream: BinaryIO, buffer: bytearray | memoryview) -> int:
+    """``stream.readinto(buffer)``, also for streams that only have ``read``; 0 at EOF."""
+    if hasattr(stream, "readinto"):
+        return stream.readinto(buffer) or 0
+    data = stream.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
 class VerifyingReader(io.RawIOBase):
     """Wraps a stream; hashes what passes through; checks the digest at EOF.
 
@@ -117,7 +126,7 @@ class VerifyingReader(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:  # type: ignore[override]
-        n = self._raw.readinto(b) if hasattr(self._raw, "readinto") else self._fallback(b)
+        n = read_into(self._raw, b)
         if n:
             self._hash.update(memoryview(b)[:n])
             if self._progress:
@@ -128,12 +137,7 @@ class VerifyingReader(io.RawIOBase):
                 raise DigestMismatchError(
                     f"digest mismatch for {self._what}: expected {self._digest}, "
                     f"got {self._hash.name}:{self._hash.hexdigest()}")
-        return n or 0
-
-    def _fallback(self, b) -> int:
-        data = self._raw.read(len(b))
-        b[: len(data)] = data
-        return len(data)
+        return n
 
     def close(self) -> None:
         try:
