@@ -10,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import layerscan.scan as scan
 from test_cli_main import run_cli
-
-pytestmark = pytest.mark.skipif(not hasattr(scan, "scan_image"), reason="scan pipeline has not landed")
 
 imagebuild = pytest.importorskip("imagebuild")
 

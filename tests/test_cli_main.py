@@ -136,13 +136,8 @@ def test_generate_default_config_round_trips(tmp_path: Path):
 
 # ---- sbom command: our own CycloneDX/SPDX output read back ------------------------------------
 
-def _needs_sbom_input() -> None:
-    pytest.importorskip("layerscan.source.sbom_input")
-
-
 @pytest.mark.parametrize("golden", ["golden.cdx.json", "golden.spdx.json"])
 def test_sbom_command_reads_our_sbom_back(tmp_path: Path, golden: str):
-    _needs_sbom_input()
     proc = run_cli("sbom", str(REPORT_FIXTURES / golden), "-f", "json", "--list-all-pkgs",
                    "--scanners", "none", "-o", "out.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -152,7 +147,6 @@ def test_sbom_command_reads_our_sbom_back(tmp_path: Path, golden: str):
 
 
 def test_default_scan_without_database_warns_and_lists_packages(tmp_path: Path):
-    _needs_sbom_input()
     proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "no vulnerability database" in proc.stderr
@@ -160,7 +154,6 @@ def test_default_scan_without_database_warns_and_lists_packages(tmp_path: Path):
 
 
 def test_gate_without_database_fails_with_hint(tmp_path: Path):
-    _needs_sbom_input()
     proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "--exit-code", "1", cwd=tmp_path)
     assert proc.returncode == EXIT_RUNTIME
     assert_one_error_line(proc)
@@ -168,13 +161,11 @@ def test_gate_without_database_fails_with_hint(tmp_path: Path):
 
 
 def test_quiet_suppresses_warnings(tmp_path: Path):
-    _needs_sbom_input()
     proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "-q", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stderr == ""
 
 
 def test_output_to_unwritable_place_is_a_runtime_error(tmp_path: Path):
-    _needs_sbom_input()
     proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "--scanners", "none",
                    "-o", str(tmp_path / "no" / "such" / "dir" / "r.json"), cwd=tmp_path)
     assert proc.returncode == EXIT_RUNTIME
@@ -183,7 +174,6 @@ def test_output_to_unwritable_place_is_a_runtime_error(tmp_path: Path):
 
 
 def test_env_and_config_choose_the_format(tmp_path: Path):
-    _needs_sbom_input()
     src = str(REPORT_FIXTURES / "golden.cdx.json")
     (tmp_path / "layerscan.yaml").write_text("format: json\nscan:\n  scanners: none\n")
     proc = run_cli("sbom", src, cwd=tmp_path)
@@ -224,10 +214,6 @@ OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Lin
 
 
 def test_rootfs_lists_dpkg_packages(tmp_path: Path):
-    import layerscan.scan as scan
-
-    if not hasattr(scan, "scan_directory"):
-        pytest.skip("scan pipeline (scan_directory) has not landed")
     root = tmp_path / "root"
     (root / "var/lib/dpkg").mkdir(parents=True)
     (root / "etc").mkdir()
@@ -248,11 +234,8 @@ def test_rootfs_lists_dpkg_packages(tmp_path: Path):
 
 @pytest.mark.parametrize("ecosystem", ["pypi", "npm"])
 def test_fs_results_are_lockfiles(corpus: Path, tmp_path: Path, ecosystem: str):
-    import layerscan.scan as scan
     from layerscan.report.document import _LOCKFILE_TYPES
 
-    if not hasattr(scan, "scan_directory"):
-        pytest.skip("scan pipeline (scan_directory) has not landed")
     root = corpus / "fixtures" / ecosystem
     inputs = {f"{case.parent.name}/{path}" for case in root.glob("*/expected.json")
               for path in json.loads(case.read_text()).get("inputs", [])}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import layerscan.scan as scan
 from registry import RegistryServer, registry, token_registry  # noqa: F401 - pytest fixtures
 from test_cli_main import EXIT_RUNTIME, assert_one_error_line, run_cli
 
@@ -18,7 +17,6 @@ imagebuild = pytest.importorskip("imagebuild")
 
 pytestmark = [
     pytest.mark.registry,
-    pytest.mark.skipif(not hasattr(scan, "scan_image"), reason="scan pipeline has not landed"),
     pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed"),
 ]
 

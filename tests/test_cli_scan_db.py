@@ -22,8 +22,6 @@ SBOM_FILE = str(REPORT_FIXTURES / "golden.cdx.json")
 
 @pytest.fixture(scope="module")
 def workdir(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("layerscan.source.sbom_input")
-    pytest.importorskip("layerscan.match.matcher")
     work = tmp_path_factory.mktemp("cli-db")
     proc = run_cli("db", "import", str(corpus / PYPA_ZIP), "-q", cwd=work)
     if proc.returncode != 0:
@@ -143,7 +141,6 @@ def test_sarif_from_a_real_scan(workdir: Path):
 
 
 def test_scanners_vuln_without_database_is_an_error(tmp_path: Path):
-    pytest.importorskip("layerscan.source.sbom_input")
     proc = run_cli("sbom", SBOM_FILE, "--scanners", "vuln", cwd=tmp_path)
     assert proc.returncode == EXIT_RUNTIME
     assert_one_error_line(proc)
@@ -160,8 +157,6 @@ def _eol_dates(corpus: Path, product: str, cycle: str) -> str:
 
 
 def test_exit_on_eol(corpus: Path, tmp_path: Path):
-    pytest.importorskip("layerscan.source.sbom_input")
-    pytest.importorskip("layerscan.match.eol")
     import datetime as dt
     import io
     from dataclasses import replace
@@ -259,7 +254,6 @@ def _ghsa_expected(corpus: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def rich_workdir(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("layerscan.source.sbom_input")
     import io
 
     from layerscan.model import Package, Sbom

@@ -22,18 +22,6 @@ from packageurl import PackageURL
 PKG_TYPES = ("deb", "pypi", "npm", "maven", "golang")
 
 
-def scan_pipeline_available() -> bool:
-    try:
-        from layerscan.scan import scan_image  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-PIPELINE = pytest.mark.xfail(not scan_pipeline_available(), strict=True,
-                             reason="layerscan.scan.scan_image (walk/scan pipeline) has not landed yet")
-
-
 @dataclass(frozen=True)
 class CliRun:
     returncode: int
@@ -122,7 +110,6 @@ def problems(expected: ExpectedPackage, found: list[ReportedPackage], e2e: E2EIm
 
 # ---- the docker archive ----------------------------------------------------------------------
 
-@PIPELINE
 def test_archive_scan_identifies_debian9_and_layers(archive_run: CliRun, e2e: E2EImage) -> None:
     report = archive_run.json()
     os_info = report["Metadata"].get("OS", {})
@@ -133,7 +120,6 @@ def test_archive_scan_identifies_debian9_and_layers(archive_run: CliRun, e2e: E2
     assert [layer["Index"] for layer in layers] == list(range(len(e2e.image.layers)))
 
 
-@PIPELINE
 @pytest.mark.parametrize("pkg_type", PKG_TYPES)
 def test_every_installed_package_with_version_purl_and_layer(archive_run: CliRun, e2e: E2EImage,
                                                              pkg_type: str) -> None:
@@ -144,7 +130,6 @@ def test_every_installed_package_with_version_purl_and_layer(archive_run: CliRun
     assert not wrong, "\n".join(wrong[:40])
 
 
-@PIPELINE
 @pytest.mark.parametrize("pkg_type", PKG_TYPES)
 def test_no_unexpected_packages(archive_run: CliRun, e2e: E2EImage, pkg_type: str) -> None:
     def norm(name: str) -> str:
@@ -156,7 +141,6 @@ def test_no_unexpected_packages(archive_run: CliRun, e2e: E2EImage, pkg_type: st
     assert not extra, f"{pkg_type} packages not in the image: {extra}"
 
 
-@PIPELINE
 def test_deleted_package_is_absent(archive_run: CliRun, e2e: E2EImage) -> None:
     reported = reported_packages(archive_run.json())
     assert {(p.type, pep503(p.name)) for p in e2e.removed} == {("pypi", PIP_REMOVED), ("deb", DEB_PURGED)}
@@ -164,7 +148,6 @@ def test_deleted_package_is_absent(archive_run: CliRun, e2e: E2EImage) -> None:
         assert candidates(gone, reported) == [], f"{gone.name} was deleted by a whiteout in layer 5"
 
 
-@PIPELINE
 def test_upgraded_package_moves_to_the_upgrade_layer(archive_run: CliRun, e2e: E2EImage) -> None:
     reported = reported_packages(archive_run.json())
     assert e2e.superseded
@@ -177,7 +160,6 @@ def test_upgraded_package_moves_to_the_upgrade_layer(archive_run: CliRun, e2e: E
         assert found[0].doc["Layer"]["CreatedBy"] == e2e.created_by(5)
 
 
-@PIPELINE
 def test_unchanged_rewrite_keeps_the_oldest_layer(archive_run: CliRun, e2e: E2EImage) -> None:
     """Layer 5 rewrites Flask's dist-info and the dpkg status: unchanged packages stay where they came from."""
     top = tarfile.open(fileobj=io.BytesIO(e2e.image.layers[5].tar))
@@ -191,7 +173,6 @@ def test_unchanged_rewrite_keeps_the_oldest_layer(archive_run: CliRun, e2e: E2EI
     assert debs and {r.layer_index for r in debs} == {0}
 
 
-@PIPELINE
 def test_log4j_nested_two_levels_in_the_fat_jar(archive_run: CliRun, e2e: E2EImage) -> None:
     log4j = e2e.find("maven", LOG4J)
     found = candidates(log4j, reported_packages(archive_run.json()))
@@ -201,7 +182,6 @@ def test_log4j_nested_two_levels_in_the_fat_jar(archive_run: CliRun, e2e: E2EIma
     assert found[0].layer_index == 3
 
 
-@PIPELINE
 def test_go_binary_stdlib_and_modules(archive_run: CliRun, e2e: E2EImage) -> None:
     reported = reported_packages(archive_run.json())
     stdlib = e2e.find("golang", "stdlib")
@@ -211,7 +191,6 @@ def test_go_binary_stdlib_and_modules(archive_run: CliRun, e2e: E2EImage) -> Non
     assert deps and all(len(candidates(p, reported)) == 1 for p in deps)
 
 
-@PIPELINE
 def test_applications_are_flagged_not_dependencies(archive_run: CliRun, e2e: E2EImage) -> None:
     reported = reported_packages(archive_run.json())
     npm_app = next(p for p in e2e.applications if p.type == "npm")
@@ -234,7 +213,6 @@ def package_keys(report: dict) -> set[tuple]:
             for r in reported_packages(report)}
 
 
-@PIPELINE
 def test_registry_scan_gives_the_same_sbom(archive_run: CliRun, registry_run: CliRun, e2e: E2EImage) -> None:
     from_archive, from_registry = package_keys(archive_run.json()), package_keys(registry_run.json())
     assert from_archive and from_archive == from_registry
@@ -244,7 +222,6 @@ def test_registry_scan_gives_the_same_sbom(archive_run: CliRun, registry_run: Cl
         ["" if plain else built.digest for plain, built in zip(stored_plain, e2e.image.layers)]
 
 
-@PIPELINE
 def test_cyclonedx_lists_every_language_package(cyclonedx_run: CliRun, e2e: E2EImage) -> None:
     bom = cyclonedx_run.json()
     assert bom.get("bomFormat") == "CycloneDX"
@@ -286,7 +263,6 @@ def test_expectations_come_from_the_installs(e2e: E2EImage) -> None:
     assert len(e2e.of_type("deb")) > 400 and all(p.layer == 0 for p in e2e.of_type("deb"))
 
 
-@PIPELINE
 def test_a_well_formed_image_has_no_unknowns(archive_run: CliRun) -> None:
     unknowns = [u for r in archive_run.json()["Results"] for u in r.get("Unknowns") or []]
     assert unknowns == []

@@ -36,23 +36,6 @@ KEV_JSON = "cisa-kev/known_exploited_vulnerabilities.json"
 DEBIAN_RELEASE = "stretch"
 
 
-def wired() -> tuple[bool, str]:
-    try:
-        from layerscan.cli import db_cmd  # noqa: F401
-    except ImportError:
-        return False, "the `layerscan db` CLI (src/layerscan/cli/db_cmd.py) has not landed yet"
-    try:
-        from layerscan.match.matcher import match_sbom  # noqa: F401
-        from layerscan.scan import scan_image  # noqa: F401
-    except ImportError:
-        return False, "the scan pipeline (layerscan.scan.scan_image) or matcher has not landed yet"
-    return True, ""
-
-
-_WIRED, _WHY = wired()
-PIPELINE = pytest.mark.xfail(not _WIRED, strict=True, reason=_WHY or "wired")
-
-
 # ---- independent version checks ------------------------------------------------------------
 
 _RELEASE = re.compile(r"^v?(\d+(?:\.\d+)*)(?:[-.+]?(.*))?$")
@@ -207,7 +190,6 @@ def missing(expected: dict[str, frozenset[str]], found: list[dict]) -> list[str]
 
 # ---- language ecosystems --------------------------------------------------------------------
 
-@PIPELINE
 def test_pypi_records_that_apply_are_found(corpus: Path, e2e: E2EImage, full: dict) -> None:
     checked = 0
     for pkg in e2e.of_type("pypi"):
@@ -227,7 +209,6 @@ def test_pypi_records_that_apply_are_found(corpus: Path, e2e: E2EImage, full: di
     assert checked >= 10, "the old flask/requests/urllib3/jinja2 releases have many PYSEC records"
 
 
-@PIPELINE
 def test_upgraded_and_removed_pip_packages_have_no_findings_of_the_old_versions(e2e: E2EImage, full: dict) -> None:
     for old in e2e.superseded + e2e.removed:
         stale = findings_on(full, lambda v, o=old: pep503(v["PkgName"]) == pep503(o.name)
@@ -242,7 +223,6 @@ def ghsa_expected(corpus: Path, pkg: ExpectedPackage, ecosystem: str, name: str)
             if osv_applies(r, ecosystem, name, pkg.version, release_key)}
 
 
-@PIPELINE
 def test_log4shell_on_the_nested_log4j(corpus: Path, e2e: E2EImage, full: dict) -> None:
     log4j = e2e.find("maven", LOG4J)
     expected = ghsa_expected(corpus, log4j, "Maven", LOG4J)
@@ -254,7 +234,6 @@ def test_log4shell_on_the_nested_log4j(corpus: Path, e2e: E2EImage, full: dict) 
     assert all(v.get("FixedVersion") for v in found)
 
 
-@PIPELINE
 @pytest.mark.parametrize("name", ["lodash", "minimist"])
 def test_npm_advisories(corpus: Path, e2e: E2EImage, full: dict, name: str) -> None:
     pkg = e2e.find("npm", name)
@@ -265,13 +244,11 @@ def test_npm_advisories(corpus: Path, e2e: E2EImage, full: dict, name: str) -> N
     assert all(v["InstalledVersion"] == pkg.version and v["Layer"]["Index"] == 2 for v in found)
 
 
-@PIPELINE
 def test_npm_application_is_not_matched(e2e: E2EImage, full: dict) -> None:
     for app in e2e.applications:
         assert findings_on(full, lambda v, a=app: v["PkgName"] == a.name) == []
 
 
-@PIPELINE
 def test_go_stdlib_and_module_records_that_apply_are_found(corpus: Path, e2e: E2EImage, full: dict) -> None:
     total = 0
     for pkg in e2e.of_type("golang"):
@@ -288,7 +265,6 @@ def test_go_stdlib_and_module_records_that_apply_are_found(corpus: Path, e2e: E2
 
 # ---- Debian ---------------------------------------------------------------------------------
 
-@PIPELINE
 def test_debian_dsa_dla_for_stretch(corpus: Path, e2e: E2EImage, full: dict) -> None:
     if shutil.which("dpkg") is None:
         pytest.skip("dpkg is not installed (used as the independent version comparison)")
@@ -311,7 +287,6 @@ def test_debian_dsa_dla_for_stretch(corpus: Path, e2e: E2EImage, full: dict) -> 
 
 # ---- KEV ------------------------------------------------------------------------------------
 
-@PIPELINE
 def test_kev_flag_follows_the_catalogue(corpus: Path, full: dict) -> None:
     kev = {v["cveID"] for v in json.loads((corpus / "feeds" / KEV_JSON).read_text())["vulnerabilities"]}
     assert "CVE-2021-44228" in kev
@@ -330,13 +305,11 @@ def severities(report: dict) -> set[str]:
     return {v["Severity"] for v in reported_vulns(report)}
 
 
-@PIPELINE
 def test_no_exit_code_means_success_even_with_findings(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     assert reported_vulns(full)
     assert scan(e2e, db_cache).returncode == 0
 
 
-@PIPELINE
 def test_severity_filter_and_exit_code(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     run = scan(e2e, db_cache, "--severity", "CRITICAL", "--exit-code", "5")
     shown = reported_vulns(run.report())
@@ -346,7 +319,6 @@ def test_severity_filter_and_exit_code(e2e: E2EImage, db_cache: Path, full: dict
     assert run.returncode == 5
 
 
-@PIPELINE
 def test_severity_without_findings_passes_the_gate(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     absent = [s for s in ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL") if s not in severities(full)]
     if not absent:
@@ -355,7 +327,6 @@ def test_severity_without_findings_passes_the_gate(e2e: E2EImage, db_cache: Path
     assert run.returncode == 0 and reported_vulns(run.report()) == []
 
 
-@PIPELINE
 def test_ignore_unfixed(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     run = scan(e2e, db_cache, "--ignore-unfixed", "--exit-code", "6")
     fixed = [v for v in reported_vulns(full) if v.get("FixedVersion")]
@@ -363,7 +334,6 @@ def test_ignore_unfixed(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     assert run.returncode == (6 if fixed else 0)
 
 
-@PIPELINE
 def test_pkg_types_library_drops_os_findings(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     run = scan(e2e, db_cache, "--pkg-types", "library", "--exit-code", "4")
     report = run.report()
@@ -374,7 +344,6 @@ def test_pkg_types_library_drops_os_findings(e2e: E2EImage, db_cache: Path, full
     assert run.returncode == (4 if lang else 0)
 
 
-@PIPELINE
 def test_ignorefile_suppresses_log4shell(e2e: E2EImage, db_cache: Path, full: dict, tmp_path: Path) -> None:
     log4j = [v for v in reported_vulns(full) if v["PkgName"] == LOG4J]
     assert log4j
@@ -403,7 +372,6 @@ def applying_fixed(record: dict, ecosystem: str, name: str, version: str) -> set
     return out
 
 
-@PIPELINE
 @pytest.mark.parametrize("ecosystem,name", [("Maven", LOG4J), ("npm", "lodash"), ("npm", "minimist")])
 def test_ghsa_findings_carry_the_record_severity_and_fix(corpus: Path, e2e: E2EImage, full: dict,
                                                          ecosystem: str, name: str) -> None:
@@ -422,7 +390,6 @@ def test_ghsa_findings_carry_the_record_severity_and_fix(corpus: Path, e2e: E2EI
         assert set(finding.get("CweIDs") or []) >= set(record["database_specific"].get("cwe_ids") or [])
 
 
-@PIPELINE
 def test_debian_findings_match_by_source_in_the_release_namespace(e2e: E2EImage, full: dict) -> None:
     binaries = {p.name: p for p in e2e.of_type("deb")}
     found = findings_on(full, lambda v: v["PkgName"] in binaries)
@@ -443,7 +410,6 @@ def test_debian_findings_match_by_source_in_the_release_namespace(e2e: E2EImage,
 SEVERITY_SETS = ("CRITICAL", "HIGH", "CRITICAL,HIGH", "LOW", "UNKNOWN")
 
 
-@PIPELINE
 @pytest.mark.parametrize("ignore_unfixed", [False, True], ids=["all", "ignore-unfixed"])
 @pytest.mark.parametrize("shown", SEVERITY_SETS)
 def test_exit_code_matrix(e2e: E2EImage, db_cache: Path, full: dict, shown: str, ignore_unfixed: bool) -> None:
@@ -455,7 +421,6 @@ def test_exit_code_matrix(e2e: E2EImage, db_cache: Path, full: dict, shown: str,
     assert run.returncode == (7 if want else 0)
 
 
-@PIPELINE
 def test_log4shell_alone_fails_a_critical_gate(e2e: E2EImage, db_cache: Path, full: dict, tmp_path: Path) -> None:
     """Everything but Log4Shell ignored: ``--severity CRITICAL --exit-code 1`` must still fail."""
     keep = {"CVE-2021-44228", "CVE-2021-45046"}
@@ -466,7 +431,6 @@ def test_log4shell_alone_fails_a_critical_gate(e2e: E2EImage, db_cache: Path, fu
     assert shown == keep and run.returncode == 1
 
 
-@PIPELINE
 def test_fail_on_is_separate_from_what_is_shown(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     run = scan(e2e, db_cache, "--severity", "LOW", "--fail-on", "CRITICAL", "--exit-code", "9")
     shown = reported_vulns(run.report())
@@ -474,7 +438,6 @@ def test_fail_on_is_separate_from_what_is_shown(e2e: E2EImage, db_cache: Path, f
     assert "CRITICAL" in severities(full) and run.returncode == 9
 
 
-@PIPELINE
 def test_openvex_not_affected_suppresses_log4shell(e2e: E2EImage, db_cache: Path, full: dict,
                                                    tmp_path: Path) -> None:
     log4j = e2e.find("maven", LOG4J)
@@ -500,7 +463,6 @@ def debian_cycle(corpus: Path, cycle: str) -> dict:
     return next(r for r in front["releases"] if str(r["releaseCycle"]) == cycle)
 
 
-@PIPELINE
 def test_exit_on_eol_for_debian9(corpus: Path, e2e: E2EImage, db_cache: Path) -> None:
     import datetime as dt
 
@@ -515,7 +477,6 @@ def test_exit_on_eol_for_debian9(corpus: Path, e2e: E2EImage, db_cache: Path) ->
 
 # ---- the same findings in the other formats -------------------------------------------------
 
-@PIPELINE
 def test_sarif_has_a_result_for_every_finding(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     run = run_cli("image", "--input", str(e2e.archive), "-f", "sarif", "--cache-dir", str(db_cache), "--quiet")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -527,7 +488,6 @@ def test_sarif_has_a_result_for_every_finding(e2e: E2EImage, db_cache: Path, ful
     assert ids == results and results <= rules
 
 
-@PIPELINE
 def test_cyclonedx_with_vulnerabilities(e2e: E2EImage, db_cache: Path, full: dict) -> None:
     run = run_cli("image", "--input", str(e2e.archive), "-f", "cyclonedx", "--scanners", "vuln",
                   "--cache-dir", str(db_cache), "--quiet")
@@ -541,7 +501,6 @@ def test_cyclonedx_with_vulnerabilities(e2e: E2EImage, db_cache: Path, full: dic
     assert {v["id"] for v in bom.get("vulnerabilities") or []} == {v["VulnerabilityID"] for v in reported_vulns(full)}
 
 
-@PIPELINE
 def test_pypi_fixed_versions_are_releases_from_the_records(corpus: Path, e2e: E2EImage, full: dict) -> None:
     """FixedVersion lists ECOSYSTEM ``fixed`` events of the matching records, never a GIT commit."""
     for pkg in e2e.of_type("pypi"):
