@@ -8,7 +8,7 @@ Format readers produce :class:`Component` records and a :class:`DocFacts`;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from layerscan.analyzers.langbase import pep503
@@ -300,15 +300,3 @@ def properties(items: object) -> Props:
     return tuple((str(p["name"]), str(p.get("value", ""))) for p in items
                  if isinstance(p, dict) and isinstance(p.get("name"), str)
                  and isinstance(p.get("value", ""), (str, int, float)))
-
-
-def as_str(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def as_mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: object) -> list[object]:
-    return value if isinstance(value, list) else []

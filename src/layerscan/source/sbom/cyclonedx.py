@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from layerscan.analyzers.langbase import as_dict, as_list, as_str
 from layerscan.errors import ImageError
 from layerscan.model import OSInfo
-from layerscan.source.sbom.builder import (MAX_COMPONENTS, MAX_DEPTH, Component, DocFacts, Props,
-                                           as_list, as_mapping, as_str, first, properties)
+from layerscan.source.sbom.builder import (MAX_COMPONENTS, MAX_DEPTH, Component, DocFacts, Props, first,
+                                           properties)
 from layerscan.source.sbom.purls import os_from_name
 
 
@@ -23,8 +24,8 @@ def is_cyclonedx(doc: Mapping[str, object]) -> bool:
 def _licenses(comp: Mapping[str, object]) -> tuple[str, ...]:
     out: list[str] = []
     for entry in as_list(comp.get("licenses")):
-        entry = as_mapping(entry)
-        lic = as_mapping(entry.get("license"))
+        entry = as_dict(entry)
+        lic = as_dict(entry.get("license"))
         text = as_str(lic.get("id")) or as_str(lic.get("name")) or as_str(entry.get("expression"))
         if text:
             out.append(text)
@@ -37,7 +38,7 @@ def _walk(components: object, location: str) -> Iterator[Mapping[str, object]]:
     seen = 0
     while stack:
         depth, item = stack.pop()
-        comp = as_mapping(item)
+        comp = as_dict(item)
         if not comp:
             continue
         seen += 1
@@ -72,8 +73,8 @@ def _os(comp: Mapping[str, object]) -> OSInfo | None:
 
 
 def read_cyclonedx(doc: Mapping[str, object], location: str) -> tuple[DocFacts, list[Component]]:
-    metadata = as_mapping(doc.get("metadata"))
-    root = as_mapping(metadata.get("component"))
+    metadata = as_dict(doc.get("metadata"))
+    root = as_dict(metadata.get("component"))
     os_info: OSInfo | None = None
     components: list[Component] = []
     for comp in _walk(doc.get("components"), location):

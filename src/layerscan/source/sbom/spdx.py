@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from layerscan.analyzers.langbase import as_dict, as_list, as_str
 from layerscan.errors import ImageError
 from layerscan.model import OSInfo
-from layerscan.source.sbom.builder import (MAX_COMPONENTS, Component, DocFacts, Props, as_list,
-                                           as_mapping, as_str)
+from layerscan.source.sbom.builder import MAX_COMPONENTS, Component, DocFacts, Props
 from layerscan.source.sbom.purls import os_from_name
 
 _NO_VALUE = frozenset({"", "NOASSERTION", "NONE"})
@@ -27,7 +27,7 @@ def is_spdx(doc: Mapping[str, object]) -> bool:
 
 def _purl(pkg: Mapping[str, object]) -> str:
     for ref in as_list(pkg.get("externalRefs")):
-        ref = as_mapping(ref)
+        ref = as_dict(ref)
         if as_str(ref.get("referenceType")).lower() == "purl":
             return as_str(ref.get("referenceLocator"))
     return ""
@@ -37,7 +37,7 @@ def _annotation_props(pkg: Mapping[str, object]) -> Props:
     """Trivy's "Key: value" annotations as aquasecurity:trivy:Key properties."""
     out: list[tuple[str, str]] = []
     for ann in as_list(pkg.get("annotations")):
-        ann = as_mapping(ann)
+        ann = as_dict(ann)
         if not as_str(ann.get("annotator")).lower().startswith("tool: trivy"):
             continue
         key, sep, value = as_str(ann.get("comment")).partition(": ")
@@ -64,7 +64,7 @@ def _component(pkg: Mapping[str, object]) -> Component:
 def _described(doc: Mapping[str, object]) -> set[str]:
     ids = {as_str(x) for x in as_list(doc.get("documentDescribes"))}
     for rel in as_list(doc.get("relationships")):
-        rel = as_mapping(rel)
+        rel = as_dict(rel)
         if as_str(rel.get("relationshipType")) == "DESCRIBES" and \
                 as_str(rel.get("spdxElementId")) == "SPDXRef-DOCUMENT":
             ids.add(as_str(rel.get("relatedSpdxElement")))
@@ -77,7 +77,7 @@ def _purpose(pkg: Mapping[str, object]) -> str:
 
 
 def read_spdx(doc: Mapping[str, object], location: str) -> tuple[DocFacts, list[Component]]:
-    packages = [as_mapping(p) for p in as_list(doc.get("packages"))]
+    packages = [as_dict(p) for p in as_list(doc.get("packages"))]
     if len(packages) > MAX_COMPONENTS:
         raise ImageError(f"{location}: more than {MAX_COMPONENTS} packages; refusing the SBOM")
     described = _described(doc)
