@@ -31,7 +31,7 @@ CORE_NAMESPACE = "nodejs"
 CORE_PACKAGE = "node"
 _VERSION = r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)"
 _CLAUSES: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (re.compile(rf"^\*$|^>=\s*0\.0\.0$"), lambda m: (("introduced", "0"),)),
+    (re.compile(r"^\*$|^>=\s*0\.0\.0$"), lambda m: (("introduced", "0"),)),
     (re.compile(rf"^<\s*{_VERSION}$"), lambda m: (("introduced", "0"), ("fixed", m.group(1)))),
     (re.compile(rf"^<=\s*{_VERSION}$"), lambda m: (("introduced", "0"), ("last_affected", m.group(1)))),
     (re.compile(rf"^>=\s*{_VERSION}$"), lambda m: (("introduced", m.group(1)),)),
