@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from layerscan.analyzers.base import AnalysisResult, Analyzer
 from layerscan.model import Unknown
-from layerscan.walk.serialize import leaf_from_json, leaf_to_json, result_from_json, result_to_json
+from layerscan.walk.serialize import json_list, leaf_from_json, leaf_to_json, result_from_json, result_to_json
 
 FORMAT = 1  # bump when LayerAnalysis' JSON form changes (part of the cache key)
 HARDLINK_MEMO_BYTES = 32 << 20  # content of wanted files kept per layer to resolve hard links to them
@@ -51,7 +51,7 @@ class LayerAnalysis:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("not a layer analysis of this format")
         results = []
-        for item in _list(data.get("results")):
+        for item in json_list(data.get("results")):
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
                 raise ValueError("bad result entry")
             results.append((item[0], result_from_json(item[1])))
@@ -63,19 +63,13 @@ class LayerAnalysis:
             whiteouts=_strings(data.get("whiteouts")),
             opaque_dirs=_strings(data.get("opaque_dirs")),
             shadowed=_strings(data.get("shadowed")),
-            unknowns=tuple(leaf_from_json(Unknown, u) for u in _list(data.get("unknowns"))),
+            unknowns=tuple(leaf_from_json(Unknown, u) for u in json_list(data.get("unknowns"))),
             compression=compression,
         )
 
 
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError("expected a list")
-    return value
-
-
 def _strings(value: Any) -> tuple[str, ...]:
-    items = _list(value)
+    items = json_list(value)
     if not all(isinstance(s, str) for s in items):
         raise ValueError("expected a list of strings")
     return tuple(items)

@@ -91,14 +91,15 @@ def result_from_json(data: Any) -> AnalysisResult:
         raise ValueError("analysis result: bad owned_files")
     os_data = data.get("os")
     return AnalysisResult(
-        packages=tuple(leaf_from_json(Package, p) for p in _list(data.get("packages", []))),
+        packages=tuple(leaf_from_json(Package, p) for p in json_list(data.get("packages", []))),
         os=leaf_from_json(OSInfo, os_data) if os_data is not None else None,
         owned_files=owned,
-        unknowns=tuple(leaf_from_json(Unknown, u) for u in _list(data.get("unknowns", []))),
+        unknowns=tuple(leaf_from_json(Unknown, u) for u in json_list(data.get("unknowns", []))),
     )
 
 
-def _list(value: Any) -> list[Any]:
+def json_list(value: Any) -> list[Any]:
+    """A JSON array from a cache entry; ValueError otherwise (the entry is then discarded)."""
     if not isinstance(value, list):
         raise ValueError("expected a list")
     return value
