@@ -11,18 +11,17 @@ verifies its digest.
 
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import Sequence
 
 from layerscan.analyzers import analyzers_for
 from layerscan.analyzers.base import Analyzer
 from layerscan.errors import ImageError, UsageError
 from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom
 from layerscan.progress import NULL_PROGRESS, Progress
-from layerscan.source.base import ImageSource, LayerDescriptor, created_by_per_layer, read_into
+from layerscan.source.base import ImageSource, LayerDescriptor, ProgressReader, created_by_per_layer
 from layerscan.walk.analysis import LayerAnalysis, PathFilter
 from layerscan.walk.cache import LayerCache, cache_key
 from layerscan.walk.fswalk import analyze_directory
@@ -48,30 +47,6 @@ def _check_mode(options: ScanOptions, allowed: Sequence[str]) -> None:
 
 
 # -- image -------------------------------------------------------------------
-
-
-class _CountingReader(io.RawIOBase):
-    """Reports bytes read from a layer blob to a progress task."""
-
-    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
-        super().__init__()
-        self._raw = raw
-        self._advance = advance
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        n = read_into(self._raw, buffer)
-        if n:
-            self._advance(n)
-        return n
-
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
 
 
 def _layer_name(desc: LayerDescriptor) -> str:
@@ -106,7 +81,7 @@ class _LayerJob:
             try:
                 # fresh analyzer instances per layer: layers run in parallel threads
                 analyzers = [type(a)() for a in self.analyzers]
-                return analyze_layer(_CountingReader(raw, task.advance), _layer_name(desc),  # type: ignore[arg-type]
+                return analyze_layer(ProgressReader(raw, task.advance), _layer_name(desc),  # type: ignore[arg-type]
                                      analyzers, skip=self.skip)
             finally:
                 raw.close()

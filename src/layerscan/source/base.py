@@ -103,23 +103,13 @@ def read_into(stream: BinaryIO, buffer: bytearray | memoryview) -> int:
     return len(data)
 
 
-class VerifyingReader(io.RawIOBase):
-    """Wraps a stream; hashes what passes through; checks the digest at EOF.
+class ProgressReader(io.RawIOBase):
+    """Wraps a stream (closing it with itself); ``on_progress`` (if given) is called with
+    the number of bytes read each time."""
 
-    ``on_progress`` (if given) is called with the number of bytes read each time.
-    """
-
-    def __init__(self, raw: BinaryIO, digest: str, what: str,
-                 on_progress: Callable[[int], None] | None = None) -> None:
-        algo, _, expected = digest.partition(":")
-        if algo not in ("sha256", "sha512") or not expected:
-            raise ImageError(f"{what}: unsupported digest {digest!r}")
+    def __init__(self, raw: BinaryIO, on_progress: Callable[[int], None] | None = None) -> None:
+        super().__init__()
         self._raw = raw
-        self._hash = hashlib.new(algo)
-        self._expected = expected.lower()
-        self._what = what
-        self._digest = digest
-        self._done = False
         self._progress = on_progress
 
     def readable(self) -> bool:
@@ -127,16 +117,8 @@ class VerifyingReader(io.RawIOBase):
 
     def readinto(self, b) -> int:  # type: ignore[override]
         n = read_into(self._raw, b)
-        if n:
-            self._hash.update(memoryview(b)[:n])
-            if self._progress:
-                self._progress(n)
-        elif not self._done:
-            self._done = True
-            if self._hash.hexdigest() != self._expected:
-                raise DigestMismatchError(
-                    f"digest mismatch for {self._what}: expected {self._digest}, "
-                    f"got {self._hash.name}:{self._hash.hexdigest()}")
+        if n and self._progress:
+            self._progress(n)
         return n
 
     def close(self) -> None:
@@ -144,6 +126,34 @@ class VerifyingReader(io.RawIOBase):
             self._raw.close()
         finally:
             super().close()
+
+
+class VerifyingReader(ProgressReader):
+    """Wraps a stream; hashes what passes through; checks the digest at EOF."""
+
+    def __init__(self, raw: BinaryIO, digest: str, what: str,
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        algo, _, expected = digest.partition(":")
+        if algo not in ("sha256", "sha512") or not expected:
+            raise ImageError(f"{what}: unsupported digest {digest!r}")
+        super().__init__(raw, on_progress)
+        self._hash = hashlib.new(algo)
+        self._expected = expected.lower()
+        self._what = what
+        self._digest = digest
+        self._done = False
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = super().readinto(b)
+        if n:
+            self._hash.update(memoryview(b)[:n])
+        elif not self._done:
+            self._done = True
+            if self._hash.hexdigest() != self._expected:
+                raise DigestMismatchError(
+                    f"digest mismatch for {self._what}: expected {self._digest}, "
+                    f"got {self._hash.name}:{self._hash.hexdigest()}")
+        return n
 
 
 @dataclass(frozen=True)
