@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import queue
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
@@ -128,6 +130,30 @@ class ProgressReader(io.RawIOBase):
             super().close()
 
 
+class _HashThread:
+    """Hashes chunks on a helper thread: hashlib releases the GIL on large updates, so
+    verifying a layer overlaps with walking its tar on the other core. The queue is
+    bounded (at most ``depth`` chunks in flight), so memory stays small."""
+
+    def __init__(self, algo: str, depth: int = 4) -> None:
+        self.hash = hashlib.new(algo)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="layerscan-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self.hash.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self.hash.hexdigest()
+
+
 class VerifyingReader(ProgressReader):
     """Wraps a stream; hashes what passes through; checks the digest at EOF."""
 
@@ -137,7 +163,8 @@ class VerifyingReader(ProgressReader):
         if algo not in ("sha256", "sha512") or not expected:
             raise ImageError(f"{what}: unsupported digest {digest!r}")
         super().__init__(raw, on_progress)
-        self._hash = hashlib.new(algo)
+        self._algo = algo
+        self._hasher: _HashThread | None = None
         self._expected = expected.lower()
         self._what = what
         self._digest = digest
@@ -145,15 +172,23 @@ class VerifyingReader(ProgressReader):
 
     def readinto(self, b) -> int:  # type: ignore[override]
         n = super().readinto(b)
+        if self._hasher is None:
+            self._hasher = _HashThread(self._algo)
         if n:
-            self._hash.update(memoryview(b)[:n])
+            self._hasher.update(bytes(memoryview(b)[:n]))
         elif not self._done:
             self._done = True
-            if self._hash.hexdigest() != self._expected:
+            got = self._hasher.hexdigest()
+            if got != self._expected:
                 raise DigestMismatchError(
-                    f"digest mismatch for {self._what}: expected {self._digest}, "
-                    f"got {self._hash.name}:{self._hash.hexdigest()}")
+                    f"digest mismatch for {self._what}: expected {self._digest}, got {self._algo}:{got}")
         return n
+
+    def close(self) -> None:
+        if self._hasher is not None and not self._done:
+            self._done = True
+            self._hasher.hexdigest()  # stop the helper thread of an abandoned stream
+        super().close()
 
 
 @dataclass(frozen=True)
