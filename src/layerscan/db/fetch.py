@@ -12,12 +12,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
-
-import requests
+from typing import TYPE_CHECKING, Mapping
 
 from layerscan.errors import FeedError
 from layerscan.progress import NULL_PROGRESS, Progress
+
+if TYPE_CHECKING:  # requests is imported when a download starts: scans that skip the update never pay for it
+    import requests
 
 MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3
 _CHUNK = 1 << 20
@@ -55,6 +56,9 @@ class Fetcher:
         self.timeout = timeout
         self.progress = progress
         self.max_bytes = max_bytes
+        import requests
+
+        self._errors = requests.RequestException
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "layerscan-db-update"
 
@@ -80,7 +84,7 @@ class Fetcher:
                     raise FeedError(f"{url}: HTTP {resp.status_code}")
                 self._save(resp, dest, label or url)
                 found = Validators(resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", ""))
-        except requests.RequestException as exc:
+        except self._errors as exc:
             raise FeedError(f"{url}: {exc.__class__.__name__}: {exc}") from exc
         self.validators[url] = found
         return FetchResult(url, dest, True, found)
