@@ -166,7 +166,7 @@ def test_filters_and_fragment(corpus: Path, tmp_path: Path, browser: Browser) ->
     browser.open(_write_page(report, tmp_path / "report.html") + "#layer=all")
     assert browser.eval("document.getElementById('all-layers').getAttribute('aria-pressed')") == "true"
     header = browser.eval("document.getElementById('os-line').textContent")
-    assert f"{report.policy.failing} failing" in header and f"exit code {report.policy.exit_code}" in header
+    assert f"build fails: {report.policy.failing} findings" in header and f"exit code {report.policy.exit_code}" in header
     assert "end of life" in header
     active = [f for f in data["findings"] if not f["suppressed"]]
     assert browser.eval("document.querySelectorAll('#vuln-table tbody tr').length") == len(active)

@@ -63,9 +63,9 @@
     }
     if (!a.scanned) osLine.appendChild(el("span", { className: "notice", text: "SBOM only: no vulnerability database was consulted" }));
     var pol = a.policy;
-    if (pol && pol.failing) {
+    if (pol && pol.failing && pol.exit_code) {
       osLine.appendChild(el("span", { className: "policy-fail",
-        text: "policy: " + pol.failing + " failing finding" + (pol.failing === 1 ? "" : "s") + " (exit code " + pol.exit_code + ")" }));
+        text: "build fails: " + pol.failing + " finding" + (pol.failing === 1 ? "" : "s") + " at gating severities (exit code " + pol.exit_code + ")" }));
     }
     if (pol && pol.expired_ignores.length) {
       osLine.appendChild(el("span", { className: "notice", title: pol.expired_ignores.join("\n"),
