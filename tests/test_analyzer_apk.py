@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from layerscan.analyzers.os.apk import ApkAnalyzer, parse
-from test_analyzer_os_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
+from os_analyzer_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
 
 
 @pytest.mark.parametrize("case", corpus_cases("apk"))

@@ -10,7 +10,7 @@ import pytest
 
 from layerscan.analyzers.os.dpkg import STATUS_D, DpkgAnalyzer, drop_directories, parse, parse_file_list
 from layerscan.model import Package
-from test_analyzer_os_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
+from os_analyzer_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
 
 def _inputs(case_dir: Path, expected: dict) -> list[tuple[str, Path]]:
     """Input files at the path a scanner finds them. One scalibr case stores a

@@ -8,7 +8,7 @@ import pytest
 
 from layerscan.analyzers.os.release import OSReleaseAnalyzer, infer_os, parse_os_release, pick_os
 from layerscan.model import OSInfo
-from test_analyzer_os_helpers import case_files, corpus_cases, load_case
+from os_analyzer_helpers import case_files, corpus_cases, load_case
 
 
 def detect(files: dict[str, bytes]) -> OSInfo | None:

@@ -15,7 +15,7 @@ from layerscan.analyzers.os.rpm import header as tags
 from layerscan.analyzers.os.rpm.header import HeaderError, parse_header
 from layerscan.analyzers.os.rpm.package import header_package
 from layerscan.model import Package
-from test_analyzer_os_helpers import case_files, corpus_cases, find, full_version, load_case, run_analyzer
+from os_analyzer_helpers import case_files, corpus_cases, find, full_version, load_case, run_analyzer
 
 
 def _version_matches(pkg: Package, expected: dict) -> bool:

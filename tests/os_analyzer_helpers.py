@@ -1,6 +1,6 @@
 """Shared helpers for the OS analyzer tests: corpus cases and package comparison.
 
-(No tests here; the module is named for the area so it stays with its owner.)
+(No tests here: a helper module, so pytest does not collect it.)
 """
 
 from __future__ import annotations
