@@ -1,4 +1,5 @@
-"""Node.js analyzers: installed package.json and package-lock / yarn.lock / pnpm-lock.yaml, on the corpus cases."""
+"""Node.js analyzers: installed package.json and package-lock / yarn.lock / pnpm-lock.yaml / bun.lock /
+deno.lock, on the corpus cases."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import pytest
 from conftest import CORPUS, corpus_available
 from fixtures.lang1.harness import (case_dirs, cases_with_flags, expected_set, flag_mismatches, missing_unversioned,
                                     params, run_case, versioned)
-from layerscan.analyzers.node import pnpm_lock, yarn_lock
+from layerscan.analyzers.node import bun_lock, deno_lock, jsonc, pnpm_lock, yarn_lock
+from layerscan.analyzers.node.bun_lock import BunLockAnalyzer
+from layerscan.analyzers.node.deno_lock import DenoLockAnalyzer
 from layerscan.analyzers.node.package_json import PackageJsonAnalyzer
 from layerscan.analyzers.node.package_lock import PackageLockAnalyzer
 from layerscan.analyzers.node.pnpm_lock import PnpmLockAnalyzer
 from layerscan.analyzers.node.yarn_lock import YarnLockAnalyzer
 
-ANALYZERS = [PackageJsonAnalyzer(), PackageLockAnalyzer(), YarnLockAnalyzer(), PnpmLockAnalyzer()]
+ANALYZERS = [PackageJsonAnalyzer(), PackageLockAnalyzer(), YarnLockAnalyzer(), PnpmLockAnalyzer(), BunLockAnalyzer(),
+             DenoLockAnalyzer()]
 NM = "app/node_modules/"
 
 # Corpus inputs kept under the peer's test-file name: the path a scanner would see instead.
@@ -37,7 +41,6 @@ RENAME = {
     "syft-javascript-testparsepackagelockv2": {"package-lock-2.json": "package-lock.json"},
     "syft-javascript-testparsepackagelockv3": {"package-lock-3.json": "package-lock.json"},
 }
-NOT_IMPLEMENTED = {"bun.lock": "bun.lock (bun) is not implemented", "deno.lock": "deno.lock is not implemented"}
 
 _MANIFEST = "peer lists the declared dependency ranges of a package.json as packages; ranges are not installed versions"
 _SYFT_DEV = "syft's expectation leaves out dev packages (listed by us with dev=True)"
@@ -82,19 +85,7 @@ FLAG_XFAIL = {
 ALL_CASES = case_dirs(CORPUS if corpus_available() else None, "npm")
 
 
-def _skips() -> dict[str, str]:
-    import json
-
-    skips = {}
-    for case in ALL_CASES:
-        inputs = json.loads((CORPUS / "fixtures" / "npm" / case / "expected.json").read_text())["inputs"]
-        for name, reason in NOT_IMPLEMENTED.items():
-            if name in inputs:
-                skips[case] = reason
-    return skips
-
-
-SKIP = _skips()
+SKIP: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", params(ALL_CASES, XFAIL, SKIP))
@@ -134,6 +125,11 @@ def test_lockfile_links_and_git_versions_are_unknown_not_dropped() -> None:
 
 
 @pytest.mark.parametrize(("analyzer", "path", "data"), [
+    (BunLockAnalyzer(), "bun.lock", b'{"packages": {"a": ["a@1.0.0", "", {},], /* unterminated'),
+    (BunLockAnalyzer(), "bun.lock", b'["a@1.0.0"]'),
+    (BunLockAnalyzer(), "bun.lockb", b"#!/usr/bin/env bun\nbun-lockfile-format-v0\n\x00\x01"),
+    (DenoLockAnalyzer(), "deno.lock", b'{"version": "4", "npm": {'),
+    (DenoLockAnalyzer(), "deno.lock", b'{"version": "x9"}'),
     (PnpmLockAnalyzer(), "pnpm-lock.yaml", b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"),
     (PnpmLockAnalyzer(), "pnpm-lock.yaml", b"packages: [\n"),
     (PackageLockAnalyzer(), "package-lock.json", b'{"packages": '),
@@ -149,3 +145,57 @@ def test_yarn_and_pnpm_key_forms() -> None:
     assert {(p.name, p.version) for p in yarn.packages} == {("real", "1.2.0"), ("@s/p", "2.1.0")}
     assert pnpm_lock.split_key("/@s/p/1.0.0_peer@2.0.0", 5) == ("@s/p", "1.0.0")
     assert pnpm_lock.split_key("/@s/p@1.0.0(peer@2.0.0)", 6) == ("@s/p", "1.0.0")
+
+
+def test_jsonc_keeps_strings_and_drops_comments_and_trailing_commas() -> None:
+    text = '{"a": "x // not a comment, }", /* c */ "b": [1, 2,], // tail\n "c": "/* kept */",}'
+    assert jsonc.strip_jsonc(text).replace(" ", "") == '{"a":"x//notacomment,}","b":[1,2],\n"c":"/*kept*/"}'
+
+
+def test_bun_lock_nested_resolution_flags_and_bad_entries() -> None:
+    lock = b"""{
+      // bun.lock as bun writes it: comments and trailing commas
+      "lockfileVersion": 1,
+      "workspaces": {
+        "": {"name": "app", "version": "2.0.0", "dependencies": {"a": "^1", "@s/b": "^2"},
+             "devDependencies": {"t": "^3"}, "optionalDependencies": {"o": "^1"},},
+      },
+      "packages": {
+        "a": ["a@1.0.0", "", {"dependencies": {"c": "^1"}}, "sha512-x"],
+        "@s/b": ["@s/b@2.0.0", "", {"dependencies": {"c": "^2"}}, "sha512-y"],
+        "@s/b/c": ["c@2.1.0", "", {}, "sha512-z"],
+        "c": ["c@1.5.0", "", {}, "sha512-w"],
+        "t": ["t@3.0.0", "", {"dependencies": {"c": "^1", "u": "^1"}}, "sha512-v"],
+        "u": ["u@1.0.0", "", {}, "sha512-u"],
+        "o": ["o@1.0.0", "", {}, "sha512-o"],
+        "g": ["g@github:o/g#abc1234", {}, "o-g-abc1234"],
+        "bad": [null, "", {}, ""],
+      },
+    }"""
+    result = BunLockAnalyzer().analyze("srv/app/bun.lock", lock)
+    got = {(p.name, p.version): (p.dev, p.indirect, p.is_application, dict(p.extra)) for p in result.packages}
+    assert got == {
+        ("app", "2.0.0"): (False, False, True, {}),
+        ("a", "1.0.0"): (False, False, False, {}), ("@s/b", "2.0.0"): (False, False, False, {}),
+        ("c", "2.1.0"): (False, True, False, {}), ("c", "1.5.0"): (False, True, False, {}),
+        ("t", "3.0.0"): (True, False, False, {}), ("u", "1.0.0"): (True, True, False, {}),
+        ("o", "1.0.0"): (False, False, False, {"optional": "true"}),
+        ("g", ""): (False, True, False, {"commit": "abc1234", "reference": "github:o/g#abc1234"}),
+    }
+    assert [u.reason for u in result.unknowns] == ["package 'bad': expected [\"name@version\", ...], found list "
+                                                   "starting with NoneType"]
+    assert bun_lock.key_segments("@s/b/@t/c/d") == ["@s/b", "@t/c", "d"]
+    assert all(p.file_path == "srv/app/bun.lock" and p.found_by == "node-bun-lock" for p in result.packages)
+
+
+def test_deno_lock_versions_and_package_types() -> None:
+    v3 = (b'{"version": "3", "packages": {"npm": {"ms@2.1.3": {"integrity": "x"}},'
+          b' "jsr": {"@std/path@1.0.0": {"integrity": "y"}}},'
+          b' "remote": {"https://deno.land/x/oak@v12.0.0/mod.ts": "h", "https://deno.land/x/oak@v12.0.0/router.ts": "h",'
+          b' "https://example.com/unversioned.ts": "h"}}')
+    found = {(p.type, p.name, p.version, p.purl) for p in deno_lock.parse(v3).packages}
+    assert found == {("npm", "ms", "2.1.3", "pkg:npm/ms@2.1.3"),
+                     ("jsr", "@std/path", "1.0.0", "pkg:jsr/%40std/path@1.0.0"),
+                     ("deno", "deno.land/x/oak", "v12.0.0", "pkg:deno/deno.land/x/oak@v12.0.0")}
+    v2 = b'{"version": "2", "npm": {"specifiers": {}, "packages": {"@s/p@1.0.0_peer@2.0.0": {}}}}'
+    assert [(p.name, p.version) for p in deno_lock.parse(v2).packages] == [("@s/p", "1.0.0")]

@@ -43,6 +43,8 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.node.package_lock:PackageLockAnalyzer",
     "layerscan.analyzers.node.yarn_lock:YarnLockAnalyzer",
     "layerscan.analyzers.node.pnpm_lock:PnpmLockAnalyzer",
+    "layerscan.analyzers.node.bun_lock:BunLockAnalyzer",
+    "layerscan.analyzers.node.deno_lock:DenoLockAnalyzer",
     "layerscan.analyzers.ruby.gemspec:GemspecAnalyzer",
     "layerscan.analyzers.ruby.gemfile_lock:GemfileLockAnalyzer",
     "layerscan.analyzers.php.composer:ComposerLockAnalyzer",
