@@ -1,7 +1,9 @@
-""".NET analyzers: *.deps.json, packages.lock.json and packages.config, on the corpus cases."""
+""".NET analyzers: *.deps.json, packages.lock.json, packages.config, project.assets.json and paket.lock, on the
+corpus cases."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,11 @@ from fixtures.lang1.harness import (case_dirs, cases_with_flags, expected_set, f
 from layerscan.analyzers.dotnet.deps_json import DepsJsonAnalyzer
 from layerscan.analyzers.dotnet.packages_config import PackagesConfigAnalyzer
 from layerscan.analyzers.dotnet.packages_lock import PackagesLockAnalyzer
+from layerscan.analyzers.dotnet.paket_lock import PaketLockAnalyzer
+from layerscan.analyzers.dotnet.project_assets import ProjectAssetsAnalyzer
 
-ANALYZERS = [DepsJsonAnalyzer(), PackagesLockAnalyzer(), PackagesConfigAnalyzer()]
+ANALYZERS = [DepsJsonAnalyzer(), PackagesLockAnalyzer(), PackagesConfigAnalyzer(), ProjectAssetsAnalyzer(),
+             PaketLockAnalyzer()]
 ALL_CASES = case_dirs(CORPUS if corpus_available() else None, "nuget")
 RENAME = {
     "scalibr-depsjson-valid_application1.deps.json_file": {"valid": "app/application1.deps.json"},
@@ -27,8 +32,6 @@ XFAIL = {
 }
 SKIP = {
     "scalibr-dotnetpe-valid-.dll": ".NET PE assembly metadata is not implemented",
-    "scalibr-paketlock-valid-paket.lock-file": "paket.lock is not implemented",
-    "scalibr-projectassetsjson-valid_project.assets.json": "project.assets.json is not implemented",
 }
 FLAG_XFAIL: dict[str, str] = {}
 
@@ -65,3 +68,32 @@ def test_deps_json_lock_and_config_own_fixtures() -> None:
     config = b'<packages><package id="X" version="1.0" developmentDependency="true"/><package id="Y"/></packages>'
     found = PackagesConfigAnalyzer().analyze("packages.config", config).packages
     assert [(p.name, p.version, p.dev, p.matchable) for p in found] == [("X", "1.0", True, True), ("Y", "", False, False)]
+
+
+def test_project_assets_direct_indirect_and_projects() -> None:
+    doc = {"version": 3,
+           "libraries": {"Serilog/2.10.0": {"type": "package"}, "serilog.sinks.console/4.0.0": {"type": "package"},
+                         "Lib/1.0.0": {"type": "project"}, "noversion": {"type": "package"}},
+           "project": {"version": "3.1.0", "restore": {"projectName": "Api"},
+                       "frameworks": {"net8.0": {"dependencies": {"SERILOG": {"target": "Package"}}}}}}
+    result = ProjectAssetsAnalyzer().analyze("src/Api/obj/project.assets.json", json.dumps(doc).encode())
+    assert {(p.name, p.version, p.indirect, p.is_application) for p in result.packages} == {
+        ("Api", "3.1.0", False, True), ("Serilog", "2.10.0", False, False),
+        ("serilog.sinks.console", "4.0.0", True, False), ("Lib", "1.0.0", False, True)}
+    assert [u.reason for u in result.unknowns] == ["library key 'noversion' is not Name/Version"]
+    assert "no 'libraries'" in ProjectAssetsAnalyzer().analyze("project.assets.json", b"{}").unknowns[0].reason
+
+
+def test_paket_lock_groups_sections_and_bad_input() -> None:
+    lock = (b"NUGET\n  remote: https://api.nuget.org/v3/index.json\n    FSharp.Core (4.3.4) - restriction: >= net45\n"
+            b"      System.ValueTuple (>= 4.4)\nGITHUB\n  remote: fsprojects/FAKE\n    src/app/Globbing.fs (0341a2e6)\n"
+            b"HTTP\n  remote: https://example.com\n    file.fs (/file.fs)\n"
+            b"GROUP Test\nNUGET\n  remote: https://api.nuget.org/v3/index.json\n    NUnit (3.13.1)\n")
+    found = PaketLockAnalyzer().analyze("paket.lock", lock).packages
+    assert [(p.type, p.name, p.version, dict(p.extra)["group"]) for p in found] == [
+        ("nuget", "FSharp.Core", "4.3.4", "Main"), ("github", "src/app/Globbing.fs", "0341a2e6", "Main"),
+        ("nuget", "NUnit", "3.13.1", "Test")]
+    assert found[1].purl == "pkg:github/fsprojects/fake@0341a2e6"
+    for bad in (b"\xff\xfe\x00garbage\xd8", b"just some text\n"):
+        result = PaketLockAnalyzer().analyze("paket.lock", bad)
+        assert not result.packages and result.unknowns[0].reason

@@ -52,6 +52,8 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.dotnet.deps_json:DepsJsonAnalyzer",
     "layerscan.analyzers.dotnet.packages_lock:PackagesLockAnalyzer",
     "layerscan.analyzers.dotnet.packages_config:PackagesConfigAnalyzer",
+    "layerscan.analyzers.dotnet.project_assets:ProjectAssetsAnalyzer",
+    "layerscan.analyzers.dotnet.paket_lock:PaketLockAnalyzer",
 )
 
 
