@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS
-from layerscan.analyzers.golang import buildinfo, gomod
+from layerscan.analyzers.golang import buildinfo, gomod, vendor_modules
 from layerscan.model import Package
 
 GO = CORPUS / "fixtures" / "go"
 CASES = sorted(p.name for p in GO.iterdir()) if GO.is_dir() else []
 
 XFAIL = {
-    "scalibr-vendormodules-valid_modules": "vendor/modules.txt is not read (go.mod/go.sum and binaries are)",
     "scalibr-gomod-test-extractor-for-go-1.16-2":
         "the peer reads a go.sum that the fixture does not ship (go < 1.17 lists no indirect deps)",
     "trivy-mod-go-1.16":
@@ -33,6 +32,8 @@ def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
             result = gomod.parse(rel, data, go_sum.read_bytes() if go_sum.exists() else None)
         elif rel.endswith(("go.sum", "LICENSE")):
             continue
+        elif rel.endswith("modules.txt"):
+            result = vendor_modules.VendorModulesAnalyzer().analyze("vendor/modules.txt", data)
         else:
             result = buildinfo.parse(rel, data)
         assert not result.unknowns, result.unknowns
@@ -56,6 +57,10 @@ def test_corpus_case(corpus: Path, case: str) -> None:
         # which we deliberately do not (a minimum version is not a toolchain).
         want = {(n, v.removeprefix("v")) for n, v in want if n != "stdlib" and v}
         got = {(n, v.removeprefix("v")) for n, v in got}
+        # scalibr keeps the version of a module replaced by a local directory; we list it
+        # unversioned (the code is the directory's, not that release's), as go.mod does.
+        local = {p.name for p in packages if p.version_unknown_reason.startswith("replaced by local directory")}
+        want = {(n, v) for n, v in want if n not in local}
     assert got == want
     for p in expected["packages"]:
         if "indirect" in p:
@@ -150,3 +155,21 @@ replace broken =>
     three = next(p for p in result.packages if p.name == "github.com/c/three")
     assert "local directory ../three" in three.version_unknown_reason
     assert [u.reason for u in result.unknowns] == ["line 14: malformed replace"]
+
+
+def test_vendor_modules_headers_replacements_and_bad_lines() -> None:
+    text = (b"# a.example/x v1.0.0\n## explicit; go 1.21\na.example/x/pkg\na.example/x/pkg/sub\n"
+            b"# a.example/only v0.1.0\n## explicit\n"
+            b"# a.example/y v1.2.0 => ./y\n## explicit\na.example/y\n"
+            b"# a.example/z => b.example/z v0.9.0\nb.example/z\n"
+            b"# broken header with too many words\nc.example/p\nc.example/q\n")
+    analyzer = vendor_modules.VendorModulesAnalyzer()
+    assert analyzer.wants("src/app/vendor/modules.txt", 0o644, len(text))
+    assert not analyzer.wants("modules.txt", 0o644, 1)
+    result = analyzer.analyze("src/app/vendor/modules.txt", text)
+    assert [(p.name, p.version, p.matchable) for p in result.packages] == [
+        ("a.example/x", "v1.0.0", True), ("a.example/y", "", False), ("b.example/z", "v0.9.0", True)]
+    assert result.packages[0].purl == "pkg:golang/a.example/x@v1.0.0"
+    assert result.packages[0].file_path == "src/app/vendor/modules.txt"
+    assert [u.reason for u in result.unknowns] == ["malformed module line '# broken header with too many words'"]
+    assert analyzer.analyze("vendor/modules.txt", b"\xff\xfe\xd8").unknowns

@@ -24,6 +24,7 @@ _ENTRIES: tuple[str, ...] = (
     # Go (language part 2)
     "layerscan.analyzers.golang.buildinfo:GoBinaryAnalyzer",
     "layerscan.analyzers.golang.gomod:GoModAnalyzer",
+    "layerscan.analyzers.golang.vendor_modules:VendorModulesAnalyzer",
     # Rust (language part 2)
     "layerscan.analyzers.rust.auditable:RustBinaryAnalyzer",
     "layerscan.analyzers.rust.cargo_lock:CargoLockAnalyzer",
