@@ -121,6 +121,15 @@ FLAGS: tuple[Flag, ...] = (
        metavar="FILE"),
     _f("--vex", "vex", "multi", (), "vulnerability.vex", "OpenVEX or CycloneDX VEX file (repeatable)",
        SCAN_COMMANDS, "policy", metavar="FILE"),
+    _f("--exclude-base-layers", "exclude_base_layers", "str", "", "vulnerability.exclude-base-layers",
+       "findings from the base image's layers are shown (marked BaseLayer) but do not fail the build: "
+       "'auto' = base boundary guessed from the image history (the last empty CMD/ENTRYPOINT step "
+       "before the image's own steps, as Trivy guesses it; base.name/base.digest labels are reported), "
+       "N = the first N filesystem layers are the base", SCAN_COMMANDS, "policy", metavar="auto|N"),
+    _f("--baseline", "baseline", "str", "", "vulnerability.baseline",
+       "previous layerscan or Trivy JSON report: findings already in it (same package name and "
+       "vulnerability ID or alias, any installed version) are shown but do not fail the build; "
+       "new ones are marked New", SCAN_COMMANDS, "policy", metavar="FILE"),
     # report
     _f("-f --format", "format", "str", "table", "format", "report format", SCAN_COMMANDS | EXPLAIN, "report",
        choices=FORMATS),

@@ -43,6 +43,7 @@ def policy_options(opts: Options):
     """PolicyOptions from the flags; bad values are usage errors raised before any scanning."""
     from layerscan.policy.decision import (PolicyOptions, parse_pkg_types, parse_severities,
                                            parse_statuses)
+    from layerscan.policy.baseline import load_baseline
     from layerscan.policy.vex import load_vex
 
     for name in ("exit_code", "exit_on_eol"):
@@ -54,7 +55,8 @@ def policy_options(opts: Options):
         exit_code=opts["exit_code"], exit_on_eol=opts["exit_on_eol"],
         ignore_unfixed=opts["ignore_unfixed"], ignore_statuses=parse_statuses(opts["ignore_status"]),
         pkg_types=parse_pkg_types(opts["pkg_types"]), ignore_rules=_ignore_rules(opts),
-        vex=tuple(st for path in opts["vex"] for st in load_vex(path)))
+        vex=tuple(st for path in opts["vex"] for st in load_vex(path)),
+        baseline=load_baseline(opts["baseline"]) if opts["baseline"] else None)
     if severities is not None:
         kwargs["severities"] = severities
     return PolicyOptions(**kwargs)
@@ -172,6 +174,7 @@ def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
 def run(command: str, target: str, opts: Options) -> int:
     from layerscan.cli.progress import make_progress, stop_progress
     from layerscan.cli.vulnscan import find_vulnerabilities
+    from layerscan.policy.baselayers import parse_spec as parse_base_spec, resolve_boundary
     from layerscan.policy.decision import apply_policy
     from layerscan.report import get_writer
     from layerscan.report.document import PolicySummary, build_report
@@ -179,6 +182,7 @@ def run(command: str, target: str, opts: Options) -> int:
     warn = make_warn(opts)
     writer = get_writer(opts["format"])  # unknown/unavailable format: usage error before scanning
     policy = policy_options(opts)
+    base_spec = parse_base_spec(opts["exclude_base_layers"])
     scan_vulns, required = wants_vulnerabilities(opts)
     progress = make_progress(opts["quiet"], opts["no_progress"])
     try:
@@ -200,6 +204,10 @@ def run(command: str, target: str, opts: Options) -> int:
         if outcome.os_eol and sbom.os and not sbom.os.eosl:
             sbom = dataclasses.replace(sbom, os=dataclasses.replace(sbom.os, eosl=True))
     scanned = bool(outcome and outcome.scanned)
+    boundary = resolve_boundary(base_spec, sbom.image)
+    if boundary.warning:
+        warn(boundary.warning)
+    policy = dataclasses.replace(policy, base_layers=boundary.layers)
     result = apply_policy(outcome.findings if outcome else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl))
     for rule in result.expired_rules:
         warn(f"ignore entry {rule.id} ({rule.source}) expired on {rule.expires}; it no longer suppresses")
@@ -210,7 +218,11 @@ def run(command: str, target: str, opts: Options) -> int:
         list_all_pkgs=opts["list_all_pkgs"] or opts["format"] in SBOM_FORMATS,
         vulnerabilities_scanned=scanned,
         policy=PolicySummary(exit_code=result.exit_code, failing=len(result.failing), eol=result.eol,
-                             expired_ignores=tuple(r.source for r in result.expired_rules)),
+                             expired_ignores=tuple(r.source for r in result.expired_rules),
+                             base_layers=boundary.layers, base_boundary=boundary.how,
+                             base_image=boundary.base_image, base_layer_findings=result.base_layer_findings,
+                             baseline=policy.baseline.source if policy.baseline else "",
+                             new_findings=result.new_findings),
         db_metadata=outcome.db_metadata if outcome else (), dockerfile=opts["dockerfile"])
     write_output(lambda stream: writer(report, stream), opts["output"])
     return result.exit_code

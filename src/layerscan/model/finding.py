@@ -40,3 +40,5 @@ class Finding:
     epss: float | None = None
     epss_percentile: float | None = None
     suppressed: str = ""  # non-empty: why it is suppressed (ignore entry, VEX statement)
+    base_layer: bool = False  # introduced in the base image's layers (--exclude-base-layers): not gating
+    new: bool = False  # not in the --baseline report (only set when a baseline is given)

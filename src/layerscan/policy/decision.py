@@ -5,6 +5,12 @@ Order (as Trivy users know it): package type -> status -> ignore file -> VEX ->
 severity. Two thresholds: ``severities`` is what is shown; ``fail_on`` is what
 fails the build (defaults to the shown set; Trivy issue #1875 asks for the
 separation). Suppressed findings are kept, with their reason, for reports.
+
+Two gates beyond Trivy narrow what fails the build without hiding anything:
+``base_layers`` (findings whose package came from the base image's first N
+layers are marked ``base_layer`` and do not fail; Trivy issue #1198) and
+``baseline`` (findings already in a previous report are not ``new`` and do not
+fail).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from layerscan.model import Finding
 from layerscan.model.advisory import SEVERITIES, STATUSES
 from layerscan.model.package import OS_TYPES
+from layerscan.policy.baselayers import in_base_layers
+from layerscan.policy.baseline import Baseline
 from layerscan.policy.ignorefile import IgnoreRule
 from layerscan.policy.vex import SUPPRESSING, VexStatement
 from layerscan.errors import UsageError
@@ -34,6 +42,8 @@ class PolicyOptions:
     vex: tuple[VexStatement, ...] = ()
     exit_on_eol: int = 0
     today: dt.date = field(default_factory=dt.date.today)
+    base_layers: int = 0  # the first N filesystem layers are the base image's (not gating)
+    baseline: Baseline | None = None  # only findings not in this report gate
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,14 @@ class PolicyResult:
     expired_rules: tuple[IgnoreRule, ...]
     eol: bool
     exit_code: int
+
+    @property
+    def base_layer_findings(self) -> int:
+        return sum(1 for f in self.shown if f.base_layer)
+
+    @property
+    def new_findings(self) -> int:
+        return sum(1 for f in self.shown if f.new)
 
 
 def parse_severities(value: str | None, what: str = "--severity") -> frozenset[str] | None:
@@ -98,6 +116,19 @@ def _suppression(finding: Finding, opts: PolicyOptions, expired: dict[str, Ignor
     return ""
 
 
+def _mark_gating(finding: Finding, opts: PolicyOptions) -> Finding:
+    """The finding with ``base_layer`` / ``new`` set from the two gating options."""
+    base = in_base_layers(finding, opts.base_layers)
+    new = opts.baseline is not None and not opts.baseline.contains(finding)
+    return replace(finding, base_layer=base, new=new) if base or new else finding
+
+
+def gates(finding: Finding, opts: PolicyOptions) -> bool:
+    """Whether a (marked) finding may fail the build: not from the base layers, and new
+    when a baseline is given."""
+    return not finding.base_layer and (opts.baseline is None or finding.new)
+
+
 def apply_policy(findings: list[Finding] | tuple[Finding, ...], opts: PolicyOptions,
                  os_eosl: bool = False) -> PolicyResult:
     fail_on = opts.severities if opts.fail_on is None else opts.fail_on
@@ -112,9 +143,10 @@ def apply_policy(findings: list[Finding] | tuple[Finding, ...], opts: PolicyOpti
         if why:
             suppressed.append(replace(f, suppressed=why))
             continue
+        f = _mark_gating(f, opts)
         if f.severity in opts.severities:
             shown.append(f)
-        if f.severity in fail_on:
+        if f.severity in fail_on and gates(f, opts):
             failing.append(f)
     eol = bool(os_eosl)
     code = 0

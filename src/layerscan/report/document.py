@@ -74,6 +74,12 @@ class PolicySummary:
     failing: int = 0
     eol: bool = False
     expired_ignores: tuple[str, ...] = ()  # sources ("FILE:LINE") of expired ignore entries
+    base_layers: int = 0  # --exclude-base-layers: the first N layers are the base image's (0 = off)
+    base_boundary: str = ""  # how the base boundary was decided ("auto: history CMD [\"bash\"]")
+    base_image: str = ""  # the base image the labels declare (org.opencontainers.image.base.*)
+    base_layer_findings: int = 0  # shown findings in the base layers (not gating)
+    baseline: str = ""  # --baseline report name; empty = no baseline
+    new_findings: int = 0  # shown findings not in the baseline (only these gate)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,8 @@ def vulnerability_json(f: Finding) -> dict[str, Any]:
             "DataSource": f.match.data_source}),
         "KEV": f.kev,
         "EPSS": _compact({"Score": f.epss, "Percentile": f.epss_percentile}),
+        "BaseLayer": f.base_layer,
+        "New": f.new,
     })
 
 
@@ -174,7 +176,10 @@ def metadata_json(report: ScanReport) -> dict[str, Any]:
 def policy_json(report: ScanReport) -> dict[str, Any]:
     pol = report.policy
     return _compact({"ExitCode": pol.exit_code, "Failing": pol.failing, "EOL": pol.eol,
-                     "ExpiredIgnores": list(pol.expired_ignores)})
+                     "ExpiredIgnores": list(pol.expired_ignores),
+                     "BaseLayers": pol.base_layers, "BaseBoundary": pol.base_boundary,
+                     "BaseImage": pol.base_image, "BaseLayerFindings": pol.base_layer_findings,
+                     "Baseline": pol.baseline, "NewFindings": pol.new_findings})
 
 
 def report_json(report: ScanReport, *, with_packages: bool | None = None) -> dict[str, Any]:

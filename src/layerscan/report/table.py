@@ -86,6 +86,26 @@ def _totals(result: Result) -> str:
     return f"Total: {total} ({parts})"
 
 
+def _markers(f: Finding) -> str:
+    """" [new]" (not in the --baseline report), " [base]" (from the base image's layers)."""
+    return (" [new]" if f.new else "") + (" [base]" if f.base_layer else "")
+
+
+def gating_notes(report: ScanReport) -> list[str]:
+    """Header lines for --exclude-base-layers and --baseline."""
+    pol = report.policy
+    lines = []
+    if pol.base_layers:
+        base = f" ({pol.base_image})" if pol.base_image else ""
+        span = "layer 0" if pol.base_layers == 1 else f"layers 0-{pol.base_layers - 1}"
+        lines.append(f"Base image{base}: {span} [{pol.base_boundary}]; "
+                     f"{pol.base_layer_findings} findings in base image layers (not gating) [base]")
+    if pol.baseline:
+        lines.append(f"Baseline {pol.baseline}: {pol.new_findings} new findings [new]; "
+                     "findings already in the baseline do not fail the build")
+    return lines
+
+
 def _vuln_rows(findings: Sequence[Finding]) -> list[list[str]]:
     rows: list[list[str]] = []
     previous: tuple[str, str, str] | None = None
@@ -95,7 +115,7 @@ def _vuln_rows(findings: Sequence[Finding]) -> list[list[str]]:
         same = key == previous
         previous = key
         rows.append([
-            "" if same else p.name, f.vulnerability_id, f.severity, f.status,
+            "" if same else p.name, f.vulnerability_id + _markers(f), f.severity, f.status,
             "" if same else p.version, f.fixed_version, "" if same else layer_label(p.layer),
             f.title or f.description,
         ])
@@ -149,6 +169,7 @@ def render(report: ScanReport, width: int = 120) -> str:
     if report.os and report.os.eosl:
         lines.append(f"WARNING: {report.os.family} {report.os.name} is no longer supported "
                      "by the distribution (end of life)")
+    lines += gating_notes(report)
     if not report.results:
         lines += _section(report.artifact_name) + ["No packages found."]
     for result in report.results:
