@@ -46,6 +46,8 @@ def load_json_document(raw: bytes, what: str) -> dict:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ImageError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ImageError(f"{what} is not valid JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise ImageError(f"{what} is not a JSON object")
     return doc

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from layerscan.errors import ImageError
+from layerscan.limits import MAX_SPOOL_BYTES
 
 MAX_MEMBERS = 200_000  # headers scanned in an archive
-MAX_SPOOL_BYTES = 64 * 1024 ** 3  # decompressed size of a .tar.gz archive
 MAX_LINK_DEPTH = 8
 _CHUNK = 1024 * 1024
 

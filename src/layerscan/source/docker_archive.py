@@ -22,6 +22,7 @@ from typing import BinaryIO
 import zstandard
 
 from layerscan.errors import DigestMismatchError, ImageError
+from layerscan.limits import MAX_LAYER_BYTES
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.source.base import ImageConfig, ImageSource, LayerDescriptor, created_by_per_layer, diff_ids
 from layerscan.source.blobstore import BlobStore, open_tar_store
@@ -81,6 +82,8 @@ class DockerArchiveSource(ImageSource):
             doc = json.loads(store.read("manifest.json", MAX_MANIFEST_BYTES))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ImageError(f"{where}: manifest.json is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ImageError(f"{where}: manifest.json is not valid JSON (nested too deeply)") from None
         entry = _select_entry(doc, repo_tag, where)
         config_path = entry.get("Config")
         if not isinstance(config_path, str):
@@ -134,11 +137,15 @@ class DockerArchiveSource(ImageSource):
     def _hash_compressed(self, path: str, media_type: str, diff_id: str) -> str:
         """Digest of a compressed layer stored without one, after checking it inflates to diff_id."""
         tar_hash = hashlib.sha256()
+        inflated = 0
         try:
             with self._store.open(path) as fh:
                 tee = _HashingReader(fh)
                 with _inflate_stream(tee, media_type) as tar:
                     while chunk := tar.read(_CHUNK):
+                        inflated += len(chunk)
+                        if inflated > MAX_LAYER_BYTES:
+                            raise ImageError(f"layer {path}: larger than {MAX_LAYER_BYTES} bytes uncompressed")
                         tar_hash.update(chunk)
                 while tee.read(_CHUNK):  # trailing bytes after the compressed frame
                     pass

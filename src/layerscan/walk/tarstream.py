@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from layerscan.errors import ImageError, LayerscanError
+from layerscan.limits import MAX_LAYER_BYTES, MAX_LAYER_ENTRIES
 
 BLOCK = 512
 SKIP_CHUNK = 1 << 20
 MAX_META_SIZE = 1 << 20  # long names and PAX headers
-MAX_LAYER_BYTES = 64 << 30  # uncompressed bytes per layer before we give up (decompression bombs)
-MAX_LAYER_ENTRIES = 2_000_000  # members per layer (the biggest real layers have a few hundred thousand)
 
 FILE = "file"
 DIR = "dir"
