@@ -1,4 +1,5 @@
-"""PHP analyzers: composer.lock and vendor/composer/installed.json, on the corpus cases."""
+"""PHP analyzers: composer.lock, vendor/composer/installed.json and PEAR/PECL registry files, on the corpus
+cases."""
 
 from __future__ import annotations
 
@@ -10,19 +11,24 @@ import pytest
 from conftest import CORPUS, corpus_available
 from fixtures.lang1.harness import (case_dirs, cases_with_flags, expected_set, flag_mismatches, missing_unversioned,
                                     params, run_case, versioned)
+from layerscan.analyzers.php import serialized
 from layerscan.analyzers.php.composer import ComposerInstalledAnalyzer, ComposerLockAnalyzer
+from layerscan.analyzers.php.pecl_reg import PeclRegistryAnalyzer
 
-ANALYZERS = [ComposerLockAnalyzer(), ComposerInstalledAnalyzer()]
+ANALYZERS = [ComposerLockAnalyzer(), ComposerInstalledAnalyzer(), PeclRegistryAnalyzer()]
 ALL_CASES = case_dirs(CORPUS if corpus_available() else None, "composer")
 XFAIL: dict[str, str] = {}
-SKIP = {"syft-php-v6-format": "PECL registry (.reg) files are not implemented"}
+SKIP: dict[str, str] = {}
+# Corpus inputs kept under the peer's test-file name: the path a scanner would see instead.
+RENAME = {"syft-php-v6-format": {
+    "memcached-v6-format.reg": "usr/local/lib/php/.registry/.channel.pecl.php.net/memcached.reg"}}
 FLAG_XFAIL = {case: "indirect needs the sibling composer.json (the peer reads it); our analyzer reads one file"
               for case in ("trivy-composer-happy-path-2", "trivy-composer-with-dev-dependencies")}
 
 
 @pytest.mark.parametrize("case", params(ALL_CASES, XFAIL, SKIP))
 def test_corpus_case_packages(corpus: Path, case: str) -> None:
-    run = run_case(corpus / "fixtures" / "composer" / case, ANALYZERS)
+    run = run_case(corpus / "fixtures" / "composer" / case, ANALYZERS, RENAME.get(case))
     assert versioned(run) == expected_set(run)
     assert missing_unversioned(run) == set()
 
@@ -50,3 +56,23 @@ def test_installed_json_v1_and_v2_and_lock_dev() -> None:
     assert [(p.name, p.version, p.dev, bool(p.version_unknown_reason)) for p in lock.packages] == [
         ("a/b", "", False, True), ("c/d", "1.0", True, False)]
     assert ComposerLockAnalyzer().analyze("composer.lock", b"[1,").unknowns[0].reason.startswith("invalid JSON")
+
+
+def test_pecl_registry_file_and_hostile_serialized_data() -> None:
+    record = (b'a:4:{s:4:"name";s:6:"xdebug";s:7:"channel";s:12:"pecl.php.net";'
+              b's:7:"version";a:2:{s:7:"release";s:5:"3.1.2";s:3:"api";s:5:"3.1.0";}s:7:"license";s:3:"PHP";}')
+    analyzer = PeclRegistryAnalyzer()
+    path = "usr/local/lib/php/.registry/.channel.pecl.php.net/xdebug.reg"
+    assert analyzer.wants(path, 0o644, len(record)) and not analyzer.wants("etc/win/settings.reg", 0o644, 1)
+    found = analyzer.analyze(path, record).packages
+    assert [(p.name, p.version, p.purl, p.licenses, p.matchable) for p in found] == [
+        ("xdebug", "3.1.2", "pkg:pear/pecl.php.net/xdebug@3.1.2", ("PHP",), True)]
+    old_pear = b'a:2:{s:4:"name";s:11:"Archive_Tar";s:7:"version";s:6:"1.4.14";}'
+    assert analyzer.analyze("usr/share/php/.registry/archive_tar.reg", old_pear).packages[0].purl == (
+        "pkg:pear/pear.php.net/Archive_Tar@1.4.14")
+    deep = b"a:1:{i:0;" * 200 + b"N;" + b"}" * 200
+    for bad in (deep, b'a:999999999:{s:1:"x";', b's:99999:"short";', b'O:8:"stdClass":0:{}', record + b"junk",
+                b'a:1:{s:4:"name";s:0:"";}'):
+        result = analyzer.analyze(path, bad)
+        assert not result.packages and result.unknowns[0].reason, bad[:30]
+    assert serialized.loads(b'a:3:{i:0;b:1;i:1;d:0.5;s:1:"k";N;}') == {0: True, 1: 0.5, "k": None}

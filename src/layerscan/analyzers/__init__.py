@@ -50,6 +50,7 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.ruby.gemfile_lock:GemfileLockAnalyzer",
     "layerscan.analyzers.php.composer:ComposerLockAnalyzer",
     "layerscan.analyzers.php.composer:ComposerInstalledAnalyzer",
+    "layerscan.analyzers.php.pecl_reg:PeclRegistryAnalyzer",
     "layerscan.analyzers.dotnet.deps_json:DepsJsonAnalyzer",
     "layerscan.analyzers.dotnet.packages_lock:PackagesLockAnalyzer",
     "layerscan.analyzers.dotnet.packages_config:PackagesConfigAnalyzer",
