@@ -60,7 +60,7 @@ def parse_spec(value: str | int | None) -> str | int | None:
         return None
     if text == AUTO:
         return AUTO
-    if text.isdigit() and int(text) <= MAX_LAYERS_SPEC:
+    if text.isascii() and text.isdigit() and int(text) <= MAX_LAYERS_SPEC:
         return int(text)
     raise UsageError(f"--exclude-base-layers: expected 'auto' or a number of layers, got {str(value)[:40]!r}")
 
