@@ -263,3 +263,18 @@ def test_missing_or_invalid_baseline_is_a_usage_error(work: Path, tmp_path: Path
     assert proc.returncode == EXIT_USAGE
     assert_one_error_line(proc)
     assert "baseline" in proc.stderr
+
+
+def test_sbom_with_layer_indexes_honours_a_layer_count(work: Path):
+    from fixtures.report.sample import HERE, SBOM
+
+    sbom = str(HERE / "golden.cdx.json")
+    proc = run_cli("sbom", sbom, "-f", "json", "--exit-code", EXIT, cwd=work)
+    assert proc.returncode == int(EXIT), proc.stderr
+    found = vulns(json.loads(proc.stdout))
+    top = max(p.layer.index for p in SBOM.packages if p.layer)
+    assert found and all(v["Layer"]["Index"] == top for v in found)  # PyPI findings: the app layer
+    assert run_cli("sbom", sbom, "--exclude-base-layers", str(top), "--exit-code", EXIT, "-q",
+                   cwd=work).returncode == int(EXIT)
+    assert run_cli("sbom", sbom, "--exclude-base-layers", str(top + 1), "--exit-code", EXIT, "-q",
+                   cwd=work).returncode == 0
