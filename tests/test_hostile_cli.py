@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from imagebuild import DPKG_STATUS_BASE, OS_RELEASE, LayerSpec, build_image, file, sample_image
+from imagebuild import DPKG_STATUS_BASE, OS_RELEASE, Entry, LayerSpec, build_image, file, sample_image
 
 TIMEOUT = 60.0
 MAX_RSS_KB = 500 * 1024
@@ -611,3 +611,111 @@ def test_oci_blob_symlink_out_of_layout(box: Sandbox, tmp_path: Path) -> None:
     blob.unlink()
     blob.symlink_to(secret)
     assert_clean_failure(scan_image(box, root), "missing")
+
+
+# ---- layer content: package databases and metadata -------------------------------------------
+
+def _jar(entries: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _nested_jars(levels: int) -> bytes:
+    data = _jar({"META-INF/maven/g/a/pom.properties": b"groupId=g\nartifactId=a\nversion=1\n"})
+    for i in range(levels):
+        data = _jar({f"lib/level{i}.jar": data, "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n"},
+                    zipfile.ZIP_STORED)
+    return data
+
+
+def _zip_bomb_jar() -> bytes:
+    return _jar({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n", "lib/inner.jar": bytes(200 * MiB),
+                 "META-INF/maven/g/b/pom.properties": b"A" * (5 * MiB)})
+
+
+def _fake_go_elf() -> bytes:
+    """An ELF header followed by a Go build-info magic with lying lengths."""
+    head = b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x02\x00\x3e\x00" + bytes(44)
+    return head + os.urandom(2048) + b"\xff Go buildinf:" + b"\x08\x02" + b"\xff" * 64 + os.urandom(2048)
+
+
+CONTENT_CASES = {
+    "apk-garbage": [file("lib/apk/db/installed", os.urandom(256 * 1024) + b"\nP:\nV:\n\x00\x00")],
+    "rpm-bdb-random": [file("var/lib/rpm/Packages", os.urandom(1 * MiB))],
+    "rpm-sqlite-random": [file("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\x00" + os.urandom(64 * 1024))],
+    "rpm-ndb-random": [file("usr/lib/sysimage/rpm/Packages.db", b"RpmP" + os.urandom(64 * 1024))],
+    "jar-bomb": [file("app/bomb.jar", _zip_bomb_jar())],
+    "jar-nested-50": [file("app/deep.jar", _nested_jars(50))],
+    "jar-junk": [file("app/junk.jar", b"PK\x03\x04" + os.urandom(4096))],
+    "package-json-binary": [file("usr/lib/node_modules/x/package.json", os.urandom(8192))],
+    "package-json-deep": [file("usr/lib/node_modules/y/package.json",
+                               b'{"name": "y", "version": "1.0.0", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")],
+    "metadata-binary": [file("usr/lib/python3/dist-packages/x-1.0.dist-info/METADATA", os.urandom(8192))],
+    "go-fake-elf": [Entry("usr/local/bin/kubectl", _fake_go_elf(), "file", 0o755)],
+    "os-release-binary": [file("etc/os-release", os.urandom(4096))],
+    "gemspec-junk": [file("usr/lib/ruby/gems/3.1.0/specifications/x-1.0.gemspec", os.urandom(4096))],
+    "composer-deep": [file("app/vendor/composer/installed.json", b"[" * 50_000)],
+    "conda-junk": [file("opt/conda/conda-meta/x-1.0-0.json", b"{" + os.urandom(1000))],
+}
+
+
+@pytest.fixture(scope="session")
+def content_image(inputs: Path) -> Path:
+    """One image, one layer per hostile file (attribution keeps them apart)."""
+    layers = [LayerSpec([file("etc/os-release", OS_RELEASE), file("var/lib/dpkg/status", DPKG_STATUS_BASE)])]
+    layers += [LayerSpec(entries, created_by=name) for name, entries in CONTENT_CASES.items()]
+    return build_image(layers).write_oci_dir(inputs / "content-oci")
+
+
+def test_hostile_layer_content_becomes_unknowns(box: Sandbox, content_image: Path) -> None:
+    run = scan_image(box, content_image, "--list-all-pkgs")
+    doc = assert_scanned(run)
+    names = {p["Name"] for r in doc["Results"] for p in r.get("Packages", [])}
+    assert {"libc6", "zlib1g", "base-files"} <= names  # the good base is still inventoried
+    reasons = "\n".join(run.unknown_reasons())
+    for needle in ("var/lib/rpm/Packages", "app/bomb.jar", "app/junk.jar", "node_modules/y/package.json",
+                   "nesting deeper"):
+        assert needle in reasons, (needle, reasons)
+
+
+def _dpkg_image(root: Path, status: bytes) -> Path:
+    if not root.exists():
+        build_image([LayerSpec([file("etc/os-release", OS_RELEASE), file("var/lib/dpkg/status", status)])]
+                    ).write_oci_dir(root)
+    return root
+
+
+def test_dpkg_status_with_many_stanzas(box: Sandbox, inputs: Path) -> None:
+    """30,000 installed packages (10x a big real image): linear, well inside the timeout.
+    (1,000,000 also completes, in about 80 s: package-URL normalisation dominates.)"""
+    stanza = "Package: p{0}\nStatus: install ok installed\nVersion: 1.{0}\nArchitecture: amd64\n\n"
+    status = "".join(stanza.format(i) for i in range(30_000)).encode()
+    run = scan_image(box, _dpkg_image(inputs / "dpkg-many", status), "--list-all-pkgs")
+    doc = assert_scanned(run)
+    assert sum(len(r.get("Packages", [])) for r in doc["Results"]) == 30_000
+
+
+def test_dpkg_status_with_one_50mb_line(box: Sandbox, inputs: Path) -> None:
+    status = (DPKG_STATUS_BASE + "\nPackage: x\nStatus: install ok installed\nVersion: 1\nDescription: ").encode()
+    run = scan_image(box, _dpkg_image(inputs / "dpkg-line", status + b"A" * (50 * MiB) + b"\n"), "--list-all-pkgs")
+    doc = assert_scanned(run)
+    assert {"libc6", "x"} <= {p["Name"] for r in doc["Results"] for p in r.get("Packages", [])}
+
+
+def test_dpkg_field_with_millions_of_continuation_lines(box: Sandbox, inputs: Path) -> None:
+    """Was quadratic (each continuation line re-copied the whole value): hours for 12 MB."""
+    status = (DPKG_STATUS_BASE + "\nPackage: x\nStatus: install ok installed\nVersion: 1\nDescription: d\n").encode()
+    run = scan_image(box, _dpkg_image(inputs / "dpkg-continuation", status + b" .\n" * 4_000_000))
+    assert_scanned(run)
+
+
+def test_python_metadata_with_long_continuation_block(box: Sandbox, inputs: Path) -> None:
+    text = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\nDescription: d\n" + (b" " + b"a" * 800 + b"\n") * 20_000
+    root = inputs / "python-continuation"
+    build_image([LayerSpec([file("usr/lib/python3/dist-packages/evil-1.0.dist-info/METADATA", text)])]
+                ).write_oci_dir(root)
+    doc = assert_scanned(scan_image(box, root, "--list-all-pkgs"))
+    assert "evil" in {p["Name"] for r in doc["Results"] for p in r.get("Packages", [])}

@@ -27,7 +27,7 @@ class Stanza:
 class _Builder:
     def __init__(self, line: int) -> None:
         self.line = line
-        self.fields: dict[str, str] = {}
+        self.fields: dict[str, list[str]] = {}  # joined by build(): += on a long value is quadratic
         self.last = ""
         self.problems: list[str] = []
 
@@ -38,7 +38,7 @@ class _Builder:
     def add(self, lineno: int, line: str) -> None:
         if line[0] in " \t":
             if self.last:
-                self.fields[self.last] += "\n" + line.strip()
+                self.fields[self.last].append(line.strip())
             else:
                 self.problem(f"line {lineno}: continuation line without a field")
             return
@@ -49,10 +49,11 @@ class _Builder:
             self.last = ""
             return
         self.last = name.lower()
-        self.fields[self.last] = value.strip()
+        self.fields[self.last] = [value.strip()]
 
     def build(self) -> Stanza:
-        return Stanza(line=self.line, fields=self.fields, problems=tuple(self.problems))
+        fields = {name: "\n".join(parts) for name, parts in self.fields.items()}
+        return Stanza(line=self.line, fields=fields, problems=tuple(self.problems))
 
 
 def iter_stanzas(data: bytes) -> Iterator[Stanza]:

@@ -28,22 +28,22 @@ _MAX_HEADER_LINES = 20_000
 
 def parse_headers(text: str) -> dict[str, list[str]]:
     """Header block -> lower-cased key -> values (repeated keys keep every value)."""
-    headers: dict[str, list[str]] = {}
+    headers: dict[str, list[list[str]]] = {}  # each value as its lines, joined at the end
     last: str | None = None
     for index, line in enumerate(text.splitlines()):
         if not line.strip() or index >= _MAX_HEADER_LINES:
             break
         if line[0] in " \t":
             if last is not None and headers[last]:
-                headers[last][-1] += "\n" + line.strip()
+                headers[last][-1].append(line.strip())
             continue
         match = _HEADER.match(line)
         if match is None:
             last = None  # a stray line: not a header, and not part of the previous one
             continue
         last = match[1].lower()
-        headers.setdefault(last, []).append(match[2].strip())
-    return headers
+        headers.setdefault(last, []).append([match[2].strip()])
+    return {key: ["\n".join(lines) for lines in values] for key, values in headers.items()}
 
 
 def _first(headers: dict[str, list[str]], key: str) -> str:
