@@ -49,6 +49,7 @@ _LOCKFILE_TYPES: dict[str, str] = {
     "pubspec.lock": "pub", "manifest.toml": "julia", "environment.yml": "conda-environment",
     "pdm.lock": "pdm", "pylock.toml": "pylock", "mix.exs": "hex",
     "conanfile.txt": "conan", "project.assets.json": "nuget", "build.gradle": "gradle",
+    "deno.lock": "deno", "paket.lock": "paket", "modules.txt": "gomod-vendor",
 }
 
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
