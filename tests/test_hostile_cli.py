@@ -104,7 +104,7 @@ def _peak_rss_kb(rss_file: Path, usage_kb: int) -> int:
 
 
 def run_cli(box: Sandbox, *args: str, env: dict[str, str] | None = None, stdin: bytes = b"",
-            timeout: float = TIMEOUT) -> Run:
+            timeout: float = TIMEOUT, max_rss_kb: int = MAX_RSS_KB) -> Run:
     """Run the CLI in ``box`` (killed at ``timeout``) and check the sandbox stays clean."""
     before_cwd = sorted(p.name for p in box.cwd.iterdir())
     outside_before = sorted(p.name for p in box.root.parent.iterdir())
@@ -135,7 +135,7 @@ def run_cli(box: Sandbox, *args: str, env: dict[str, str] | None = None, stdin: 
     assert list(box.home.iterdir()) == [], "files written to HOME"
     assert list(box.tmp.iterdir()) == [], "temp files left behind"
     assert sorted(p.name for p in box.root.parent.iterdir()) == outside_before, "write outside the sandbox"
-    assert run.max_rss_kb < MAX_RSS_KB, f"peak RSS {run.max_rss_kb} KiB"
+    assert run.max_rss_kb < max_rss_kb, f"peak RSS {run.max_rss_kb} KiB"
     return run
 
 
@@ -719,3 +719,152 @@ def test_python_metadata_with_long_continuation_block(box: Sandbox, inputs: Path
                 ).write_oci_dir(root)
     doc = assert_scanned(scan_image(box, root, "--list-all-pkgs"))
     assert "evil" in {p["Name"] for r in doc["Results"] for p in r.get("Packages", [])}
+
+
+# ---- fs mode: lockfiles -----------------------------------------------------------------------
+
+YAML_LAUGHS = "\n".join([
+    "lockfileVersion: '6.0'",
+    'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    *(f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")),
+    "packages: *i",
+]) + "\n"
+
+LOCKFILES = {
+    "package-lock.json": b'{"lockfileVersion": 3, "packages": {"": ' + b"[" * 100_000,
+    "yarn.lock": b"\x00\xff" * 1000 + b'\n"a@1":\n  version ' + b"\x00" * 10,
+    "pnpm-lock.yaml": YAML_LAUGHS.encode(),
+    "poetry.lock": b"[[package]]\nname = 'x'\nversion = " + b"[" * 50_000,
+    "Cargo.lock": b"[[package]]\nname = \"x\"\nversion = \"1\"\n[[package]\n",
+    "Pipfile.lock": b'{"default": {"x": {"version": 5}}, "develop": []}',
+    "composer.lock": b'{"packages": "nope", "packages-dev": {"a": 1}}',
+    "go.sum": os.urandom(2048),
+    "go.mod": b"module x\nrequire (\n" + b"\tgithub.com/a/b v1\n" * 10 + b"\xff\xfe",
+    "Gemfile.lock": b"GEM\n  specs:\n" + b"    x (" * 1000,
+    "requirements.txt": b"-r requirements.txt\n-r ./requirements.txt\n" + os.urandom(512),
+    "packages.lock.json": b'{"version": 1, "dependencies": {"net8.0": {"x": {"resolved": [1, 2]}}}}',
+    "environment.yml": b"dependencies:\n  - &x [" + b"[" * 10_000,
+    "gradle.lockfile": os.urandom(1024),
+    "pom.xml": b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><project>&b;</project>',
+    "uv.lock": b"version = 1\n[[package]]\nname = 1\nversion = []\n",
+}
+
+
+def test_fs_hostile_lockfiles(box: Sandbox, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, data in LOCKFILES.items():
+        (project / name).write_bytes(data)
+    (project / "loop").symlink_to(project)  # a directory symlink loop
+    (project / "outside").symlink_to("/etc")
+    run = run_cli(box, "fs", str(project), "--sbom-only", "-f", "json", "--no-progress")
+    assert_scanned(run)
+    reasons = "\n".join(run.unknown_reasons())
+    for name in ("package-lock.json", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock"):
+        assert name in reasons, (name, reasons)
+
+
+# ---- SBOM input ---------------------------------------------------------------------------------
+
+SBOMS = {
+    "deep.json": (b'{"bomFormat": "CycloneDX", "specVersion": "1.5", "components": ' + b"[" * 200_000
+                  + b"]" * 200_000 + b"}", ("nested",)),
+    "deep-components.json": (json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        {"name": "a", "components": [{"name": "b", "components": [{"name": "c"}] * 2}] * 2}] * 2}).encode()
+        .replace(b'"c"}', b'"c", "components": ' + b'[{"name": "d", "components": ' * 60 + b"[]" + b"}]" * 60 + b"}"),
+        ("nested",)),
+    "types.json": (json.dumps({"bomFormat": "CycloneDX", "specVersion": 1.5, "components": {"a": 1},
+                               "metadata": [1], "dependencies": "x"}).encode(), ()),
+    "types2.json": (json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5",
+                                "components": [5, None, "x", {"name": 7, "version": [], "purl": {"a": 1},
+                                                              "properties": "p", "hashes": 3}]}).encode(), ()),
+    "spdx-types.json": (json.dumps({"spdxVersion": "SPDX-2.3", "packages": [
+        {"name": None, "versionInfo": {}, "externalRefs": "x"}, 3],
+        "relationships": {"a": 1}}).encode(), ()),
+    "binary.json": (os.urandom(10_000), ("SBOM",)),
+    "empty.json": (b"", ("SBOM",)),
+    "list.json": (b"[1, 2, 3]", ("SBOM",)),
+    "nan.json": (b'{"bomFormat": "CycloneDX", "specVersion": NaN, "components": [{"name": "a", "version": Infinity}]}', ()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SBOMS))
+def test_sbom_input_hostile(box: Sandbox, tmp_path: Path, name: str) -> None:
+    data, words = SBOMS[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    run = run_cli(box, "sbom", str(path), "-f", "json", "--no-progress")
+    if run.rc == 0:
+        assert_scanned(run)
+    else:
+        assert_clean_failure(run, *words)
+
+
+def test_sbom_input_100mb(box: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    with open(path, "wb") as fh:
+        fh.write(b'{"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [')
+        fh.write(b'{"type": "library", "name": "x", "version": "1"},' * (100 * MiB // 48))
+        fh.write(b'{"name": "y"}]}')
+    # json.loads holds the whole document: peak RSS is about 10x the file (bounded by MAX_SBOM_BYTES)
+    run = run_cli(box, "sbom", str(path), "-f", "json", "--no-progress", max_rss_kb=12 * 100 * 1024)
+    assert_clean_failure(run, "more than 200000 components")
+
+
+def test_sbom_input_is_a_directory_or_fifo(box: Sandbox, tmp_path: Path) -> None:
+    assert_clean_failure(run_cli(box, "sbom", str(tmp_path), "--no-progress"), "directory", codes=(2, 3))
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    assert_clean_failure(run_cli(box, "sbom", str(fifo), "--no-progress", timeout=20), "SBOM")
+
+
+def test_sbom_from_stdin_pipe_still_works(box: Sandbox) -> None:
+    doc = {"bomFormat": "CycloneDX", "specVersion": "1.5",
+           "components": [{"type": "library", "name": "lodash", "version": "4.17.20",
+                           "purl": "pkg:npm/lodash@4.17.20"}]}
+    run = run_cli(box, "sbom", "/dev/stdin", "-f", "json", "--list-all-pkgs", "--no-progress",
+                  stdin=json.dumps(doc).encode())
+    report = assert_scanned(run)
+    assert "lodash" in {p["Name"] for r in report["Results"] for p in r.get("Packages", [])}
+
+
+# ---- ignore file / VEX / config file --------------------------------------------------------------
+
+POLICY_FILES = {
+    "ignore-yaml-invalid": ("--ignorefile", "ignore.yaml", b"ignore:\n  - id: [unclosed\n", 2, ("ignore",)),
+    "ignore-yaml-types": ("--ignorefile", "ignore.yaml", b"ignore:\n  - id: {a: 1}\n    expires: 5\n  - 7\n", 2,
+                          ("ignore",)),
+    "ignore-yaml-laughs": ("--ignorefile", "ignore.yaml", YAML_LAUGHS.replace("packages: *i", "ignore: *i").encode(),
+                           2, ("ignore",)),
+    "ignore-deep": ("--ignorefile", "ignore.yaml", b"ignore: " + b"[" * 100_000, 2, ("ignore",)),
+    "ignore-deep-flow": ("--ignorefile", "ignore.yaml", b"[" * 100_000, 2, ("ignore",)),
+    "ignore-binary": ("--ignorefile", ".trivyignore", os.urandom(4096), 2, ("ignore",)),
+    "vex-invalid": ("--vex", "vex.json", b"{nope", 2, ("VEX",)),
+    "vex-deep": ("--vex", "vex.json", b"[" * 100_000 + b"]" * 100_000, 2, ("VEX",)),
+    "vex-types": ("--vex", "vex.json", json.dumps({"statements": [5, {"vulnerability": [1], "products": "x",
+                                                                     "status": {}}]}).encode(), 2, ("VEX",)),
+    "vex-cdx-types": ("--vex", "vex.json", json.dumps({"bomFormat": "CycloneDX", "vulnerabilities": [
+        {"id": 5, "analysis": "x", "affects": {"ref": 1}}]}).encode(), 2, ("VEX",)),
+    "config-invalid": ("--config", "layerscan.yaml", b"severity: [unclosed\n", 2, ("config",)),
+    "config-types": ("--config", "layerscan.yaml", b"severity: {a: 1}\nparallel: lots\ntimeout: []\n", 2,
+                     ("config",)),
+    "config-list": ("--config", "layerscan.yaml", b"- 1\n- 2\n", 2, ("config",)),
+    "config-laughs": ("--config", "layerscan.yaml", YAML_LAUGHS.replace("packages: *i", "skip-dirs: *i").encode(),
+                      2, ("config",)),
+    "config-deep": ("--config", "layerscan.yaml", b"a: " + b"[" * 100_000, 2, ("config",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POLICY_FILES))
+def test_policy_and_config_files_hostile(box: Sandbox, tmp_path: Path, inputs: Path, case: str) -> None:
+    flag, name, data, code, words = POLICY_FILES[case]
+    path = tmp_path / name
+    path.write_bytes(data)
+    archive = inputs / "sample.tar"
+    if not archive.exists():
+        sample_image().write_docker_archive(archive)
+    run = run_cli(box, "image", "--input", str(archive), flag, str(path), "--no-progress")
+    if run.rc == 0:  # a lenient reader may skip bad entries, with a warning at most
+        assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) <= MAX_STDERR_LINES, run.stderr
+    else:
+        assert_clean_failure(run, *words, codes=(code,))

@@ -27,6 +27,8 @@ def load_config(explicit: str, cwd: Path | None = None) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise UsageError(f"config file {path}: not valid YAML: {first}") from None
+    except RecursionError:
+        raise UsageError(f"config file {path}: not valid YAML: nested too deeply") from None
     if doc is None:
         return {}
     if not isinstance(doc, Mapping):

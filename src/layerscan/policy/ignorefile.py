@@ -131,6 +131,8 @@ def parse_ignorefile(text: str, name: str = "ignorefile") -> list[IgnoreRule]:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise UsageError(f"{name}: not valid YAML: {exc}".splitlines()[0]) from None
+        except RecursionError:
+            raise UsageError(f"{name}: not valid YAML: nested too deeply") from None
         entries = _yaml_entries(doc)
         if entries is None:
             raise UsageError(f"{name}: expected a list of ignore entries or an 'ignore:' / 'vulnerabilities:' list")

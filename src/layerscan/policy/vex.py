@@ -120,6 +120,8 @@ def parse_vex(data: bytes, name: str = "vex") -> list[VexStatement]:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{name}: VEX file is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{name}: VEX file is not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
         raise UsageError(f"{name}: VEX file must be a JSON object")
     if "statements" in doc:

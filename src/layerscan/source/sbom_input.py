@@ -32,8 +32,7 @@ def load_sbom(path: str | os.PathLike[str], *, max_bytes: int = MAX_SBOM_BYTES) 
     """Read the SBOM file at ``path``."""
     file = Path(path)
     try:
-        with file.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+        data = _read_limited(file, max_bytes + 1)
     except FileNotFoundError:
         raise UsageError(f"SBOM file not found: {file}") from None
     except IsADirectoryError:
@@ -43,6 +42,15 @@ def load_sbom(path: str | os.PathLike[str], *, max_bytes: int = MAX_SBOM_BYTES) 
     if len(data) > max_bytes:
         raise ImageError(f"SBOM {file} is larger than {max_bytes // (1024 * 1024)} MiB; refusing it")
     return parse_sbom(data, str(file))
+
+
+def _read_limited(file: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes. Opened non-blocking so that a named pipe without a writer reads
+    as empty instead of hanging; a pipe with a writer (``/dev/stdin``) is read normally."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit)
 
 
 def parse_sbom(data: bytes, location: str = "sbom") -> Sbom:

@@ -93,7 +93,7 @@ def docker_config_credentials(path: Path, registry: str) -> Credentials | None:
         if not path.is_file() or path.stat().st_size > 4 * 1024 * 1024:
             return None
         doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     auths = doc.get("auths") if isinstance(doc, dict) else None
     if not isinstance(auths, dict):
@@ -166,7 +166,7 @@ class Authenticator:
             raise RegistryError(f"{self._registry}: token request failed (HTTP {resp.status_code})")
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             doc = None
         token = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
