@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from layerscan.errors import AuthError, RegistryError
 from layerscan.source.base import SourceOptions
@@ -157,13 +158,15 @@ class Authenticator:
             resp = self._session.get(challenge.realm, params=params, auth=auth, timeout=self._timeout,
                                      verify=self._verify, stream=True)
             body = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True)
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:  # body read: urllib3/zlib
             raise RegistryError(f"{self._registry}: token request failed ({type(exc).__name__})") from None
         if resp.status_code in (401, 403):
             who = "the given credentials were rejected" if auth else "anonymous access was refused"
             raise AuthError(f"{self._registry}: token request denied ({resp.status_code}): {who}")
-        if resp.status_code != 200 or len(body) > MAX_TOKEN_RESPONSE:
+        if resp.status_code != 200:
             raise RegistryError(f"{self._registry}: token request failed (HTTP {resp.status_code})")
+        if len(body) > MAX_TOKEN_RESPONSE:
+            raise RegistryError(f"{self._registry}: token response is larger than {MAX_TOKEN_RESPONSE} bytes")
         try:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):

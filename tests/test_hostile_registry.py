@@ -1,0 +1,213 @@
+"""Hostile registries, end to end: the real CLI against a misbehaving HTTP registry.
+
+A tiny local ``http.server`` plays the registry (a real one cannot misbehave):
+huge manifests, redirect loops, blobs that stream forever, 401 loops, a token
+endpoint that never grants, gzip-bombed responses, deep JSON. Every case must
+end with a clear error (exit 3), bounded in time and memory, nothing written
+outside the sandbox — the same checks as tests/test_hostile_cli.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from test_hostile_cli import MiB, Sandbox, assert_clean_failure, box, config_for, member, run_cli, tar_of  # noqa: F401
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+LAYER = tar_of([member("etc/hostname", b"evil\n")])
+CONFIG = config_for([_sha(LAYER)])
+
+
+def _manifest(layer_size: int | None) -> bytes:
+    layer: dict = {"mediaType": LAYER_TAR, "digest": _sha(LAYER)}
+    if layer_size is not None:
+        layer["size"] = layer_size
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": _sha(CONFIG), "size": len(CONFIG)},
+                       "layers": [layer]}).encode()
+
+
+Handler = Callable[[BaseHTTPRequestHandler, str], None]
+
+
+def _send(h: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+    h.send_response(status)
+    for key, value in (headers or {}).items():
+        h.send_header(key, value)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(body)
+
+
+def _stream_forever(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "application/octet-stream")
+    h.end_headers()
+    chunk = bytes(MiB)
+    try:
+        for _ in range(64 * 1024):  # 64 GiB: "forever" for the scanner; the client must cut it
+            h.wfile.write(chunk)
+    except OSError:
+        pass
+
+
+def _image_routes(manifest: bytes, blob: Callable[[BaseHTTPRequestHandler], None]) -> Handler:
+    def route(h: BaseHTTPRequestHandler, rest: str) -> None:
+        if rest.startswith("manifests/"):
+            _send(h, 200, manifest, {"Content-Type": OCI_MANIFEST})
+        elif rest == f"blobs/{_sha(CONFIG)}":
+            _send(h, 200, CONFIG)
+        else:
+            blob(h)
+    return route
+
+
+def _bearer(h: BaseHTTPRequestHandler, realm: str) -> None:
+    _send(h, 401, b'{"errors": []}', {"WWW-Authenticate": f'Bearer realm="{realm}",service="evil",scope="x"'})
+
+
+def _routes(base: str) -> dict[str, Handler]:
+    gz_bomb = gzip.compress(b" " * (256 * MiB), compresslevel=9)
+    return {
+        "huge": lambda h, rest: _send(h, 200, b'{"schemaVersion": 2, "x": "' + b"a" * (8 * MiB) + b'"}',
+                                      {"Content-Type": OCI_MANIFEST}),
+        "redirect": lambda h, rest: _send(h, 302, b"", {"Location": f"{base}/v2/redirect/{rest}"}),
+        "redirect-out": lambda h, rest: _send(h, 307, b"", {"Location": "file:///etc/passwd"}),
+        "forever": _image_routes(_manifest(len(LAYER)), _stream_forever),
+        "forever-nosize": _image_routes(_manifest(None), _stream_forever),
+        "auth-loop": lambda h, rest: _bearer(h, f"{base}/token/ok"),
+        "token-denied": lambda h, rest: _bearer(h, f"{base}/token/deny"),
+        "token-huge": lambda h, rest: _bearer(h, f"{base}/token/huge"),
+        "token-deep": lambda h, rest: _bearer(h, f"{base}/token/deep"),
+        "token-badgzip": lambda h, rest: _bearer(h, f"{base}/token/badgzip"),
+        "token-elsewhere": lambda h, rest: _bearer(h, "file:///etc/passwd"),
+        "basic-loop": lambda h, rest: _send(h, 401, b"", {"WWW-Authenticate": 'Basic realm="x"'}),
+        "no-challenge": lambda h, rest: _send(h, 401, b""),
+        "gzip-bomb": lambda h, rest: _send(h, 200, gz_bomb, {"Content-Type": OCI_MANIFEST,
+                                                            "Content-Encoding": "gzip"}),
+        "deep": lambda h, rest: _send(h, 200, b"[" * 100_000 + b"]" * 100_000, {"Content-Type": OCI_MANIFEST}),
+        "garbage": lambda h, rest: _send(h, 200, bytes(range(256)) * 100, {"Content-Type": OCI_MANIFEST}),
+        "wrong-digest": lambda h, rest: _send(h, 200, _manifest(len(LAYER)), {
+            "Content-Type": OCI_MANIFEST, "Docker-Content-Digest": _sha(b"other")}),
+        "bad-blob": _image_routes(_manifest(len(LAYER)), lambda h: _send(h, 200, b"x" * len(LAYER))),
+        "server-error": lambda h, rest: _send(h, 500, b"oops", {"Retry-After": "0"}),
+    }
+
+
+def _tokens(h: BaseHTTPRequestHandler, kind: str) -> None:
+    if kind == "deny":
+        _send(h, 401, b'{"errors": [{"code": "DENIED"}]}')
+    elif kind == "huge":
+        _send(h, 200, b'{"token": "' + b"t" * (4 * MiB) + b'"}')
+    elif kind == "badgzip":
+        _send(h, 200, b"\x1f\x8b\x08\x00" + bytes(range(200)), {"Content-Encoding": "gzip"})
+    elif kind == "deep":
+        _send(h, 200, b"[" * 100_000 + b"]" * 100_000)
+    else:
+        _send(h, 200, b'{"token": "tok-granted-4711"}')
+
+
+@pytest.fixture(scope="module")
+def evil_registry() -> Iterator[str]:
+    routes: dict[str, Handler] = {}
+
+    class EvilHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/token/"):
+                _tokens(self, path.removeprefix("/token/"))
+                return
+            if path in ("/v2/", "/v2"):
+                _send(self, 200, b"{}")
+                return
+            repo, _, rest = path.removeprefix("/v2/").partition("/")
+            handler = routes.get(repo)
+            if handler is None:
+                _send(self, 404, b'{"errors": [{"code": "NAME_UNKNOWN"}]}')
+            else:
+                handler(self, rest)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EvilHandler)
+    server.daemon_threads = True
+    host = f"127.0.0.1:{server.server_address[1]}"
+    routes.update(_routes(f"http://{host}"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield host
+    server.shutdown()
+    server.server_close()
+
+
+def scan_remote(box: Sandbox, host: str, repo: str, *extra: str, env: dict[str, str] | None = None):
+    return run_cli(box, "image", f"{host}/{repo}:1", "--insecure", "--sbom-only", "-f", "json",
+                   "--no-progress", "--timeout", "10", *extra, env=env)
+
+
+CASES = {
+    "huge": ("larger than",),
+    "redirect": ("redirect",),
+    "redirect-out": (),
+    "forever": ("declares",),
+    "auth-loop": ("authentication failed",),
+    "token-denied": ("token",),
+    "token-huge": ("token response is larger than",),
+    "token-badgzip": ("token request failed",),
+    "token-deep": ("token",),
+    "token-elsewhere": (),
+    "basic-loop": ("credentials",),
+    "no-challenge": ("authentication required",),
+    "gzip-bomb": ("larger than",),
+    "deep": ("manifest",),
+    "garbage": ("manifest",),
+    "wrong-digest": ("digest",),
+    "bad-blob": ("digest",),
+    "server-error": ("500",),
+}
+
+
+@pytest.mark.parametrize("repo", sorted(CASES))
+def test_hostile_registry(box: Sandbox, evil_registry: str, repo: str) -> None:
+    run = scan_remote(box, evil_registry, repo)
+    assert_clean_failure(run, *CASES[repo])
+    assert "tok-granted-4711" not in run.stderr
+
+
+def test_blob_without_size_streaming_forever_hits_the_layer_limit(box: Sandbox, evil_registry: str) -> None:
+    run = scan_remote(box, evil_registry, "forever-nosize", env={"LAYERSCAN_MAX_LAYER_BYTES": str(64 * MiB)})
+    assert_clean_failure(run, "larger than 67108864 bytes")
+
+
+def test_credentials_never_reach_messages(box: Sandbox, evil_registry: str) -> None:
+    run = scan_remote(box, evil_registry, "basic-loop", "--username", "alice", "--password", "s3cr3t-pw")
+    assert_clean_failure(run, "authentication failed")
+    assert "s3cr3t-pw" not in run.stderr + run.stdout
+
+
+def test_docker_config_deeply_nested(box: Sandbox, evil_registry: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_bytes(b'{"auths": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    run = scan_remote(box, evil_registry, "auth-loop", "--docker-config", str(config))
+    assert_clean_failure(run, "authentication")
