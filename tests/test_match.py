@@ -205,3 +205,25 @@ def test_explain_says_why_and_why_not(corpus: Path, corpus_db: Path):
                         ("1.26.18", "", oracle_affected(record, "1.26.18")),
                         ("1.24.1", "deb:python3-urllib3", False)]
     assert "OS package" in out[-1].reason
+
+
+@pytest.mark.parametrize("package,version", [("urllib3", "1.24.1"), ("urllib3", "2.0.2"), ("jinja2", "2.10")])
+def test_fixed_version_is_the_first_fix_above_the_installed_one(corpus: Path, corpus_db: Path, package, version):
+    """Records list fixes for several branches (urllib3 2.0.6 and 1.26.17): a 1.24.1 user
+    must be told 1.26.17, the lowest ECOSYSTEM fix above what is installed."""
+    v = Version(version)
+    pkg = Package(name=package, version=version, type="pypi")
+    with Store.open(corpus_db) as store:
+        result = match_sbom(Sbom("t", "filesystem", packages=(pkg,)), store)
+    by_record = {f.match.advisory_id: f for f in result.findings}
+    checked = 0
+    for record in pypsa_records(corpus, package):
+        if record.get("withdrawn") or record["id"] not in by_record or not oracle_affected(record, version):
+            continue
+        fixes = [Version(ev["fixed"]) for aff in record["affected"] for rng in aff.get("ranges", [])
+                 if rng.get("type") == "ECOSYSTEM" for ev in rng["events"] if "fixed" in ev]
+        above = [f for f in fixes if f > v]
+        if above:
+            assert Version(by_record[record["id"]].fixed_version.split(",")[0]) == min(above), record["id"]
+            checked += 1
+    assert checked

@@ -56,22 +56,24 @@ def _npm_hit(version: str, rng: Range) -> Verdict:
 
 
 def evaluate(affected: Affected, version: str, scheme: VersionScheme) -> Verdict:
-    """Raises InvalidVersion when the installed version (or the data) is not valid for the scheme."""
+    """Raises InvalidVersion when the installed version (or the data) is not valid for the scheme.
+
+    Ranges first (they say which fix applies to the installed branch), then the record's
+    explicit list of affected versions, then a distro row's fixed version / status."""
     if affected.status == "not_affected":
         return NOT_AFFECTED
     key = scheme.key(version)
-    if affected.versions and any(_same(scheme, version, v) for v in affected.versions):
-        fixed = _first_fixed(affected)
-        return Verdict(True, fixed, "fixed" if fixed else affected.status,
-                       f"version {version} listed as affected")
     for rng in affected.ranges:
         if rng.type == "GIT":
             continue
         verdict = _npm_hit(version, rng) if rng.type == NPM_RANGE else _interval_hit(version, key, rng, scheme)
         if verdict.affected:
-            fixed = verdict.fixed_version or affected.fixed_version
-            status = "fixed" if fixed else _unfixed_status(affected)
-            return Verdict(True, fixed, status, verdict.reason)
+            status = "fixed" if verdict.fixed_version else _unfixed_status(affected)
+            return Verdict(True, verdict.fixed_version, status, verdict.reason)
+    if affected.versions and any(_same(scheme, version, v) for v in affected.versions):
+        fixed = _lowest_fix_above(affected, key, scheme)
+        return Verdict(True, fixed, "fixed" if fixed else _unfixed_status(affected),
+                       f"version {version} listed as affected")
     if not affected.ranges and not affected.versions:
         return _distro_verdict(affected, key, scheme)
     return NOT_AFFECTED
@@ -91,14 +93,21 @@ def _unfixed_status(affected: Affected) -> str:
     return affected.status if affected.status in UNFIXED_STATUSES else "affected"
 
 
-def _first_fixed(affected: Affected) -> str:
+def _lowest_fix_above(affected: Affected, key: Any, scheme: VersionScheme) -> str:
+    """The first fix above the installed version (GIT commits are not versions to upgrade to)."""
+    fixes = []
     for rng in affected.ranges:
-        if rng.type == "GIT":  # commit hashes are not versions a user can upgrade to
+        if rng.type in ("GIT", NPM_RANGE):
             continue
         for kind, value in rng.events:
             if kind == "fixed":
-                return value
-    return affected.fixed_version
+                try:
+                    fix_key = scheme.key(value)
+                except InvalidVersion:
+                    continue
+                if fix_key > key:
+                    fixes.append((fix_key, value))
+    return min(fixes)[1] if fixes else ""
 
 
 def _same(scheme: VersionScheme, a: str, b: str) -> bool:
