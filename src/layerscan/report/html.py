@@ -89,7 +89,8 @@ def _finding(f: Finding, keys: dict[str, str]) -> dict[str, Any]:
             "fixed": f.fixed_version, "severity": f.severity if f.severity in SEVERITIES else "UNKNOWN",
             "status": f.status, "title": f.title, "url": primary_url(f), "kev": f.kev,
             "epss": f.epss, "epss_pct": f.epss_percentile, "aliases": list(f.aliases),
-            "suppressed": f.suppressed, "source": f.match.data_source}
+            "suppressed": f.suppressed, "source": f.match.data_source,
+            "new": f.new, "base": f.base_layer}
 
 
 def _artifact(report: ScanReport) -> dict[str, Any]:

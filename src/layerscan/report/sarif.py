@@ -109,6 +109,10 @@ def result(f: Finding, rule_index: int, report: ScanReport) -> dict[str, Any]:
     }
     if f.suppressed:
         res["suppressions"] = [{"kind": "external", "justification": f.suppressed}]
+    if report.policy.baseline:  # SARIF's own notion of a baseline comparison
+        res["baselineState"] = "new" if f.new else "unchanged"
+    if f.base_layer:
+        res["properties"] = {"baseLayer": True}
     return res
 
 

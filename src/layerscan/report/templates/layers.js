@@ -137,6 +137,8 @@
     if (f.epss != null) out.push(el("span", { className: "badge", title: "EPSS probability of exploitation" +
       (f.epss_pct != null ? " (percentile " + (f.epss_pct * 100).toFixed(0) + ")" : ""), text: "EPSS " + (f.epss * 100).toFixed(1) + "%" }));
     if (f.suppressed) out.push(el("span", { className: "badge suppressed", title: f.suppressed, text: "suppressed" }));
+    if (f.new) out.push(el("span", { className: "badge new", title: "not in the --baseline report", text: "new" }));
+    if (f.base) out.push(el("span", { className: "badge", title: "in the base image's layers: not gating (--exclude-base-layers)", text: "base" }));
     return el("td", {}, out);
   }
   function vulnRow(f) {
