@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from layerscan.match import ranges
-from layerscan.match.matcher import StoreLike, _version_for_scheme
-from layerscan.match.namespace import lookup_name, package_namespace
+from layerscan.match.matcher import StoreLike
+from layerscan.match.namespace import compared_version, lookup_name, package_namespace
 from layerscan.model import Package, Sbom
 from layerscan.versions import InvalidVersion, get_scheme
 
@@ -40,7 +40,7 @@ def _verdict(pkg: Package, row, namespace: str) -> tuple[bool, str]:
     excluded = _excluded_reason(pkg)
     if excluded:
         return False, excluded
-    version = _version_for_scheme(pkg)
+    version = compared_version(pkg)
     try:
         v = ranges.evaluate(row.affected, version, get_scheme(namespace))
     except (InvalidVersion, KeyError) as exc:

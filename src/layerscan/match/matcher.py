@@ -47,13 +47,6 @@ class Hit:
     name: str
 
 
-def _version_for_scheme(pkg: Package) -> str:
-    version = compared_version(pkg)
-    if pkg.type == "golang" and version.startswith("go"):
-        return version[2:]  # Go toolchain "go1.21.1" as the stdlib version
-    return version
-
-
 def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit], Unknown | None]:
     namespace = package_namespace(pkg, sbom.os)
     if not namespace or not pkg.matchable:
@@ -67,7 +60,7 @@ def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit],
     except KeyError:
         return [], Unknown(pkg.file_path or pkg.id, f"no version scheme for {namespace}; {pkg.id} not matched",
                            "matcher", pkg.layer)
-    version = _version_for_scheme(pkg)
+    version = compared_version(pkg)
     hits = []
     for row in rows:
         try:

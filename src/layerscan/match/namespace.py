@@ -87,7 +87,10 @@ def lookup_name(pkg: Package) -> str:
 
 
 def compared_version(pkg: Package) -> str:
-    """Debian's tracker states fixed versions of the source package."""
+    """The version advisories are written against: Debian's tracker states fixed versions
+    of the source package; Go's toolchain "go1.21.1" is the stdlib version 1.21.1."""
     if pkg.type == "deb" and pkg.src_version:
         return pkg.src_version
+    if pkg.type == "golang" and pkg.version.startswith("go"):
+        return pkg.version[2:]
     return pkg.version
