@@ -53,13 +53,18 @@ def test_scan_pulls_the_database_from_the_registry(registry, corpus_db: Path, ro
     assert any("expat" == (v.get("MatchDetail") or {}).get("PackageName") for v in vulns)
 
 
-def test_unreachable_feeds_warn_for_a_plain_scan_and_fail_a_gate(rootfs: Path, tmp_path: Path):
+def test_unreachable_feeds_without_a_database_fail_every_vulnerability_scan(rootfs: Path, tmp_path: Path):
+    """No database and no network: an error that says what to do, never a package list that
+    reads like a clean result."""
     dead = {f"LAYERSCAN_DB_{s}_URL": "http://127.0.0.1:9" for s in
             ("OSV", "DEBIAN", "ALPINE", "KEV", "EPSS", "EOL", "NODEJS_SECURITY_WG", "NVD")}
     cache = tmp_path / "cache"
     plain = cli("rootfs", str(rootfs), "--cache-dir", str(cache), "--timeout", "2", env=dead)
-    assert plain.returncode == 0
-    assert "no source could be downloaded" in plain.stderr and "Traceback" not in plain.stderr
+    assert plain.returncode == 3 and plain.stdout == ""
+    errors = [line for line in plain.stderr.splitlines() if line.startswith("layerscan: error:")]
+    assert len(errors) == 1 and "none of the" in errors[0] and "could be downloaded" in errors[0]
+    assert "layerscan: hint: run 'layerscan db update'" in plain.stderr and "db import" in plain.stderr
+    assert "Traceback" not in plain.stderr
     assert not (cache / "db" / "layerscan.db").exists()
     gated = cli("rootfs", str(rootfs), "--cache-dir", str(cache), "--timeout", "2", "--exit-code", "1", env=dead)
     assert gated.returncode == 3

@@ -14,6 +14,7 @@ import pytest
 from fixtures.report.sample import HERE as REPORT_FIXTURES, SBOM
 
 EXIT_USAGE, EXIT_RUNTIME = 2, 3
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -103,9 +104,9 @@ def test_non_image_file_is_a_runtime_error(tmp_path: Path):
     assert proc.stdout == ""
 
 
-def test_missing_input_is_a_runtime_error(tmp_path: Path):
+def test_missing_input_is_a_usage_error(tmp_path: Path):
     proc = run_cli("image", "--input", "absent.tar", cwd=tmp_path)
-    assert proc.returncode == EXIT_RUNTIME
+    assert proc.returncode == EXIT_USAGE
     assert_one_error_line(proc)
 
 
@@ -118,7 +119,7 @@ def test_debug_shows_traceback(tmp_path: Path):
 
 def test_rootfs_on_missing_directory(tmp_path: Path):
     proc = run_cli("rootfs", "nowhere", cwd=tmp_path)
-    assert proc.returncode == EXIT_RUNTIME
+    assert proc.returncode == EXIT_USAGE
     assert_one_error_line(proc)
 
 
@@ -146,10 +147,16 @@ def test_sbom_command_reads_our_sbom_back(tmp_path: Path, golden: str):
     assert purls == sorted(p.purl for p in SBOM.packages)
 
 
-def test_default_scan_without_database_warns_and_lists_packages(tmp_path: Path):
-    proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), cwd=tmp_path)
+def test_default_scan_without_database_fails_with_what_to_do(tmp_path: Path):
+    proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "--skip-db-update", cwd=tmp_path)
+    assert proc.returncode == EXIT_RUNTIME and proc.stdout == ""
+    assert_one_error_line(proc)
+    assert "no vulnerability database" in proc.stderr and "layerscan db import" in proc.stderr
+
+
+def test_package_listing_without_database_is_asked_for(tmp_path: Path):
+    proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "--scanners", "none", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "no vulnerability database" in proc.stderr
     assert "Packages:" in proc.stdout
 
 
@@ -161,8 +168,16 @@ def test_gate_without_database_fails_with_hint(tmp_path: Path):
 
 
 def test_quiet_suppresses_warnings(tmp_path: Path):
-    proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "-q", cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stderr == ""
+    assert run_cli("db", "import", str(ROOT / "examples" / "feeds"), cwd=tmp_path).returncode == 0
+    ignore = tmp_path / "ignore.yaml"
+    ignore.write_text("vulnerabilities:\n  - id: CVE-2021-45960\n    expired_at: 2020-01-01\n")
+    args = ("image", "--input", str(ROOT / "examples" / "demo-image.tar"), "--skip-db-update",
+            "--ignorefile", str(ignore), "-o", str(tmp_path / "r.txt"))
+    loud = run_cli(*args, cwd=tmp_path)
+    assert loud.returncode == 0 and "expired on 2020-01-01" in loud.stderr, loud.stderr
+    assert "expired on" not in (tmp_path / "r.txt").read_text()  # warnings go to stderr, never the report
+    quiet = run_cli(*args, "-q", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
 
 
 def test_output_to_unwritable_place_is_a_runtime_error(tmp_path: Path):

@@ -154,7 +154,7 @@ def test_unreachable_mirror_without_db_is_an_error_and_creates_nothing(tmp_path:
     (a scan would then report 'no vulnerabilities')."""
     opts = UpdateOptions(cache_dir=tmp_path, sources=("kev",), urls={"kev": "http://127.0.0.1:9/kev.json"},
                          env={}, timeout=2)
-    with pytest.raises(DatabaseError, match="no source could be downloaded"):
+    with pytest.raises(DatabaseError, match="none of the 1 sources could be downloaded"):
         update_database(opts)
     assert not opts.db_path.exists()
 

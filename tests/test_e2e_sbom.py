@@ -34,13 +34,13 @@ class CliRun:
 
 
 def scan(target_args: list[str], cache: Path, fmt: str = "json") -> CliRun:
-    proc = run_cli("image", *target_args, "-f", fmt, "--list-all-pkgs", "--cache-dir", str(cache), "--quiet")
+    proc = run_cli("image", *target_args, "-f", fmt, "--list-all-pkgs", "--scanners", "none", "--cache-dir", str(cache), "--quiet")
     return CliRun(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture(scope="module")
 def empty_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache root without a database: the scan lists packages only."""
+    """A cache root without a database: these scans list packages only (--scanners none)."""
     return tmp_path_factory.mktemp("e2e-sbom-cache")
 
 

@@ -122,10 +122,10 @@ def test_empty_report_is_a_valid_baseline():
 
 
 def test_load_baseline_errors(tmp_path):
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(UsageError, match="no such file or directory"):
         load_baseline(tmp_path / "missing.json")
-    with pytest.raises(UsageError, match="not found"):
-        load_baseline(tmp_path)  # a directory
+    with pytest.raises(UsageError, match="is a directory, not a file"):
+        load_baseline(tmp_path)
     big = tmp_path / "big.json"
     with big.open("wb") as fh:
         fh.truncate(MAX_BASELINE + 1)  # sparse: no real disk use

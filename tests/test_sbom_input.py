@@ -276,7 +276,7 @@ def test_malformed_fields_do_not_crash() -> None:
 
 
 def test_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(UsageError, match="no such file or directory"):
         load_sbom(tmp_path / "missing.json")
     with pytest.raises(UsageError, match="directory"):
         load_sbom(tmp_path)

@@ -154,4 +154,4 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["sbom", str(bad), "--sbom-only", "-q"]) == 3
     assert main(["sbom", str(tmp_path / "missing.json"), "--sbom-only", "-q"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "invalid JSON" in err and "not found" in err
+    assert "Traceback" not in err and "invalid JSON" in err and "no such file or directory" in err

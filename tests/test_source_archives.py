@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from layerscan.errors import DigestMismatchError, ImageError
+from layerscan.errors import DigestMismatchError, ImageError, InputNotFoundError
 from layerscan.source.base import SourceOptions
 from layerscan.source.open import open_image, parse_input
 from imagebuild import (
@@ -137,7 +137,7 @@ def test_tar_that_is_not_an_image(tmp_path: Path) -> None:
 
 
 def test_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(ImageError, match="no such file"):
+    with pytest.raises(InputNotFoundError, match="no such file"):
         open_image(input_path=str(tmp_path / "nope.tar"))
 
 

@@ -19,6 +19,19 @@ class UsageError(LayerscanError):
     exit_code = 2
 
 
+class InputNotFoundError(UsageError):
+    """A path the user named does not exist (or is a directory where a file was asked for).
+    Exit 2 whatever the command or flag named it."""
+
+    def __init__(self, what: str, path: object) -> None:
+        from pathlib import Path
+
+        p = Path(str(path))
+        reason = ("is a directory, not a file" if p.is_dir() else
+                  "is not a regular file" if p.exists() else "no such file or directory")
+        super().__init__(f"{what} {path}: {reason}")
+
+
 class ImageError(LayerscanError):
     """Image cannot be opened/read: unknown image, corrupt archive, unsupported media type."""
 
@@ -41,3 +54,17 @@ class DatabaseError(LayerscanError):
 
 class FeedError(LayerscanError):
     pass
+
+
+def network_reason(exc: Exception) -> str:
+    """A network failure in a few words (requests' own text is a nested urllib3 repr)."""
+    import requests
+
+    kinds = ((requests.exceptions.ProxyError, "proxy unreachable"),
+             (requests.exceptions.SSLError, "TLS error"),
+             (requests.exceptions.Timeout, "timed out"),
+             (requests.exceptions.ConnectionError, "cannot connect (network or DNS)"))
+    for kind, words in kinds:
+        if isinstance(exc, kind):
+            return words
+    return f"{exc.__class__.__name__}: {str(exc)[:200]}"

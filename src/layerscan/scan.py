@@ -11,6 +11,8 @@ verifies its digest.
 
 from __future__ import annotations
 
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from layerscan.walk.fswalk import analyze_directory
 from layerscan.walk.layer import analyze_layer
 from layerscan.walk.squash import SquashedImage, squash
 
+log = logging.getLogger(__name__)
 MODES = ("image", "rootfs", "fs")
 ARTIFACT_TYPES = {"image": "container_image", "rootfs": "rootfs", "fs": "filesystem"}
 
@@ -68,8 +71,13 @@ class _LayerJob:
         if self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
+                log.debug("%s: layer cache hit (%d analysed files)", _layer_name(desc), len(cached.results))
                 return cached
+            log.debug("%s: layer cache miss", _layer_name(desc))
+        started = time.perf_counter()
         analysis = self._analyze(desc)
+        log.debug("%s: %d bytes, %s, %d analysed files in %.3fs", _layer_name(desc), max(desc.size, 0),
+                  analysis.compression or "plain", len(analysis.results), time.perf_counter() - started)
         if self.cache is not None:
             self.cache.put(key, analysis)
         return analysis

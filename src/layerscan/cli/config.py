@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from layerscan.errors import UsageError
+from layerscan.errors import UsageError, InputNotFoundError
 
 DEFAULT_NAME = "layerscan.yaml"
 MAX_CONFIG = 1024 * 1024
@@ -16,7 +16,7 @@ def load_config(explicit: str, cwd: Path | None = None) -> dict[str, Any]:
     path = Path(explicit) if explicit else (cwd or Path.cwd()) / DEFAULT_NAME
     if not path.is_file():
         if explicit:
-            raise UsageError(f"config file {path} not found")
+            raise InputNotFoundError("config file", path)
         return {}
     if path.stat().st_size > MAX_CONFIG:
         raise UsageError(f"config file {path} is larger than {MAX_CONFIG // 1024} KiB")

@@ -10,14 +10,16 @@ LAYERSCAN_DB_REPOSITORY). Runnable alone: ``python -m layerscan.cli.db_cmd``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Mapping, Sequence, TextIO
 
-from layerscan.errors import LayerscanError, UsageError
+from layerscan.errors import InputNotFoundError, LayerscanError, UsageError
 
 DEFAULT_MAX_AGE = "7d"
+log = logging.getLogger(__name__)
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -119,13 +121,23 @@ def _run_update(args: argparse.Namespace) -> int:
         result = update_database(opts, progress, force=args.force)
     finally:
         _stop(progress)
-    for key, why in sorted(result.failed.items()):
-        _say(args, f"warning: {key}: {why}")
+    _warn_failed(args, result.failed)
     if result.build is None:
         _say(args, f"database {opts.db_path} is up to date")
     else:
         _report_build(args, result.build)
     return 0
+
+
+def _warn_failed(args: argparse.Namespace, failed: Mapping[str, str]) -> None:
+    """One summary line on stderr; every source's reason with --debug."""
+    if not failed:
+        return
+    first = min(failed)
+    _say(args, f"layerscan: warning: {len(failed)} source(s) not updated, their previous data is kept: "
+               f"{', '.join(sorted(failed))} (first: {failed[first][:160]})")
+    for key, why in sorted(failed.items()):
+        log.debug("db update: %s: %s", key, why)
 
 
 def _run_import(args: argparse.Namespace) -> int:
@@ -135,7 +147,7 @@ def _run_import(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+        raise InputNotFoundError("feed path", ", ".join(missing))
     progress = _progress(args)
     try:
         result = import_paths(db_path(_cache_dir(args)), paths, keep_others=not args.replace, progress=progress)

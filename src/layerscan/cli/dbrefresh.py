@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from layerscan.errors import LayerscanError
+from layerscan.cli.vulnscan import NO_DATABASE_HINT
+from layerscan.errors import DatabaseError, LayerscanError
 from layerscan.progress import Progress
 
 
@@ -47,9 +48,8 @@ def _warn_if_old(path: Path, max_age: str, warn: Callable[[str], None]) -> None:
              "run 'layerscan db update'")
 
 
-def refresh_database(opts: Mapping[str, Any], progress: Progress, warn: Callable[[str], None],
-                     required: bool) -> None:
-    """``required``: the scan gates CI, so no database at all is an error (else a warning)."""
+def refresh_database(opts: Mapping[str, Any], progress: Progress, warn: Callable[[str], None]) -> None:
+    """Update a missing or due database; a failed update is an error only when there is no database."""
     from layerscan.db.update import UpdateOptions, db_path, update_database
 
     cache = Path(opts["cache_dir"])
@@ -70,9 +70,6 @@ def refresh_database(opts: Mapping[str, Any], progress: Progress, warn: Callable
                          f"is kept (first: {key}: {why[:160]})")
         except LayerscanError as exc:
             if not path.is_file():
-                if required:
-                    raise
-                warn(str(exc))
-                return
+                raise DatabaseError(str(exc), hint=NO_DATABASE_HINT) from None
             warn(f"database update failed ({exc}); scanning with the existing database")
     _warn_if_old(path, str(opts.get("db_max_age") or ""), warn)

@@ -76,7 +76,7 @@ FLAGS: tuple[Flag, ...] = (
        "read the registry password from stdin", IMAGE, "image"),
     _f("--insecure", "insecure", "bool", False, "insecure",
        "allow plain-HTTP registries and unverified TLS (image pulls and --db-repository)",
-       SCAN_COMMANDS | {"db"}, "image"),
+       ALL_COMMANDS, "image"),
     _f("--docker-config", "docker_config", "str", "", "registry.docker-config",
        "docker config.json with registry credentials (default ~/.docker/config.json)", IMAGE, "image",
        metavar="FILE"),

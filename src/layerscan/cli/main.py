@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from layerscan.cli import db_cmd
+from layerscan.cli.parser import EXIT_USAGE, PROG, CliParser
 from layerscan.cli.flags import (ALL_COMMANDS, add_flags, default_config_yaml, environment, flags_for,
                                  resolve)
 from layerscan.errors import LayerscanError
 
-PROG = "layerscan"
-EXIT_OK, EXIT_USAGE, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 3, 130
 GLOBAL_GROUP = "global"
 
 _COMMANDS = {
@@ -37,7 +37,7 @@ def _global_flags() -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog=PROG, description="Container-image vulnerability scanner with layer-attributed SBOMs.",
         epilog="exit codes: 0 ok, --exit-code/--exit-on-eol value on policy failure, "
                "2 usage error, 3 runtime error, 130 interrupted")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="image name; or use --input, --rootfs, --fs, --sbom")
     add_flags(explain, flags_for("explain"))
     sub.add_parser("version", help="print the version", description="print the version")
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = CliParser(add_help=False)
     add_flags(parent, _global_flags())
     db_cmd.register(sub, [parent])
     return parser
@@ -100,9 +100,8 @@ def dispatch(argv: Sequence[str]) -> int:
         sys.stdout.write(default_config_yaml())
         return EXIT_OK
     if not args.command:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: a command is required (image, rootfs, fs, sbom, explain, db, version)",
-              file=sys.stderr)
+        print(f"{PROG}: error: a command is required: image, rootfs, fs, sbom, explain, db or version "
+              f"(see '{PROG} --help')", file=sys.stderr)
         return EXIT_USAGE
     opts = resolve_options(args, args.command)
     if args.command == "db":
@@ -141,9 +140,25 @@ def report_error(exc: BaseException, debug: bool) -> int:
     return EXIT_RUNTIME
 
 
+def _configure_logging(debug: bool) -> None:
+    """``--debug``: every module's ``logging.getLogger(__name__)`` to stderr, with elapsed time."""
+    if not debug:
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: debug: %(relativeCreated)6.0fms %(name)s: %(message)s"))
+    handler.set_name("layerscan-debug")
+    root = logging.getLogger("layerscan")
+    if not any(h.get_name() == "layerscan-debug" for h in root.handlers):
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    _configure_logging(debug)
     try:
         return dispatch(args)
     except KeyboardInterrupt:

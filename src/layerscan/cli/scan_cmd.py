@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from layerscan.errors import ImageError, LayerscanError, UsageError
+from layerscan.errors import ImageError, LayerscanError, UsageError, InputNotFoundError
 from layerscan.model import Sbom
 from layerscan.progress import Progress
 
+log = logging.getLogger(__name__)
 Options = dict[str, Any]
 MAX_PASSWORD = 4096
 TRIVY_IGNOREFILE = ".trivyignore"
@@ -100,10 +103,10 @@ def image_sbom(name: str, opts: Options, progress: Progress) -> Sbom:
 
 def directory_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
     path = Path(target)
+    if not path.exists():
+        raise InputNotFoundError("root filesystem" if command == "rootfs" else "project path", target)
     if command == "rootfs" and not path.is_dir():
         raise ImageError(f"{target}: not a directory")
-    if not path.exists():
-        raise ImageError(f"{target}: no such file or directory")
     from layerscan.scan import scan_directory
 
     return scan_directory(path, _scan_options(command, opts), progress)
@@ -116,27 +119,28 @@ def sbom_file(target: str, opts: Options, progress: Progress) -> Sbom:
 
 
 def produce_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
+    started = time.perf_counter()
     if command == "image":
-        return image_sbom(target, opts, progress)
-    if command in ("rootfs", "fs"):
-        return directory_sbom(command, target, opts, progress)
-    return sbom_file(target, opts, progress)
+        sbom = image_sbom(target, opts, progress)
+    elif command in ("rootfs", "fs"):
+        sbom = directory_sbom(command, target, opts, progress)
+    else:
+        sbom = sbom_file(target, opts, progress)
+    log.debug("inventory of %s: %d packages, %d unknowns in %.3fs", sbom.artifact_name, len(sbom.packages),
+              len(sbom.unknowns), time.perf_counter() - started)
+    return sbom
 
 
 # ---- report -------------------------------------------------------------------------------
 
-def wants_vulnerabilities(opts: Options) -> tuple[bool, bool]:
-    """(scan for vulnerabilities, the database is required)."""
+def wants_vulnerabilities(opts: Options) -> bool:
+    """Match the database? Then it is required: a vulnerability scan without one is an
+    error, never a package list that looks like a clean result."""
     from layerscan.report import SBOM_FORMATS
 
     if opts["sbom_only"] or opts["scanners"] == "none":
-        return False, False
-    if opts["scanners"] == "vuln":
-        return True, True
-    if opts["format"] in SBOM_FORMATS:
-        return False, False
-    # default scan: a gate (exit code / fail-on) must not pass silently without a database
-    return True, bool(opts["exit_code"] or opts["fail_on"])
+        return False
+    return opts["scanners"] == "vuln" or opts["format"] not in SBOM_FORMATS
 
 
 def _umask() -> int:
@@ -183,7 +187,7 @@ def run(command: str, target: str, opts: Options) -> int:
     writer = get_writer(opts["format"])  # unknown/unavailable format: usage error before scanning
     policy = policy_options(opts)
     base_spec = parse_base_spec(opts["exclude_base_layers"])
-    scan_vulns, required = wants_vulnerabilities(opts)
+    scan_vulns = wants_vulnerabilities(opts)
     progress = make_progress(opts["quiet"], opts["no_progress"])
     try:
         sbom = produce_sbom(command, target, opts, progress)
@@ -195,10 +199,10 @@ def run(command: str, target: str, opts: Options) -> int:
 
         progress = make_progress(opts["quiet"], opts["no_progress"])
         try:
-            refresh_database(opts, progress, warn, required)
+            refresh_database(opts, progress, warn)
         finally:
             stop_progress(progress)
-        outcome = find_vulnerabilities(sbom, Path(opts["cache_dir"]), required=required, warn=warn)
+        outcome = find_vulnerabilities(sbom, Path(opts["cache_dir"]))
         if outcome.unknowns:
             sbom = dataclasses.replace(sbom, unknowns=sbom.unknowns + outcome.unknowns)
         if outcome.os_eol and sbom.os and not sbom.os.eosl:
@@ -224,5 +228,8 @@ def run(command: str, target: str, opts: Options) -> int:
                              baseline=policy.baseline.source if policy.baseline else "",
                              new_findings=result.new_findings),
         db_metadata=outcome.db_metadata if outcome else (), dockerfile=opts["dockerfile"])
+    started = time.perf_counter()
     write_output(lambda stream: writer(report, stream), opts["output"])
+    log.debug("%s report written to %s in %.3fs; exit code %d", opts["format"], opts["output"] or "stdout",
+              time.perf_counter() - started, result.exit_code)
     return result.exit_code

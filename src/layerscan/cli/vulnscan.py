@@ -3,12 +3,18 @@ match the SBOM. Database and matcher modules are imported only here."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from layerscan.errors import DatabaseError
 from layerscan.model import Finding, Sbom, Unknown
+
+log = logging.getLogger(__name__)
+NO_DATABASE_HINT = ("run 'layerscan db update' (online), or 'layerscan db import DIR' (offline feeds); "
+                    "'--scanners none' lists packages without a database")
 
 
 @dataclass(frozen=True)
@@ -25,10 +31,8 @@ def _metadata(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
                         if not isinstance(v, (dict, list))))
 
 
-def find_vulnerabilities(sbom: Sbom, cache_dir: Path, *, required: bool,
-                         warn: Callable[[str], None]) -> VulnOutcome:
-    """Match ``sbom`` against the database. Without a database: a DatabaseError when
-    ``required``, else a warning and an SBOM-only outcome."""
+def find_vulnerabilities(sbom: Sbom, cache_dir: Path) -> VulnOutcome:
+    """Match ``sbom`` against the database (a DatabaseError with what to do when there is none)."""
     from layerscan.db.store import Store
     from layerscan.db.update import db_path
     from layerscan.match.eol import os_eol
@@ -36,17 +40,14 @@ def find_vulnerabilities(sbom: Sbom, cache_dir: Path, *, required: bool,
 
     path = db_path(cache_dir)
     if not path.is_file():
-        return _unavailable(f"no vulnerability database at {path}", required, warn)
+        raise DatabaseError(f"no vulnerability database at {path}", hint=NO_DATABASE_HINT)
+    started = time.perf_counter()
     with Store.open(path) as store:
         result = match_sbom(sbom, store)
+        log.debug("matched %d packages: %d findings, %d unknowns in %.3fs", len(sbom.packages),
+                  len(result.findings), len(result.unknowns), time.perf_counter() - started)
         metadata = _metadata(store.metadata())
         status = os_eol(sbom.os, store)
     eol = None if status is None else status.is_eol
     return VulnOutcome(True, tuple(result.findings), tuple(result.unknowns), metadata, eol)
 
-
-def _unavailable(message: str, required: bool, warn: Callable[[str], None]) -> VulnOutcome:
-    if required:
-        raise DatabaseError(message)
-    warn(f"{message}; listing packages only ({DatabaseError.hint})")
-    return VulnOutcome(False)

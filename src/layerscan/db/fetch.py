@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from layerscan.errors import FeedError
+from layerscan.errors import FeedError, network_reason
 from layerscan.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:  # requests is imported when a download starts: scans that skip the update never pay for it
@@ -85,7 +85,7 @@ class Fetcher:
                 self._save(resp, dest, label or url)
                 found = Validators(resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", ""))
         except self._errors as exc:
-            raise FeedError(f"{url}: {exc.__class__.__name__}: {exc}") from exc
+            raise FeedError(f"{url}: {network_reason(exc)}") from exc
         self.validators[url] = found
         return FetchResult(url, dest, True, found)
 

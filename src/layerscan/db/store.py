@@ -20,6 +20,7 @@ an open store (it keeps reading the inode it opened).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,6 +30,8 @@ from layerscan.db.namespaces import name_key
 from layerscan.db.records import AffectedRow, EolInfo, KevEntry
 from layerscan.errors import DatabaseError
 from layerscan.model import Advisory, Affected, Severity
+
+log = logging.getLogger(__name__)
 
 _AFFECTED_SQL = (
     "SELECT vuln_id, primary_id, source, namespace, package, ranges, versions, status, fixed_version,"
@@ -81,6 +84,7 @@ class Store:
         if version < schema.SCHEMA_VERSION:
             conn.close()
             raise DatabaseError(f"vulnerability database {path} has old schema {version}")
+        log.debug("opened database %s (schema %d, %d bytes)", path, version, path.stat().st_size)
         return cls(conn, path)
 
     def close(self) -> None:
@@ -96,6 +100,7 @@ class Store:
 
     def affected(self, namespace: str, package_name: str) -> list[AffectedRow]:
         rows = self._conn.execute(_AFFECTED_SQL, (namespace, name_key(namespace, package_name))).fetchall()
+        log.debug("query affected %s %s: %d rows", namespace, package_name, len(rows))
         return [_row_to_affected(r) for r in rows]
 
     def primary_id(self, vuln_id: str) -> str:

@@ -14,6 +14,7 @@ rows are kept in the database.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -94,9 +95,14 @@ class _Plan:
     """What the fetch phase decided: inputs to build, failures, changes, new state."""
 
     inputs: list[BuildInput] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # not fetched, no cached copy
+    stale: dict[str, str] = field(default_factory=dict)  # not fetched, built from the cached copy
     changed: list[str] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)
+    attempted: list[str] = field(default_factory=list)
+
+    def nothing_fetched(self) -> bool:
+        return bool(self.attempted) and len(self.failed) + len(self.stale) >= len(self.attempted)
 
 
 def _load_state(path: Path) -> dict[str, str]:
@@ -126,6 +132,8 @@ def _fetch_files(fetcher: Fetcher, items: list[tuple[str, Path]], plan: _Plan, k
     if errors and not have:
         plan.failed[key] = "; ".join(errors)[:500]
         return
+    if errors and len(errors) == len(items):
+        plan.stale[key] = "; ".join(errors)[:500]
     plan.inputs.append(BuildInput(paths=paths, feed=feed, covers=(key,)))
 
 
@@ -153,30 +161,87 @@ def _osv_ecosystem(fetcher: Fetcher, opts: UpdateOptions, eco: str, plan: _Plan)
         if not all_zip.exists():
             plan.failed[key] = str(exc)[:500]
             return
+        plan.stale[key] = str(exc)[:500]
     plan.inputs.append(BuildInput(paths=(all_zip,), feed="osv", overlay=overlay, covers=(key,)))
 
 
-def _fetch_all(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
-    feeds = opts.feed_dir
+def _single_file(source: str, name: str) -> Callable[[Fetcher, UpdateOptions, _Plan], None]:
+    def fetch(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+        dest = opts.feed_dir / source / name
+        _fetch_files(fetcher, [(opts.url(source), dest)], plan, source, (dest,), source)
+    return fetch
+
+
+def _alpine(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    root = opts.feed_dir / "alpine"
+    items = [(f"{opts.url('alpine')}/{b}/{r}.json", root / b / f"{r}.json")
+             for b in opts.alpine_branches for r in ALPINE_REPOS]
+    _fetch_files(fetcher, items, plan, "alpine", (root,), "alpine")
+
+
+def _eol(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    root = opts.feed_dir / "eol"
+    items = [(f"{opts.url('eol')}/{p}.json", root / f"{p}.json") for p in opts.eol_products]
+    _fetch_files(fetcher, items, plan, "eol", (root,), "eol")
+
+
+_FETCHERS: dict[str, Callable[[Fetcher, UpdateOptions, _Plan], None]] = {
+    "debian": _single_file("debian", "tracker.json"),
+    "alpine": _alpine,
+    "kev": _single_file("kev", "known_exploited_vulnerabilities.json"),
+    "epss": _single_file("epss", "epss_scores-current.csv.gz"),
+    "eol": _eol,
+}
+
+
+def _steps(opts: UpdateOptions) -> list[tuple[str, Callable[[Fetcher, _Plan], None]]]:
+    """(source key, fetch) in order: one OSV step per ecosystem, then the other feeds."""
+    steps: list[tuple[str, Callable[[Fetcher, _Plan], None]]] = []
     if "osv" in opts.sources:
-        for eco in opts.ecosystems:
-            _osv_ecosystem(fetcher, opts, eco, plan)
-    if "debian" in opts.sources:
-        dest = feeds / "debian" / "tracker.json"
-        _fetch_files(fetcher, [(opts.url("debian"), dest)], plan, "debian", (dest,), "debian")
-    if "alpine" in opts.sources:
-        items = [(f"{opts.url('alpine')}/{b}/{r}.json", feeds / "alpine" / b / f"{r}.json")
-                 for b in opts.alpine_branches for r in ALPINE_REPOS]
-        _fetch_files(fetcher, items, plan, "alpine", (feeds / "alpine",), "alpine")
-    if "kev" in opts.sources:
-        dest = feeds / "kev" / "known_exploited_vulnerabilities.json"
-        _fetch_files(fetcher, [(opts.url("kev"), dest)], plan, "kev", (dest,), "kev")
-    if "epss" in opts.sources:
-        dest = feeds / "epss" / "epss_scores-current.csv.gz"
-        _fetch_files(fetcher, [(opts.url("epss"), dest)], plan, "epss", (dest,), "epss")
-    if "eol" in opts.sources:
-        items = [(f"{opts.url('eol')}/{p}.json", feeds / "eol" / f"{p}.json") for p in opts.eol_products]
-        _fetch_files(fetcher, items, plan, "eol", (feeds / "eol",), "eol")
+        steps += [(f"osv:{eco}", functools.partial(_osv_step, opts=opts, eco=eco)) for eco in opts.ecosystems]
+    steps += [(name, functools.partial(_feed_step, opts=opts, fetch=fetch)) for name, fetch in _FETCHERS.items()
+              if name in opts.sources]
+    return steps
+
+
+def _osv_step(fetcher: Fetcher, plan: _Plan, *, opts: UpdateOptions, eco: str) -> None:
+    _osv_ecosystem(fetcher, opts, eco, plan)
+
+
+def _feed_step(fetcher: Fetcher, plan: _Plan, *, opts: UpdateOptions,
+               fetch: Callable[[Fetcher, UpdateOptions, _Plan], None]) -> None:
+    fetch(fetcher, opts, plan)
+
+
+def _fetch_all(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan, progress: Progress) -> None:
+    steps = _steps(opts)
+    overall = progress.task(f"update database: {len(steps)} sources", len(steps))
+    try:
+        for key, fetch in steps:
+            plan.attempted.append(key)
+            fetch(fetcher, plan)
+            overall.advance(1)
+    finally:
+        overall.close()
+
+
+def _nothing_fetched_error(plan: _Plan, target: Path) -> DatabaseError:
+    why = {**plan.stale, **plan.failed}
+    first_key = plan.attempted[0]
+    kept = f"; the existing database is kept{_age_suffix(target)}" if target.exists() else "; there is no database yet"
+    return DatabaseError(
+        f"database update failed: none of the {len(plan.attempted)} sources could be downloaded "
+        f"(first: {first_key}: {why.get(first_key, '')[:160]}){kept}",
+        hint="check the network, proxy (HTTPS_PROXY) or mirror URLs (LAYERSCAN_DB_<SOURCE>_URL); "
+             "offline, build one with 'layerscan db import DIR'")
+
+
+def _age_suffix(target: Path) -> str:
+    try:
+        age = database_age(target)
+    except LayerscanError:
+        return ""
+    return f" ({age.days}d {age.seconds // 3600}h old)"
 
 
 def update_database(opts: UpdateOptions, progress: Progress = NULL_PROGRESS, force: bool = False) -> UpdateResult:
@@ -190,22 +255,16 @@ def update_database(opts: UpdateOptions, progress: Progress = NULL_PROGRESS, for
         _remove_partial_downloads(opts.feed_dir)
         plan = _Plan(state=_load_state(target))
         fetcher = Fetcher(_validators(plan.state), opts.timeout, progress)
-        _fetch_all(fetcher, opts, plan)
+        _fetch_all(fetcher, opts, plan, progress)
         plan.state.update({f"{STATE_PREFIX}http:{url}": v.encode() for url, v in fetcher.validators.items()})
-        if not plan.inputs and plan.failed:
-            # nothing could be downloaded: never replace (or create) a database without data
-            first = next(iter(plan.failed.items()))
-            if not target.exists():
-                raise DatabaseError(f"database update failed: no source could be downloaded "
-                                    f"({len(plan.failed)} failed; first: {first[0]}: {first[1][:200]})",
-                                    hint="check the network or mirror URLs (LAYERSCAN_DB_<SOURCE>_URL), "
-                                         "or build one offline with 'layerscan db import PATH'")
-            return UpdateResult((), plan.failed, None)
+        if plan.nothing_fetched():
+            # a refresh that fetched nothing is a failure; never replace (or create) a database from it
+            raise _nothing_fetched_error(plan, target)
         if not plan.changed and target.exists() and not force and not _needs_rebuild(target, plan):
-            return UpdateResult((), plan.failed, None)
+            return UpdateResult((), {**plan.stale, **plan.failed}, None)
         metadata = {**plan.state, "next_update": _iso(datetime.now(timezone.utc) + timedelta(hours=24))}
         result = build_database(target, plan.inputs, failed=plan.failed, metadata=metadata, progress=progress)
-    return UpdateResult(tuple(dict.fromkeys(plan.changed)), plan.failed, result)
+    return UpdateResult(tuple(dict.fromkeys(plan.changed)), {**plan.stale, **plan.failed}, result)
 
 
 def _remove_partial_downloads(feed_dir: Path) -> None:

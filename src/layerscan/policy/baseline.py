@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from layerscan.errors import UsageError
+from layerscan.errors import UsageError, InputNotFoundError
 from layerscan.model import Finding
 
 MAX_BASELINE = 64 * 1024 * 1024
@@ -89,7 +89,7 @@ def parse_baseline(data: bytes, name: str = "baseline") -> Baseline:
 def load_baseline(path: str | Path) -> Baseline:
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"baseline report {p} not found")
+        raise InputNotFoundError("baseline report", p)
     try:
         size = p.stat().st_size
         if size > MAX_BASELINE:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from layerscan.errors import UsageError
+from layerscan.errors import UsageError, InputNotFoundError
 from layerscan.model import Finding
 
 MAX_IGNOREFILE = 8 * 1024 * 1024
@@ -153,7 +153,7 @@ def load_ignorefile(path: str | Path, required: bool) -> list[IgnoreRule]:
     p = Path(path)
     if not p.is_file():
         if required:
-            raise UsageError(f"ignore file {p} not found")
+            raise InputNotFoundError("ignore file", p)
         return []
     if p.stat().st_size > MAX_IGNOREFILE:
         raise UsageError(f"ignore file {p} is larger than {MAX_IGNOREFILE // (1024 * 1024)} MiB")

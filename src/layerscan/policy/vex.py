@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerscan.errors import UsageError
+from layerscan.errors import UsageError, InputNotFoundError
 from layerscan.model import Finding
 
 MAX_VEX = 64 * 1024 * 1024
@@ -134,7 +134,7 @@ def parse_vex(data: bytes, name: str = "vex") -> list[VexStatement]:
 def load_vex(path: str | Path) -> list[VexStatement]:
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"VEX file {p} not found")
+        raise InputNotFoundError("VEX file", p)
     if p.stat().st_size > MAX_VEX:
         raise UsageError(f"VEX file {p} is too large")
     return parse_vex(p.read_bytes(), p.name)

@@ -188,14 +188,33 @@ def select_platform(entries: list[Descriptor], platform: str, what: str) -> Desc
     wanted = parse_platform(platform)
     images = [e for e in entries if not (e.platform and e.platform.os == "unknown")]  # skip attestations
     for entry in images:
-        p = entry.platform
-        if p and p.os == wanted.os and p.architecture == wanted.architecture and _variant_ok(wanted, p):
+        if entry.platform and _platform_matches(wanted, entry.platform):
             return entry
     if not platform and len(images) == 1:
         return images[0]
     available = ", ".join(sorted({str(e.platform) for e in images if e.platform})) or "none"
     raise ImageError(f"{what}: no manifest for platform {wanted} (available: {available})",
                      hint="pick one with --platform os/arch[/variant]")
+
+
+def _platform_matches(wanted: Platform, p: Platform) -> bool:
+    return p.os == wanted.os and p.architecture == wanted.architecture and _variant_ok(wanted, p)
+
+
+def check_image_platform(config: dict, platform: str, what: str) -> None:
+    """An explicitly requested ``--platform`` must match a single-platform image's config
+    (an index was already resolved by platform; this catches plain manifests and archives)."""
+    if not platform:
+        return
+    wanted = parse_platform(platform)
+    os_name, arch = config.get("os"), config.get("architecture")
+    if not isinstance(os_name, str) or not isinstance(arch, str) or not os_name or not arch:
+        return  # no platform recorded: nothing to contradict
+    variant = config.get("variant") if isinstance(config.get("variant"), str) else ""
+    actual = Platform(os_name, arch, variant or "")
+    if not _platform_matches(wanted, actual):
+        raise ImageError(f"{what}: no image for platform {wanted} (available: {actual})",
+                         hint=f"drop --platform, or pass --platform {actual}")
 
 
 class ManifestImageSource(ImageSource):

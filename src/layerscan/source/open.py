@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerscan.errors import ImageError
+from layerscan.errors import ImageError, InputNotFoundError
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.source.base import ImageSource, SourceOptions
 from layerscan.source.blobstore import BlobStore, DirStore, NotATarError, open_tar_store
 from layerscan.source.docker_archive import DockerArchiveSource, is_docker_archive
-from layerscan.source.manifest import check_digest
+from layerscan.source.manifest import check_digest, check_image_platform
 from layerscan.source.oci_layout import is_oci_layout, open_oci_store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def parse_input(text: str) -> InputSpec:
     head, colon, tag = text.rpartition(":")
     if colon and head and tag and "/" not in tag and Path(head).exists():
         return InputSpec(Path(head), tag=tag)
-    raise ImageError(f"{text}: no such file or directory")
+    raise InputNotFoundError("--input", text)
 
 
 def open_image(name: str | None = None, *, input_path: str | None = None,
@@ -41,12 +44,21 @@ def open_image(name: str | None = None, *, input_path: str | None = None,
                progress: Progress = NULL_PROGRESS) -> ImageSource:
     """Open an image from ``input_path`` (docker archive, OCI dir/tar) or a registry ``name``."""
     if input_path:
-        return open_input(input_path, options=options, progress=progress)
-    if not name:
+        source = open_input(input_path, options=options, progress=progress)
+    elif not name:
         raise ImageError("no image given: pass an image name or --input PATH")
-    from layerscan.source.registry.source import RegistrySource
+    else:
+        from layerscan.source.registry.source import RegistrySource
 
-    return RegistrySource(name, options=options, progress=progress)
+        source = RegistrySource(name, options=options, progress=progress)
+    log.debug("opened %s as %s", source.name, type(source).__name__)
+    if options.platform:
+        try:
+            check_image_platform(source.config().parsed(), options.platform, source.name)
+        except BaseException:
+            source.close()
+            raise
+    return source
 
 
 def open_input(text: str, *, options: SourceOptions = SourceOptions(),

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from layerscan.errors import ImageError, UsageError
+from layerscan.errors import ImageError, UsageError, InputNotFoundError
 from layerscan.model import Sbom
 from layerscan.source.sbom.builder import build_sbom
 from layerscan.source.sbom.cyclonedx import is_cyclonedx, read_cyclonedx
@@ -36,7 +36,7 @@ def load_sbom(path: str | os.PathLike[str], *, max_bytes: int = MAX_SBOM_BYTES) 
     try:
         data = _read_limited(file, max_bytes + 1)
     except FileNotFoundError:
-        raise UsageError(f"SBOM file not found: {file}") from None
+        raise InputNotFoundError("SBOM file", file) from None
     except IsADirectoryError:
         raise UsageError(f"{file} is a directory, not an SBOM file") from None
     except OSError as exc:

@@ -11,6 +11,7 @@ hundred lines here, versus a heavy dependency that buffers or trusts blobs.
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
-from layerscan.errors import AuthError, ImageError, RegistryError
+from layerscan.errors import AuthError, ImageError, RegistryError, network_reason
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.source.base import SourceOptions, load_json_document
 from layerscan.source.manifest import (
@@ -42,6 +43,7 @@ from layerscan.source.registry.auth import Authenticator, Credentials, parse_cha
 from layerscan.source.registry.reference import ImageReference
 from layerscan.source.verify import sha256_digest, verified_stream, verify_bytes
 
+log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _CHUNK = 1024 * 1024
@@ -53,6 +55,10 @@ class FetchedManifest:
     media_type: str
     raw: bytes
     doc: dict
+
+
+OFFLINE_HINT = ("check the network and any proxy (HTTPS_PROXY); to scan without a registry, "
+                "use --input with a 'docker save' archive or an OCI layout ('skopeo copy docker://IMAGE oci:DIR')")
 
 
 class _HttpStream:
@@ -127,13 +133,16 @@ class RegistryClient:
                                     "or a plain-HTTP registry)",
                                     hint="use --insecure for plain HTTP or a self-signed certificate") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
+                log.debug("%s %s: %s (attempt %d)", method, url, type(exc).__name__, attempt + 1)
                 if attempt >= self.options.retries:
-                    raise RegistryError(f"cannot reach registry {self.registry}: {type(exc).__name__}") from None
+                    raise RegistryError(f"cannot reach registry {self.registry} ({network_reason(exc)})",
+                                        hint=OFFLINE_HINT) from None
                 self._sleep(self._backoff(attempt, None))
                 attempt += 1
                 continue
             except requests.RequestException as exc:
                 raise RegistryError(f"request to {self.registry} failed: {type(exc).__name__}") from None
+            log.debug("%s %s: HTTP %d", method, url, resp.status_code)
             if resp.status_code in RETRY_STATUSES and attempt < self.options.retries:
                 wait = self._backoff(attempt, resp.headers.get("Retry-After"))
                 resp.close()
