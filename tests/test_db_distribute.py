@@ -30,9 +30,9 @@ def _small_db(tmp_path: Path) -> Path:
 def test_push_then_pull(registry, tmp_path: Path) -> None:  # noqa: ANN001 - fixture from tests/registry.py
     source = _small_db(tmp_path)
     ref = f"{registry.host}/layerscan/db:1"
-    digest = push_database(source, ref)
+    digest = push_database(source, ref, insecure=True)
     assert digest.startswith("sha256:")
-    pulled = pull_database(ref, tmp_path / "consumer")
+    pulled = pull_database(ref, tmp_path / "consumer", insecure=True)
     assert pulled.read_bytes() == source.read_bytes()
     with Store.open(pulled) as store:
         assert store.affected("npm", "left-pad")[0].primary_id == "CVE-2024-0001"
@@ -41,9 +41,27 @@ def test_push_then_pull(registry, tmp_path: Path) -> None:  # noqa: ANN001 - fix
 def test_cli_push_and_pull(registry, tmp_path: Path) -> None:  # noqa: ANN001
     _small_db(tmp_path)
     ref = f"{registry.host}/layerscan/db:cli"
-    assert db_main(["db", "push", ref, "--cache-dir", str(tmp_path / "publisher"), "-q"]) == 0
-    assert db_main(["db", "update", "--db-repository", ref, "--cache-dir", str(tmp_path / "c2"), "-q"]) == 0
+    assert db_main(["db", "push", ref, "--cache-dir", str(tmp_path / "publisher"), "-q", "--insecure"]) == 0
+    assert db_main(["db", "update", "--db-repository", ref, "--cache-dir", str(tmp_path / "c2"), "-q",
+                    "--insecure"]) == 0
     assert db_path(tmp_path / "c2").is_file()
+
+
+def test_plain_http_registry_needs_insecure_everywhere(registry, tmp_path: Path) -> None:  # noqa: ANN001
+    """--insecure means the same for image pulls, db push and --db-repository: without it,
+    a plain-HTTP registry is refused (TLS fails) with a hint to pass it."""
+    from test_cli_main import EXIT_RUNTIME, assert_one_error_line, run_cli
+
+    _small_db(tmp_path)
+    ref = f"{registry.host}/layerscan/db:strict"
+    env = {"LAYERSCAN_CACHE_DIR": str(tmp_path / "publisher")}
+    for args in (("db", "push", ref), ("db", "update", "--db-repository", ref),
+                 ("image", f"{registry.host}/layerscan/db:strict", "--scanners", "none")):
+        proc = run_cli(*args, cwd=tmp_path, env=env)
+        assert proc.returncode == EXIT_RUNTIME, (args, proc.stderr)
+        assert_one_error_line(proc)
+        assert "--insecure" in proc.stderr, proc.stderr
+    assert run_cli("db", "push", ref, "--insecure", cwd=tmp_path, env=env).returncode == 0
 
 
 def test_pull_refuses_non_database_artifact(registry, tmp_path: Path) -> None:  # noqa: ANN001
@@ -60,5 +78,5 @@ def test_pull_refuses_non_database_artifact(registry, tmp_path: Path) -> None:  
                 "layers": [{"mediaType": "text/plain", "digest": blob, "size": 5}]}
     client.push_manifest(ref, json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
     with pytest.raises(DatabaseError, match="not a layerscan database artifact"):
-        pull_database(str(ref), tmp_path / "c")
+        pull_database(str(ref), tmp_path / "c", insecure=True)
     assert not db_path(tmp_path / "c").exists()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from fixtures.report.sample import FINDINGS, SBOM, sample_report
 from layerscan.model import LayerInfo, Package, Sbom
 from layerscan.report.document import build_report
-from layerscan.report.table import render
+from layerscan.report.table import ELLIPSIS, render, terminal_width, use_color
 
 
-@pytest.mark.parametrize("width", [80, 100, 120, 160])
+@pytest.mark.parametrize("width", [80, 100, 120, 160, 200, 300])
 def test_fits_the_terminal(width: int):
     text = render(sample_report(), width)
     assert max(len(line) for line in text.splitlines()) <= width
@@ -37,3 +39,56 @@ def test_hostile_names_cannot_drive_the_terminal():
     text = render(build_report(Sbom("img\x1b[31m", "container_image", packages=(evil,)), created_at="x"), 120)
     for bad in ("\x1b", "\x07", "\r", "\x9b", "\u202e"):
         assert bad not in text
+
+
+def _long_version_report():
+    version = "2.2.0-2+deb9u1~really.a.very.long.backport.version.string.1"
+    pkg = Package(name="libexpat1-with-a-rather-long-package-name", version=version, type="deb",
+                  layer=LayerInfo(0, "sha256:x", created_by="RUN apt-get install -y libexpat1"))
+    return version, build_report(Sbom("img", "container_image", packages=(pkg,)), created_at="x")
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_narrow_columns_wrap_instead_of_clipping_what_users_act_on(width: int):
+    version, report = _long_version_report()
+    text = render(report, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    cells = [line.split("│")[2].strip() for line in text.splitlines() if line.startswith("│ ")]
+    assert version in "".join(cells[1:])  # the version column, wrapped over several lines
+    assert ELLIPSIS not in "".join(cells)
+
+
+def test_width_follows_columns_without_a_cap(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "240")
+    assert terminal_width(io.StringIO()) == 240
+    monkeypatch.delenv("COLUMNS")
+    assert terminal_width(io.StringIO()) == 120  # not a terminal: pipes and -o files
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_severities_are_coloured_on_a_terminal_unless_no_color(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_color(_Tty()) and not use_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(_Tty())
+    coloured = render(sample_report(list_all_pkgs=False), 160, color=True)
+    assert "\x1b[31mHIGH\x1b[0m" in coloured and "\x1b[33mMEDIUM\x1b[0m" in coloured
+    assert "\x1b" not in render(sample_report(list_all_pkgs=False), 160)
+
+
+def test_colour_never_lets_hostile_text_through():
+    evil = Package(name="HIGH\x1b[2J", version="1.0", type="pypi", layer=LayerInfo(0, "sha256:x"))
+    text = render(build_report(Sbom("img", "container_image", packages=(evil,)), created_at="x"), 120, color=True)
+    assert "\x1b[2J" not in text
+
+
+def test_no_warnings_in_the_report():
+    report = sample_report()
+    text = render(report, 160)
+    assert "WARNING" not in text and "expired" not in text.lower()

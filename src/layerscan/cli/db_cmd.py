@@ -26,6 +26,13 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _add_insecure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--insecure", action="store_true",
+                        default=os.environ.get("LAYERSCAN_INSECURE", "").lower() in ("1", "true", "yes", "on"),
+                        help="allow a plain-HTTP registry or unverified TLS, as for image pulls "
+                             "[env LAYERSCAN_INSECURE]")
+
+
 def _add_common_db_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db-max-age", default=os.environ.get("LAYERSCAN_DB_MAX_AGE", DEFAULT_MAX_AGE),
                         metavar="AGE", help="warn when the database is older than AGE (7d, 12h) "
@@ -48,6 +55,7 @@ def register(subparsers: Any, common_parents: Sequence[argparse.ArgumentParser])
                         metavar="REF", help="pull a prebuilt database from an OCI registry instead "
                                             "[env LAYERSCAN_DB_REPOSITORY]")
     update.add_argument("--force", action="store_true", help="rebuild even when no feed changed")
+    _add_insecure(update)
     _add_common_db_flags(update)
 
     imp = sub.add_parser("import", parents=parents, help="build the database from local files (air-gapped)")
@@ -61,6 +69,7 @@ def register(subparsers: Any, common_parents: Sequence[argparse.ArgumentParser])
 
     push = sub.add_parser("push", parents=parents, help="publish the database to an OCI registry")
     push.add_argument("reference", metavar="REGISTRY/REPO:TAG")
+    _add_insecure(push)
     _add_common_db_flags(push)
 
 
@@ -110,7 +119,7 @@ def _run_update(args: argparse.Namespace) -> int:
     if args.db_repository:
         from layerscan.db.distribute import pull_database
 
-        path = pull_database(args.db_repository, cache, timeout=_timeout(args))
+        path = pull_database(args.db_repository, cache, timeout=_timeout(args), insecure=args.insecure)
         _say(args, f"pulled {args.db_repository} -> {path}")
         return _warn_age(args, path)
     opts = UpdateOptions(cache_dir=cache, sources=_csv(args.sources) or SOURCES,
@@ -198,7 +207,7 @@ def _run_push(args: argparse.Namespace) -> int:
     from layerscan.db.update import db_path
 
     digest = push_database(db_path(_cache_dir(args)), args.reference,
-                           timeout=_timeout(args))
+                           timeout=_timeout(args), insecure=args.insecure)
     _say(args, f"pushed {args.reference}@{digest}")
     return 0
 

@@ -60,7 +60,7 @@ def refresh_database(opts: Mapping[str, Any], progress: Progress, warn: Callable
                 from layerscan.db.distribute import pull_database
 
                 pull_database(opts["db_repository"], cache, timeout=float(opts.get("timeout") or 60),
-                              insecure=bool(opts.get("insecure")) or None)
+                              insecure=bool(opts.get("insecure")))
             else:
                 result = update_database(UpdateOptions(cache_dir=cache, timeout=float(opts.get("timeout") or 60)),
                                          progress)

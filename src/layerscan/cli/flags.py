@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -20,11 +21,31 @@ ALL_COMMANDS = SCAN_COMMANDS | {"db", "explain"}
 IMAGE = frozenset({"image", "explain"})  # commands that open an image
 WALK = SCAN_COMMANDS - {"sbom"} | {"explain"}  # commands that may walk layers / directories
 EXPLAIN = frozenset({"explain"})
-FORMATS = ("table", "json", "cyclonedx", "spdx-json", "sarif", "html")
+FORMATS = ("table", "json", "cyclonedx", "spdx-json", "spdx", "sarif", "html", "junit", "gitlab", "github", "template")
 ENV_PREFIX = "LAYERSCAN_"
 
-# kinds: bool, str, int, list (comma-separated string), multi (repeatable; list of strings)
-KINDS = ("bool", "str", "int", "list", "multi")
+# kinds: bool, str, int, list (comma-separated string), multi (repeatable; list of strings),
+# duration (seconds as a float; Go/Trivy syntax "5m", "1h30m", "90s", or a plain number of seconds)
+KINDS = ("bool", "str", "int", "list", "multi", "duration")
+SCANNERS_RUN = ("vuln", "none")
+SCANNERS_NOT_RUN = ("secret", "misconfig", "license", "rbac", "config")  # Trivy's: accepted, warned about
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``: ``300``, ``5m``, ``1h30m``, ``2.5s`` (Go's time.ParseDuration units)."""
+    value = str(text).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parts = list(_DURATION_PART.finditer(value))
+        if not parts or "".join(m.group(0) for m in parts) != value:
+            raise argparse.ArgumentTypeError(f"invalid duration {value!r} (examples: 60, 90s, 5m, 1h30m)") from None
+        seconds = sum(float(m.group(1)) * _UNIT_SECONDS[m.group(2)] for m in parts)
+    if not 0 < seconds < 10 ** 7:
+        raise argparse.ArgumentTypeError(f"invalid duration {value!r}: must be positive")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -61,8 +82,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("--no-progress", "no_progress", "bool", False, "no-progress", "no progress bars", ALL_COMMANDS, "global"),
     _f("-d --debug", "debug", "bool", False, "debug", "debug logging; tracebacks on errors", ALL_COMMANDS,
        "global"),
-    _f("--timeout", "timeout", "int", 60, "timeout", "network timeout in seconds", ALL_COMMANDS, "global",
-       metavar="SECONDS"),
+    _f("--timeout", "timeout", "duration", 60.0, "timeout",
+       "network timeout for each download or registry request: seconds or a duration (90s, 5m)",
+       ALL_COMMANDS, "global", metavar="DURATION"),
     # image sources
     _f("--input", "input", "str", "", "image.input",
        "image from a file: docker archive (.tar/.tar.gz) or OCI layout (dir or tar), PATH[:TAG|@DIGEST]",
@@ -81,9 +103,10 @@ FLAGS: tuple[Flag, ...] = (
        "docker config.json with registry credentials (default ~/.docker/config.json)", IMAGE, "image",
        metavar="FILE"),
     # scanning
-    _f("--scanners", "scanners", "str", "", "scan.scanners",
-       "vuln (match the database) or none (SBOM only); default: vuln, but none for cyclonedx/spdx-json",
-       SCAN_COMMANDS, "scan", choices=("vuln", "none")),
+    _f("--scanners", "scanners", "list", "", "scan.scanners",
+       "vuln (match the database) or none (list packages only); default: vuln, but none for SBOM formats. "
+       "Trivy's secret, misconfig and license are accepted with a warning (not run)",
+       SCAN_COMMANDS, "scan", metavar="LIST"),
     _f("--sbom-only", "sbom_only", "bool", False, "scan.sbom-only", "same as --scanners none", SCAN_COMMANDS),
     _f("--no-cache", "no_cache", "bool", False, "cache.disabled", "do not read or write the layer cache",
        WALK),
@@ -92,6 +115,15 @@ FLAGS: tuple[Flag, ...] = (
        "include development dependencies from lockfiles", WALK),
     _f("--skip-dirs", "skip_dirs", "list", "", "scan.skip-dirs", "comma-separated directories to skip",
        WALK, metavar="DIRS"),
+    _f("--skip-files", "skip_files", "list", "", "scan.skip-files",
+       "comma-separated files (or globs) to skip", WALK, metavar="FILES"),
+    _f("--skip-java-db-update", "skip_java_db_update", "bool", False, "db.skip-java-db-update",
+       "accepted for Trivy compatibility: jars are identified offline, there is no separate Java database",
+       SCAN_COMMANDS, "scan"),
+    _f("--detection-priority", "detection_priority", "str", "precise", "scan.detection-priority",
+       "accepted for Trivy compatibility; layerscan always matches precisely (ecosystem-exact versions, "
+       "distro data first) and records what it cannot identify as unknowns", SCAN_COMMANDS, "scan",
+       choices=("precise", "comprehensive")),
     _f("--skip-db-update", "skip_db_update", "bool", False, "db.skip-update",
        "do not update the vulnerability database before scanning", SCAN_COMMANDS, "scan"),
     _f("--offline-scan", "offline_scan", "bool", False, "offline-scan", "never use the network while scanning",
@@ -121,6 +153,12 @@ FLAGS: tuple[Flag, ...] = (
        metavar="FILE"),
     _f("--vex", "vex", "multi", (), "vulnerability.vex", "OpenVEX or CycloneDX VEX file (repeatable)",
        SCAN_COMMANDS, "policy", metavar="FILE"),
+    _f("--ignore-policy", "ignore_policy", "str", "", "ignore-policy",
+       "Trivy's Rego ignore policy: not supported (an error); use --ignorefile or --vex", SCAN_COMMANDS,
+       "policy", metavar="FILE"),
+    _f("--show-suppressed", "show_suppressed", "bool", False, "show-suppressed",
+       "also list the findings that ignore files and VEX suppressed (hidden by default, as in Trivy)",
+       SCAN_COMMANDS, "policy"),
     _f("--exclude-base-layers", "exclude_base_layers", "str", "", "vulnerability.exclude-base-layers",
        "findings from the base image's layers are shown (marked BaseLayer) but do not fail the build: "
        "'auto' = base boundary guessed from the image history (the last empty CMD/ENTRYPOINT step "
@@ -131,12 +169,21 @@ FLAGS: tuple[Flag, ...] = (
        "vulnerability ID or alias, any installed version) are shown but do not fail the build; "
        "new ones are marked New", SCAN_COMMANDS, "policy", metavar="FILE"),
     # report
-    _f("-f --format", "format", "str", "table", "format", "report format", SCAN_COMMANDS | EXPLAIN, "report",
-       choices=FORMATS),
+    _f("-f --format", "format", "str", "table", "format",
+       "report format; 'template' takes Trivy's bundled templates (-t @html.tpl, @junit.tpl, @gitlab.tpl)",
+       SCAN_COMMANDS | EXPLAIN, "report", choices=FORMATS),
+    _f("-t --template", "template", "str", "", "template",
+       "with -f template: @html.tpl, @junit.tpl or @gitlab.tpl (Trivy's names; custom Go templates are "
+       "not supported)", SCAN_COMMANDS, "report", metavar="@FILE"),
     _f("-o --output", "output", "str", "", "output", "write the report to FILE (default: stdout)",
        SCAN_COMMANDS | EXPLAIN, "report", metavar="FILE"),
     _f("--list-all-pkgs", "list_all_pkgs", "bool", False, "list-all-pkgs",
-       "list every package in json/table output (SBOM formats always do)", SCAN_COMMANDS, "report"),
+       "list every package in json/table output; without it, as in Trivy, -f json omits the Packages "
+       "of each result (only findings) - pass it when the JSON is used as an SBOM. SBOM formats "
+       "(cyclonedx, spdx-json, spdx, github) always list every package", SCAN_COMMANDS, "report"),
+    _f("--dependency-tree", "dependency_tree", "bool", False, "dependency-tree",
+       "accepted for Trivy compatibility; the table does not draw dependency trees yet (a warning says so)",
+       SCAN_COMMANDS, "report"),
     # explain: which target (default: an image name or --input)
     _f("--rootfs", "rootfs_target", "str", "", "", "explain for a root filesystem directory", EXPLAIN,
        "target", metavar="DIR"),
@@ -170,6 +217,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag]) -> None:
             kw["action"] = "append"
         if flag.kind == "int":
             kw["type"] = int
+        elif flag.kind == "duration":
+            kw["type"] = parse_duration
         if flag.choices:
             kw["choices"] = flag.choices
         if flag.metavar and flag.kind != "bool":
@@ -197,6 +246,11 @@ def convert(flag: Flag, value: Any, where: str) -> Any:
             return int(str(value).strip())
         except ValueError:
             raise UsageError(f"{where}: expected an integer, got {value!r}") from None
+    if flag.kind == "duration":
+        try:
+            return parse_duration(str(value))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{where}: {exc}") from None
     if flag.kind == "list":
         if isinstance(value, (list, tuple)):
             return ",".join(str(v) for v in value)

@@ -72,11 +72,11 @@ def _default_cache_dir() -> str:
 
 def resolve_options(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """Effective option values (CLI > env > config > default), also set on ``args``."""
-    from layerscan.cli.config import load_config
+    from layerscan.cli.config import load_settings
 
     env = environment()
     explicit = getattr(args, "config", None) or env.get("LAYERSCAN_CONFIG", "")
-    config = load_config(explicit)
+    config, env = load_settings(explicit, env, os.environ)
     opts = resolve(args, command if command in ALL_COMMANDS else "db", env, config,
                    {"cache_dir": _default_cache_dir})
     for key, value in opts.items():

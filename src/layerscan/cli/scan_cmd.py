@@ -71,7 +71,7 @@ def _scan_options(command: str, opts: Options):
     from layerscan.scan import ScanOptions
 
     cache = None if opts["no_cache"] else Path(opts["cache_dir"]) / "layers"
-    skip = tuple(d.strip() for d in opts["skip_dirs"].split(",") if d.strip())
+    skip = tuple(d.strip() for d in f'{opts["skip_dirs"]},{opts["skip_files"]}'.split(",") if d.strip())
     return ScanOptions(mode=command, cache_dir=cache, include_dev_deps=opts["include_dev_deps"],
                        parallel=max(1, opts["parallel"]), skip_dirs=skip)
 
@@ -133,14 +133,55 @@ def produce_sbom(command: str, target: str, opts: Options, progress: Progress) -
 
 # ---- report -------------------------------------------------------------------------------
 
-def wants_vulnerabilities(opts: Options) -> bool:
+def wants_vulnerabilities(opts: Options, fmt: str, warn: Callable[[str], None]) -> bool:
     """Match the database? Then it is required: a vulnerability scan without one is an
-    error, never a package list that looks like a clean result."""
+    error, never a package list that looks like a clean result. Trivy's other scanners
+    (secret, misconfig, license) are accepted with one warning line: they are not run."""
+    from layerscan.cli.flags import SCANNERS_NOT_RUN, SCANNERS_RUN
     from layerscan.report import SBOM_FORMATS
 
-    if opts["sbom_only"] or opts["scanners"] == "none":
+    asked = [s.strip().lower() for s in opts["scanners"].split(",") if s.strip()]
+    unknown = [s for s in asked if s not in SCANNERS_RUN + SCANNERS_NOT_RUN]
+    if unknown:
+        raise UsageError(f"--scanners: unknown scanner {unknown[0]!r} (layerscan runs vuln or none)")
+    not_run = [s for s in asked if s in SCANNERS_NOT_RUN]
+    if not_run:
+        warn(f"--scanners {','.join(not_run)}: not supported by layerscan, not run "
+             "(only vulnerabilities in packages are scanned)")
+    if opts["sbom_only"] or "none" in asked or (asked and "vuln" not in asked):
         return False
-    return opts["scanners"] == "vuln" or opts["format"] not in SBOM_FORMATS
+    return "vuln" in asked or fmt not in SBOM_FORMATS
+
+
+TEMPLATE_FORMATS = {"html.tpl": "html", "junit.tpl": "junit", "gitlab.tpl": "gitlab"}
+
+
+def report_format(opts: Options) -> str:
+    """The writer to use: ``-f template -t @contrib/html.tpl`` maps Trivy's bundled
+    templates to our own writers; any other template is a usage error."""
+    if opts["format"] != "template":
+        return str(opts["format"])
+    template = opts["template"].strip()
+    if not template:
+        raise UsageError("-f template needs -t/--template (@html.tpl, @junit.tpl or @gitlab.tpl)")
+    name = template.removeprefix("@").replace("\\", "/").rsplit("/", 1)[-1]
+    if name not in TEMPLATE_FORMATS:
+        raise UsageError(f"--template {template}: custom Go templates are not supported; Trivy's bundled "
+                         "@html.tpl, @junit.tpl and @gitlab.tpl map to layerscan's html, junit and gitlab "
+                         "formats; for anything else use -f json and a JSON tool such as jq")
+    return TEMPLATE_FORMATS[name]
+
+
+def check_unsupported(opts: Options, warn: Callable[[str], None]) -> None:
+    """Trivy flags we accept but cannot honour: an error where ignoring would change the
+    result (a Rego policy), one warning line where it only changes the presentation."""
+    if opts["ignore_policy"]:
+        raise UsageError(f"--ignore-policy {opts['ignore_policy']}: Rego policies are not supported; "
+                         "use --ignorefile (id/purl/path/expires entries) or --vex")
+    if opts["dependency_tree"]:
+        warn("--dependency-tree: dependency trees are not drawn yet; findings are listed without them")
+    if opts["detection_priority"] != "precise":
+        log.debug("--detection-priority %s: layerscan always matches precisely", opts["detection_priority"])
 
 
 def _umask() -> int:
@@ -184,10 +225,12 @@ def run(command: str, target: str, opts: Options) -> int:
     from layerscan.report.document import PolicySummary, build_report
 
     warn = make_warn(opts)
-    writer = get_writer(opts["format"])  # unknown/unavailable format: usage error before scanning
+    fmt = report_format(opts)
+    writer = get_writer(fmt)  # unknown/unavailable format: usage error before scanning
+    check_unsupported(opts, warn)
     policy = policy_options(opts)
     base_spec = parse_base_spec(opts["exclude_base_layers"])
-    scan_vulns = wants_vulnerabilities(opts)
+    scan_vulns = wants_vulnerabilities(opts, fmt, warn)
     progress = make_progress(opts["quiet"], opts["no_progress"])
     try:
         sbom = produce_sbom(command, target, opts, progress)
@@ -207,6 +250,9 @@ def run(command: str, target: str, opts: Options) -> int:
             sbom = dataclasses.replace(sbom, unknowns=sbom.unknowns + outcome.unknowns)
         if outcome.os_eol and sbom.os and not sbom.os.eosl:
             sbom = dataclasses.replace(sbom, os=dataclasses.replace(sbom.os, eosl=True))
+    if sbom.os and sbom.os.eosl:
+        warn(f"{sbom.os.family} {sbom.os.name} is end-of-life: the distribution no longer publishes "
+             "security fixes for it (see --exit-on-eol)")
     scanned = bool(outcome and outcome.scanned)
     boundary = resolve_boundary(base_spec, sbom.image)
     if boundary.warning:
@@ -218,8 +264,8 @@ def run(command: str, target: str, opts: Options) -> int:
     from layerscan.report import SBOM_FORMATS
 
     report = build_report(
-        sbom, result.shown, suppressed=result.suppressed,
-        list_all_pkgs=opts["list_all_pkgs"] or opts["format"] in SBOM_FORMATS,
+        sbom, result.shown, suppressed=result.suppressed, show_suppressed=opts["show_suppressed"],
+        list_all_pkgs=opts["list_all_pkgs"] or fmt in SBOM_FORMATS,
         vulnerabilities_scanned=scanned,
         policy=PolicySummary(exit_code=result.exit_code, failing=len(result.failing), eol=result.eol,
                              expired_ignores=tuple(r.source for r in result.expired_rules),
@@ -230,6 +276,6 @@ def run(command: str, target: str, opts: Options) -> int:
         db_metadata=outcome.db_metadata if outcome else (), dockerfile=opts["dockerfile"])
     started = time.perf_counter()
     write_output(lambda stream: writer(report, stream), opts["output"])
-    log.debug("%s report written to %s in %.3fs; exit code %d", opts["format"], opts["output"] or "stdout",
+    log.debug("%s report written to %s in %.3fs; exit code %d", fmt, opts["output"] or "stdout",
               time.perf_counter() - started, result.exit_code)
     return result.exit_code

@@ -31,14 +31,13 @@ MAX_DB_BYTES = 16 * 1024 ** 3
 _CHUNK = 1 << 20
 
 
-def _client(ref_text: str, timeout: float, insecure: bool | None):
+def _client(ref_text: str, timeout: float, insecure: bool):
+    """``insecure`` as for image pulls: plain HTTP (local registries) or unverified TLS only when asked."""
     from layerscan.source.registry.client import RegistryClient
     from layerscan.source.registry.reference import parse_reference
 
     ref = parse_reference(ref_text)
-    local = ref.host in ("127.0.0.1", "localhost", "[::1]")
-    opts = SourceOptions(insecure=local if insecure is None else insecure, timeout=timeout)
-    return ref, RegistryClient(ref.registry, opts)
+    return ref, RegistryClient(ref.registry, SourceOptions(insecure=insecure, timeout=timeout))
 
 
 def _public_metadata(path: Path) -> dict[str, object]:
@@ -48,7 +47,7 @@ def _public_metadata(path: Path) -> dict[str, object]:
     return meta
 
 
-def push_database(path: Path, ref_text: str, *, timeout: float = 60.0, insecure: bool | None = None) -> str:
+def push_database(path: Path, ref_text: str, *, timeout: float = 60.0, insecure: bool = False) -> str:
     """Push ``path`` to ``ref_text`` (REGISTRY/REPO:TAG); returns the manifest digest."""
     path = Path(path)
     meta = _public_metadata(path)  # refuses a missing or invalid database
@@ -89,7 +88,7 @@ def _unpack(packed: Path, dest: Path, want_digest: str) -> None:
         raise DatabaseError("pulled database does not match its recorded sha256")
 
 
-def pull_database(ref_text: str, cache_dir: Path, *, timeout: float = 60.0, insecure: bool | None = None) -> Path:
+def pull_database(ref_text: str, cache_dir: Path, *, timeout: float = 60.0, insecure: bool = False) -> Path:
     """Pull the database artifact into ``<cache_dir>/db/layerscan.db`` (verified, atomic)."""
     from layerscan.db.update import db_path
 

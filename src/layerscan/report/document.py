@@ -93,6 +93,7 @@ class ScanReport:
     image: ImageMeta | None = None
     results: tuple[Result, ...] = ()
     list_all_pkgs: bool = False  # JSON/table list packages (SBOM writers always do)
+    show_suppressed: bool = True  # table: list suppressed findings (the CLI hides them unless asked)
     vulnerabilities_scanned: bool = False  # False: SBOM only, no database was consulted
     policy: PolicySummary = field(default_factory=PolicySummary)
     db_metadata: tuple[tuple[str, str], ...] = ()
@@ -267,6 +268,7 @@ def build_report(sbom: Sbom, findings: Iterable[Finding] = (), *,
                  tool_version: str = "",
                  created_at: str = "",
                  list_all_pkgs: bool = False,
+                 show_suppressed: bool = True,
                  vulnerabilities_scanned: bool = False,
                  policy: PolicySummary | None = None,
                  db_metadata: Iterable[tuple[str, str]] = (),
@@ -292,5 +294,6 @@ def build_report(sbom: Sbom, findings: Iterable[Finding] = (), *,
         artifact_name=sbom.artifact_name, artifact_type=sbom.artifact_type,
         created_at=created_at or now_rfc3339(), tool_version=tool_version,
         os=sbom.os, image=sbom.image, results=results, list_all_pkgs=list_all_pkgs,
+        show_suppressed=show_suppressed,
         vulnerabilities_scanned=vulnerabilities_scanned,
         policy=policy or PolicySummary(), db_metadata=tuple(db_metadata), dockerfile=dockerfile)
