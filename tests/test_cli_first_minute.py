@@ -72,6 +72,8 @@ def test_image_that_does_not_exist(registry, tmp_path: Path):
     (("db", "updat"), "unknown choice 'updat': did you mean update?"),
     (("image", "--exit-code", "abc", "x"), "argument --exit-code: invalid int value: 'abc'"),
     (("image", "a", "b"), "unexpected argument: b"),
+    (("image", "--list-al", "x"), "unknown flag --list-al: did you mean --list-all-pkgs?"),  # no abbreviations
+    (("clean", "--scan-cach"), "unknown flag --scan-cach: did you mean --scan-cache?"),  # nothing deleted
 ])
 def test_usage_errors_are_one_line_with_a_suggestion(tmp_path: Path, args, expected):
     proc = run_cli(*args, cwd=tmp_path)

@@ -111,10 +111,12 @@ def findings(cache: str, *flags: str) -> tuple[int, list[dict]]:
 
 
 def test_demo_severities_are_what_the_shipped_records_state(demo_db: str):
-    """No severity is invented: a finding is UNKNOWN exactly when no shipped record states one for it,
+    """No severity is invented: a finding is UNKNOWN exactly when no shipped record states one for it
+    (a record states it for its own id and every alias it names, as ratings carry across aliases),
     and a level a record states in words (GHSA, Debian urgency, NVD baseSeverity) is the one shown.
-    The Debian findings come from the DLA list alone, whose format has no urgency, so until real
-    urgency/CVSS records for them are shipped (see examples/feeds/PROVENANCE.txt) they stay UNKNOWN."""
+    The Debian findings come from the DLA list alone, whose format has no urgency, and no shipped
+    record of another product aliases their CVEs, so until real urgency/CVSS records for them are
+    shipped (see examples/feeds/PROVENANCE.txt) they stay UNKNOWN."""
     stated = stated_severities()
     _, vulns = findings(demo_db)
     debian = [v for v in vulns if "debian" in v["Target"]]

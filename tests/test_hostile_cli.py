@@ -868,3 +868,26 @@ def test_policy_and_config_files_hostile(box: Sandbox, tmp_path: Path, inputs: P
         assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) <= MAX_STDERR_LINES, run.stderr
     else:
         assert_clean_failure(run, *words, codes=(code,))
+
+
+LONE_SURROGATES = ('{"name":"app","version":"1.0.0","lockfileVersion":3,"packages":{"":{"name":"app"},'
+                   '"node_modules/ev\\ud800il":{"version":"1.0.0\\udc00"}}}')
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "sarif", "cyclonedx", "spdx-json", "spdx", "html", "junit",
+                                 "gitlab", "github"])
+def test_lone_surrogates_in_a_lockfile_never_crash_a_writer(tmp_path: Path, fmt: str):
+    """JSON may escape half a UTF-16 pair ("\\ud800"); Python then holds a string UTF-8 cannot
+    encode. Every writer, to a file and to stdout, must still produce a valid UTF-8 report."""
+    from test_cli_main import run_cli as cli
+
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "package-lock.json").write_text(LONE_SURROGATES)
+    out = tmp_path / f"out.{fmt}"
+    to_file = cli("fs", str(project), "--scanners", "none", "-f", fmt, "-o", str(out), cwd=tmp_path)
+    assert to_file.returncode == 0, to_file.stderr
+    out.read_bytes().decode("utf-8")  # strict: valid UTF-8
+    to_stdout = cli("fs", str(project), "--scanners", "none", "-f", fmt, cwd=tmp_path)
+    assert to_stdout.returncode == 0 and "Traceback" not in to_stdout.stderr, to_stdout.stderr
+    assert to_stdout.stdout.strip()

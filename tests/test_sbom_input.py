@@ -197,6 +197,15 @@ def test_purl_naming_and_nested_components() -> None:
     assert {p.purl: (p.type, p.name) for p in sbom.packages} == purls
 
 
+def test_group_joins_the_name_as_the_ecosystem_writes_it() -> None:
+    # cyclonedx-npm / Trivy put the npm scope in group, cyclonedx-maven the groupId;
+    # without a purl the component is skipped and the note names it in full
+    comps = [{"type": "library", "group": "@babel", "name": "core", "version": "7.0.0"},
+             {"type": "library", "group": "commons-io", "name": "commons-io", "version": "2.6"}]
+    (note,) = [u.reason for u in parse_sbom(_cdx(*comps), "mem").unknowns]
+    assert "@babel/core" in note and "commons-io:commons-io" in note
+
+
 def test_pypi_keeps_the_projects_spelling() -> None:
     comps = [{"type": "library", "name": "Jinja2", "purl": "pkg:pypi/jinja2@2.10"},
              {"type": "library", "name": "something-else", "purl": "pkg:pypi/markupsafe@1.0"}]

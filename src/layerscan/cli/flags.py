@@ -140,6 +140,15 @@ FLAGS: tuple[Flag, ...] = (
        "severities that fail the build (default: the shown severities)", SCAN_COMMANDS, "policy", metavar="LIST"),
     _f("--exit-code", "exit_code", "int", 0, "exit-code", "exit code when a failing vulnerability is found",
        SCAN_COMMANDS, "policy", metavar="N"),
+    _f("--fail-on-kev", "fail_on_kev", "bool", False, "vulnerability.fail-on-kev",
+       "fail the build (with --exit-code, else 1) on any finding listed in CISA's Known Exploited "
+       "Vulnerabilities catalogue, whatever its severity or status; such findings are shown even when "
+       "--severity/--ignore-unfixed/--ignore-status would hide them (only an ignore entry or VEX "
+       "statement exempts one)", SCAN_COMMANDS, "policy"),
+    _f("--fail-on-unscanned-os", "fail_on_unscanned_os", "bool", False, "vulnerability.fail-on-unscanned-os",
+       "fail the build (with --exit-code, else 1) when the database has no advisories for the image's "
+       "distribution, so its OS packages were not checked (without it: a warning, and the report says "
+       "'not scanned')", SCAN_COMMANDS, "policy"),
     _f("--exit-on-eol", "exit_on_eol", "int", 0, "exit-on-eol",
        "exit code when the OS is end-of-life", SCAN_COMMANDS, "policy", metavar="N"),
     _f("--ignore-unfixed", "ignore_unfixed", "bool", False, "vulnerability.ignore-unfixed",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from layerscan.cli import db_cmd
+from layerscan.cli import clean_cmd, convert_cmd, db_cmd, version_cmd
 from layerscan.cli.parser import EXIT_USAGE, PROG, CliParser
 from layerscan.cli.flags import (ALL_COMMANDS, add_flags, default_config_yaml, environment, flags_for,
                                  resolve)
@@ -57,11 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("target", nargs="?", default="", metavar="IMAGE",
                          help="image name; or use --input, --rootfs, --fs, --sbom")
     add_flags(explain, flags_for("explain"))
-    sub.add_parser("version", help="print the version", description="print the version")
+    convert_cmd.register(sub, _add_global_flags)
+    version = sub.add_parser("version", help="print the version (and the vulnerability database's)",
+                             description="print the version (and the vulnerability database's)")
+    version.add_argument("-f", "--format", dest="version_format", choices=version_cmd.FORMATS, default="table",
+                         help="table (plain text) or json, as 'trivy version -f json'")
+    _add_global_flags(version)
     parent = CliParser(add_help=False)
     add_flags(parent, _global_flags())
     db_cmd.register(sub, [parent])
+    clean_cmd.register(sub, _add_global_flags)
     return parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser) -> None:
+    add_flags(parser, _global_flags())
 
 
 def _default_cache_dir() -> str:
@@ -84,28 +94,27 @@ def resolve_options(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return opts
 
 
-def _print_version() -> int:
-    from layerscan import __version__
-
-    print(f"{PROG} {__version__}")
-    return EXIT_OK
-
-
 def dispatch(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version or args.command == "version":
-        return _print_version()
+        opts = resolve_options(args, "version")
+        return version_cmd.run(Path(opts["cache_dir"]), getattr(args, "version_format", "table"),
+                               bool(opts["quiet"]))
     if args.generate_default_config:
         sys.stdout.write(default_config_yaml())
         return EXIT_OK
     if not args.command:
-        print(f"{PROG}: error: a command is required: image, rootfs, fs, sbom, explain, db or version "
-              f"(see '{PROG} --help')", file=sys.stderr)
+        print(f"{PROG}: error: a command is required: image, rootfs, fs, sbom, explain, convert, db, clean "
+              f"or version (see '{PROG} --help')", file=sys.stderr)
         return EXIT_USAGE
-    opts = resolve_options(args, args.command)
+    opts = resolve_options(args, convert_cmd.OPTIONS_OF if args.command == "convert" else args.command)
     if args.command == "db":
         return db_cmd.run(args)
+    if args.command == "clean":
+        return clean_cmd.run(args, Path(opts["cache_dir"]))
+    if args.command == "convert":
+        return convert_cmd.run(args.report, opts)
     if args.command == "explain":
         from layerscan.cli import explain_cmd
 

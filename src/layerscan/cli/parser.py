@@ -39,7 +39,13 @@ def _choice_hint(message: str) -> str:
 
 
 class CliParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line; subparsers inherit the class."""
+    """An ArgumentParser whose errors are one line; subparsers inherit the class.
+    Abbreviated flags are refused (``clean --scan-cach`` must not delete anything, and
+    ``--list-al`` deserves a "did you mean" rather than a guess), as in Trivy."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix(PROG).strip()

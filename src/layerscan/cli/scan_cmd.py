@@ -59,7 +59,8 @@ def policy_options(opts: Options):
         ignore_unfixed=opts["ignore_unfixed"], ignore_statuses=parse_statuses(opts["ignore_status"]),
         pkg_types=parse_pkg_types(opts["pkg_types"]), ignore_rules=_ignore_rules(opts),
         vex=tuple(st for path in opts["vex"] for st in load_vex(path)),
-        baseline=load_baseline(opts["baseline"]) if opts["baseline"] else None)
+        baseline=load_baseline(opts["baseline"]) if opts["baseline"] else None,
+        fail_on_kev=opts["fail_on_kev"], fail_on_unscanned_os=opts["fail_on_unscanned_os"])
     if severities is not None:
         kwargs["severities"] = severities
     return PolicyOptions(**kwargs)
@@ -205,7 +206,8 @@ def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
     except OSError as exc:
         raise LayerscanError(f"cannot write report to {output}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
+        # errors="replace": a lone surrogate (hostile JSON input "\\ud800") becomes "?", never a crash
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="\n") as stream:
             text_writer(stream)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
@@ -222,7 +224,7 @@ def run(command: str, target: str, opts: Options) -> int:
     from layerscan.policy.baselayers import parse_spec as parse_base_spec, resolve_boundary
     from layerscan.policy.decision import apply_policy
     from layerscan.report import get_writer
-    from layerscan.report.document import PolicySummary, build_report
+    from layerscan.report.document import PolicySummary, build_report, unscanned_os_reason
 
     warn = make_warn(opts)
     fmt = report_format(opts)
@@ -254,11 +256,17 @@ def run(command: str, target: str, opts: Options) -> int:
         warn(f"{sbom.os.family} {sbom.os.name} is end-of-life: the distribution no longer publishes "
              "security fixes for it (see --exit-on-eol)")
     scanned = bool(outcome and outcome.scanned)
+    unchecked = outcome.unchecked_os_packages if outcome and "os" in policy.pkg_types else 0
+    if unchecked:
+        reason = unscanned_os_reason(sbom.os, unchecked)
+        warn((f"{sbom.os.family} {sbom.os.name}: {reason}" if sbom.os else reason)
+             + " (see --fail-on-unscanned-os)")
     boundary = resolve_boundary(base_spec, sbom.image)
     if boundary.warning:
         warn(boundary.warning)
     policy = dataclasses.replace(policy, base_layers=boundary.layers)
-    result = apply_policy(outcome.findings if outcome else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl))
+    result = apply_policy(outcome.findings if outcome else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl),
+                          unscanned_os=bool(unchecked))
     for rule in result.expired_rules:
         warn(f"ignore entry {rule.id} ({rule.source}) expired on {rule.expires}; it no longer suppresses")
     from layerscan.report import SBOM_FORMATS
@@ -266,7 +274,7 @@ def run(command: str, target: str, opts: Options) -> int:
     report = build_report(
         sbom, result.shown, suppressed=result.suppressed, show_suppressed=opts["show_suppressed"],
         list_all_pkgs=opts["list_all_pkgs"] or fmt in SBOM_FORMATS,
-        vulnerabilities_scanned=scanned,
+        vulnerabilities_scanned=scanned, unchecked_os_packages=unchecked,
         policy=PolicySummary(exit_code=result.exit_code, failing=len(result.failing), eol=result.eol,
                              expired_ignores=tuple(r.source for r in result.expired_rules),
                              base_layers=boundary.layers, base_boundary=boundary.how,

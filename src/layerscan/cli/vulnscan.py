@@ -24,6 +24,7 @@ class VulnOutcome:
     unknowns: tuple[Unknown, ...] = ()
     db_metadata: tuple[tuple[str, str], ...] = ()
     os_eol: bool | None = None  # from endoflife.date data in the database; None = unknown
+    unchecked_os_packages: int = 0  # OS packages the database has no advisories for (their distro's namespace)
 
 
 def _metadata(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -37,6 +38,7 @@ def find_vulnerabilities(sbom: Sbom, cache_dir: Path) -> VulnOutcome:
     from layerscan.db.update import db_path
     from layerscan.match.eol import os_eol
     from layerscan.match.matcher import match_sbom
+    from layerscan.match.namespace import unchecked_os_packages
 
     path = db_path(cache_dir)
     if not path.is_file():
@@ -48,6 +50,7 @@ def find_vulnerabilities(sbom: Sbom, cache_dir: Path) -> VulnOutcome:
                   len(result.findings), len(result.unknowns), time.perf_counter() - started)
         metadata = _metadata(store.metadata())
         status = os_eol(sbom.os, store)
+        unchecked = unchecked_os_packages(sbom.packages, sbom.os, store.has_namespace)
     eol = None if status is None else status.is_eol
-    return VulnOutcome(True, tuple(result.findings), tuple(result.unknowns), metadata, eol)
+    return VulnOutcome(True, tuple(result.findings), tuple(result.unknowns), metadata, eol, unchecked)
 

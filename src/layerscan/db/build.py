@@ -19,6 +19,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from layerscan.db import schema
 from layerscan.db.aliases import group_ids
+from layerscan.db.dates import rfc3339
 from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.osv import OsvFeed
 from layerscan.db.feeds.registry import ALL_FEEDS, new_stats, read_mixed
@@ -107,9 +108,10 @@ class _Writer:
         t = self.tally(key, feed)
         t.records += 1
         t.rows += len(adv.affected)
-        t.saw(max(adv.modified, adv.published))  # some exports leave modified at 0001-01-01
+        published, modified = rfc3339(adv.published), rfc3339(adv.modified)  # placeholders dropped
+        t.saw(max(modified, published))  # some exports leave modified at 0001-01-01
         self._vulns.append((
-            adv.id, key, adv.summary, adv.details, adv.published, adv.modified,
+            adv.id, key, adv.summary, adv.details, published, modified,
             schema.encode_severities(adv.severities), schema.encode_cvss(adv.cvss),
             schema.encode_strings(adv.cwes), schema.encode_strings(adv.references),
             schema.encode_strings(adv.related),

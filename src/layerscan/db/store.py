@@ -5,6 +5,7 @@ Contract used by match/ and report/:
     store = Store.open(path)                  # read-only; DatabaseError if missing/invalid/too new
     store.affected(namespace, package_name)   # -> list[AffectedRow]  (PyPI names compared PEP 503-normalised)
     store.advisory(vuln_id)                   # -> Advisory | None  (merged: every source's record, NVD CVSS/CWE, aliases)
+    store.group_advisory(vuln_id)             # -> Advisory | None  (merged: every record of the id's alias group)
     store.aliases(vuln_id)                    # -> tuple[str, ...]  (the group's ids and direct aliases, not vuln_id)
     store.primary_id(vuln_id)                 # -> str  (the CVE of the merged group when there is one)
     store.kev(cve_id)                         # -> bool ; store.kev_entry(cve_id) -> KevEntry | None
@@ -13,6 +14,7 @@ Contract used by match/ and report/:
     store.metadata()                          # -> dict (schema_version, built_at, next_update,
                                               #    sources: {key: {...}}, state: {update bookkeeping})
     store.namespaces()                        # -> set[str]
+    store.has_namespace(namespace)            # -> bool (any advisory row in it; one indexed lookup)
 
 The file is opened with ``mode=ro``: a builder's atomic rename never disturbs
 an open store (it keeps reading the inode it opened).
@@ -29,7 +31,7 @@ from layerscan.db import schema
 from layerscan.db.namespaces import name_key
 from layerscan.db.records import AffectedRow, EolInfo, KevEntry
 from layerscan.errors import DatabaseError
-from layerscan.model import Advisory, Affected, Severity
+from layerscan.model import Advisory, Affected
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +121,23 @@ class Store:
     def advisory(self, vuln_id: str) -> Advisory | None:
         """Every source's record for ``vuln_id`` merged (or, when it has none, those of
         its alias group); NVD-only CVEs give details only. No affected rows (use ``affected``)."""
-        rows = self._conn.execute(_VULN_SQL, (vuln_id,)).fetchall()
-        if not rows:  # a group id with no record of its own (a CVE known only as an alias)
-            group = self.primary_id(vuln_id)
-            for member in self._conn.execute("SELECT id FROM groups WHERE group_id = ?", (group,)).fetchall():
-                rows += self._conn.execute(_VULN_SQL, (member[0],)).fetchall()
+        rows = self._records(vuln_id) or self._records(*self._group_members(vuln_id))
+        return self._merged(vuln_id, rows)
+
+    def group_advisory(self, vuln_id: str) -> Advisory | None:
+        """Every record of ``vuln_id``'s alias group merged: its own and those of the ids linked
+        to its CVE (GHSA, Bitnami, NVD, OSV...), whatever product they are for. A bundle id (a
+        DSA naming several CVEs) is not a member, so its records never rate one CVE."""
+        return self._merged(vuln_id, self._records(vuln_id, *self._group_members(vuln_id)))
+
+    def _group_members(self, vuln_id: str) -> list[str]:
+        group = self.primary_id(vuln_id)
+        return [r[0] for r in self._conn.execute("SELECT id FROM groups WHERE group_id = ? ORDER BY id", (group,))]
+
+    def _records(self, *ids: str) -> list[tuple[Any, ...]]:
+        return [row for i in dict.fromkeys(ids) for row in self._conn.execute(_VULN_SQL, (i,)).fetchall()]
+
+    def _merged(self, vuln_id: str, rows: list[tuple[Any, ...]]) -> Advisory | None:
         if not rows:
             return None
         rows.sort(key=lambda r: r[0] == "nvd")  # feed records first, NVD fills the gaps
@@ -141,14 +155,6 @@ class Store:
             references=_merge_unique(u for r in rows for u in schema.decode_strings(r[8])),
             related=_merge_unique(u for r in rows for u in schema.decode_strings(r[9])),
         )
-
-    def severity(self, vuln_id: str, prefer: str = "") -> Severity | None:
-        """The vendor (``prefer``) or NVD severity of an id or its group's CVE."""
-        adv = self.advisory(self.primary_id(vuln_id)) or self.advisory(vuln_id)
-        if adv is None or not adv.severities:
-            return None
-        return next((s for s in adv.severities if s.source == prefer), None) or next(
-            (s for s in adv.severities if s.source == "nvd"), adv.severities[0])
 
     def kev(self, cve_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM kev WHERE cve = ?", (cve_id,)).fetchone() is not None
@@ -186,3 +192,7 @@ class Store:
 
     def namespaces(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM affected")}
+
+    def has_namespace(self, namespace: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM affected WHERE namespace = ? LIMIT 1",
+                                  (namespace,)).fetchone() is not None

@@ -29,6 +29,7 @@ class AffectedRowLike(Protocol):  # db.records.AffectedRow
 class StoreLike(Protocol):  # db.store.Store
     def affected(self, namespace: str, package: str) -> list: ...
     def advisory(self, vuln_id: str) -> Advisory | None: ...
+    def group_advisory(self, vuln_id: str) -> Advisory | None: ...
     def kev(self, cve_id: str) -> bool: ...
     def epss(self, cve_id: str) -> tuple[float, float] | None: ...
 
@@ -77,7 +78,8 @@ def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit],
 def _finding(pkg: Package, hit: Hit, advisory: Advisory | None, store: StoreLike) -> Finding:
     row, verdict = hit.row, hit.verdict
     vid = row.primary_id or row.vuln_id
-    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES)
+    group = store.group_advisory(vid)  # the same CVE's other records rate it when its own do not
+    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES, group)
     aliases = tuple(sorted({row.vuln_id, *(advisory.aliases if advisory else ())} - {vid}))
     cve = next((i for i in (vid, *aliases) if i.startswith("CVE-")), "")
     epss = store.epss(cve) if cve else None
@@ -88,7 +90,7 @@ def _finding(pkg: Package, hit: Hit, advisory: Advisory | None, store: StoreLike
                           matched=verdict.reason, data_source=row.source),
         status=verdict.status, fixed_version=verdict.fixed_version,
         severity=sev, severity_source=sev_source,
-        vendor_severity=severity.vendor_severities(advisory, row.affected, row.source),
+        vendor_severity=severity.vendor_severities(advisory, row.affected, row.source, group),
         cvss=advisory.cvss if advisory else (), cwes=advisory.cwes if advisory else (),
         title=advisory.summary if advisory else "", description=advisory.details if advisory else "",
         references=refs, primary_url=_primary_url(vid, refs),
@@ -168,6 +170,9 @@ class _Memo:
 
     def advisory(self, vuln_id: str) -> Advisory | None:
         return self._get("advisory", vuln_id, "", lambda: self._store.advisory(vuln_id))
+
+    def group_advisory(self, vuln_id: str) -> Advisory | None:
+        return self._get("group", vuln_id, "", lambda: self._store.group_advisory(vuln_id))
 
     def kev(self, cve_id: str) -> bool:
         return self._get("kev", cve_id, "", lambda: self._store.kev(cve_id))

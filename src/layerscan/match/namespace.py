@@ -6,7 +6,10 @@ detected release (DESIGN.md §3); language packages against their ecosystem.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 from layerscan.model import OSInfo, Package
+from layerscan.model.package import OS_TYPES
 
 LANGUAGE_NAMESPACES = {
     "pypi": "PyPI",
@@ -71,6 +74,18 @@ def package_namespace(pkg: Package, os_info: OSInfo | None) -> str:
     if pkg.type in ("deb", "apk", "rpm"):
         return os_namespace(os_info)
     return LANGUAGE_NAMESPACES.get(pkg.type, "")
+
+
+def unchecked_os_packages(packages: Iterable[Package], os_info: OSInfo | None,
+                          has_namespace: Callable[[str], bool]) -> int:
+    """How many OS packages no advisory can check: their distribution has no namespace
+    (OS not detected or not mapped) or ``has_namespace`` says the database has no rows
+    for it. 0 when every OS package's namespace has data (or there are none)."""
+    os_packages = [p for p in packages if p.type in OS_TYPES]
+    if not os_packages:
+        return 0
+    namespace = os_namespace(os_info)
+    return len(os_packages) if not namespace or not has_namespace(namespace) else 0
 
 
 def lookup_name(pkg: Package) -> str:

@@ -2,13 +2,19 @@
 
 Order: the distro's own per-package severity for OS findings (Debian urgency,
 Alpine/Alma vendor level), else the GitHub advisory's, else NVD's CVSS
-(v3.x/v4 preferred over v2), else any other vendor level, else UNKNOWN.
+(v3.x/v4 preferred over v2), else any other vendor level; then, when the
+finding's own records rate nothing, the rating another record of the same CVE
+gives (its alias group: NVD, then GHSA, then any other CVE-level source such as
+Bitnami or an OSV database's), else UNKNOWN. See docs/cli.md "Severity".
 """
 
 from __future__ import annotations
 
-from layerscan.model import Advisory, Affected, CVSS, Severity
+from layerscan.match.namespace import os_namespace
+from layerscan.model import Advisory, Affected, CVSS, OSInfo, Severity
 from layerscan.model.advisory import SEVERITIES
+
+_ALIAS_PREFERENCE = ("nvd", "ghsa")  # then every other CVE-level source, by name
 
 
 def level_from_score(score: float | None) -> str:
@@ -25,17 +31,62 @@ def level_from_score(score: float | None) -> str:
     return "UNKNOWN"
 
 
-def _nvd_level(cvss: tuple[CVSS, ...]) -> str:
-    nvd = [c for c in cvss if c.source.lower() == "nvd" and c.score is not None]
+def _cvss_level(cvss: tuple[CVSS, ...], source: str) -> str:
+    """The level of ``source``'s CVSS: v3.1, else v3.0, else v4.0, else v2."""
+    scored = [c for c in cvss if c.source.lower() == source and c.score is not None]
     for version in ("3.1", "3.0", "4.0", "2.0"):
-        for c in nvd:
+        for c in scored:
             if c.version == version:
                 return level_from_score(c.score)
     return "UNKNOWN"
 
 
-def choose(advisory: Advisory | None, affected: Affected, source: str, os_package: bool) -> tuple[str, str]:
-    """(severity, severity_source)."""
+def _nvd_level(cvss: tuple[CVSS, ...]) -> str:
+    return _cvss_level(cvss, "nvd")
+
+
+def _rated(level: str) -> bool:
+    return level in SEVERITIES and level != "UNKNOWN"
+
+
+def _distro_rating(source: str) -> bool:
+    """A distribution's priority for its own package (OSV's "Ubuntu" severity type), not a CVE-level rating."""
+    return bool(os_namespace(OSInfo(family=source, name="1")))
+
+
+def _source_levels(advisory: Advisory) -> dict[str, str]:
+    """Each CVE-level source's level: its level word (the highest when its records differ),
+    else the level of its CVSS score."""
+    levels: dict[str, str] = {}
+    for s in advisory.severities:
+        if _rated(s.level) and not _distro_rating(s.source):
+            levels[s.source] = max(levels.get(s.source, "UNKNOWN"), s.level, key=SEVERITIES.index)
+    for source in dict.fromkeys(c.source.lower() for c in advisory.cvss):
+        level = _cvss_level(advisory.cvss, source)
+        if source not in levels and _rated(level) and not _distro_rating(source):
+            levels[source] = level
+    return levels
+
+
+def alias_severity(group: Advisory | None) -> tuple[str, str]:
+    """(severity, source) from any record of the finding's alias group (the same CVE's
+    GHSA, Bitnami, NVD, OSV records, whatever product they are for): NVD, then GHSA,
+    then the other sources by name; ("UNKNOWN", "") when none rates it."""
+    levels = _source_levels(group) if group else {}
+    order = sorted(levels, key=lambda src: (_ALIAS_PREFERENCE.index(src) if src in _ALIAS_PREFERENCE
+                                            else len(_ALIAS_PREFERENCE), src))
+    return (levels[order[0]], order[0]) if order else ("UNKNOWN", "")
+
+
+def choose(advisory: Advisory | None, affected: Affected, source: str, os_package: bool,
+           group: Advisory | None = None) -> tuple[str, str]:
+    """(severity, severity_source); ``group``: the alias group's merged records
+    (``Store.group_advisory``), used only when the finding's own records rate nothing."""
+    level, origin = _own_severity(advisory, affected, source, os_package)
+    return (level, origin) if _rated(level) else alias_severity(group)
+
+
+def _own_severity(advisory: Advisory | None, affected: Affected, source: str, os_package: bool) -> tuple[str, str]:
     if os_package and affected.severity in SEVERITIES and affected.severity != "UNKNOWN":
         return affected.severity, source
     sev = advisory.severities if advisory else ()
@@ -58,10 +109,13 @@ def choose(advisory: Advisory | None, affected: Affected, source: str, os_packag
     return "UNKNOWN", ""
 
 
-def vendor_severities(advisory: Advisory | None, affected: Affected, source: str) -> tuple[Severity, ...]:
+def vendor_severities(advisory: Advisory | None, affected: Affected, source: str,
+                      group: Advisory | None = None) -> tuple[Severity, ...]:
+    """Every source's level, one per source: the finding's own records first, then the alias group's."""
     out = list(advisory.severities) if advisory else []
     if affected.severity:
         out.append(Severity(source=source, level=affected.severity))
+    out += [Severity(source=src, level=level) for src, level in (_source_levels(group) if group else {}).items()]
     seen: dict[str, Severity] = {}
     for s in out:
         seen.setdefault(s.source, s)

@@ -11,6 +11,16 @@ Two gates beyond Trivy narrow what fails the build without hiding anything:
 layers are marked ``base_layer`` and do not fail; Trivy issue #1198) and
 ``baseline`` (findings already in a previous report are not ``new`` and do not
 fail).
+
+Two gates close silent passes (issue #15). ``fail_on_kev``: a KEV-listed finding
+fails the build whatever its severity or status, and is shown even when
+``--severity``, ``--ignore-unfixed`` or ``--ignore-status`` would hide it (a gate
+must not pass on a known-exploited vulnerability it did not show); only a
+suppression that names the finding (ignore file, VEX) exempts it, and the
+base-layer and baseline gates apply to it as to any finding.
+``fail_on_unscanned_os``: the build fails when the OS packages could not be
+checked (the database has no advisories for the distribution). Both fail with
+``exit_code``, or 1 when that is 0: asking for a gate is asking to fail.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ class PolicyOptions:
     today: dt.date = field(default_factory=dt.date.today)
     base_layers: int = 0  # the first N filesystem layers are the base image's (not gating)
     baseline: Baseline | None = None  # only findings not in this report gate
+    fail_on_kev: bool = False  # KEV-listed findings are shown and fail, whatever severity/status filters say
+    fail_on_unscanned_os: bool = False  # OS packages the database has no data for fail the build
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,14 @@ def _kind(finding: Finding) -> str:
     return "os" if finding.package.type in OS_TYPES else "library"
 
 
+def _kev_gated(finding: Finding, opts: PolicyOptions) -> bool:
+    """--fail-on-kev overrides the severity and status filters for KEV-listed findings."""
+    return opts.fail_on_kev and finding.kev
+
+
 def _status_kept(finding: Finding, opts: PolicyOptions) -> bool:
+    if _kev_gated(finding, opts):
+        return True
     if opts.ignore_statuses:
         return finding.status not in opts.ignore_statuses
     if opts.ignore_unfixed:
@@ -129,8 +148,26 @@ def gates(finding: Finding, opts: PolicyOptions) -> bool:
     return not finding.base_layer and (opts.baseline is None or finding.new)
 
 
+def gate_exit_code(opts: PolicyOptions) -> int:
+    """The code an explicitly requested gate (KEV, unscanned OS) fails with: --exit-code, else 1."""
+    return opts.exit_code or 1
+
+
+def _exit_code(failing: list[Finding], opts: PolicyOptions, eol: bool, unscanned_os: bool) -> int:
+    if eol and opts.exit_on_eol:
+        return opts.exit_on_eol
+    if failing and opts.exit_code:
+        return opts.exit_code
+    if any(_kev_gated(f, opts) for f in failing):
+        return gate_exit_code(opts)
+    if unscanned_os and opts.fail_on_unscanned_os:
+        return gate_exit_code(opts)
+    return 0
+
+
 def apply_policy(findings: list[Finding] | tuple[Finding, ...], opts: PolicyOptions,
-                 os_eosl: bool = False) -> PolicyResult:
+                 os_eosl: bool = False, unscanned_os: bool = False) -> PolicyResult:
+    """``unscanned_os``: the SBOM has OS packages that no advisory data could check."""
     fail_on = opts.severities if opts.fail_on is None else opts.fail_on
     shown: list[Finding] = []
     suppressed: list[Finding] = []
@@ -144,15 +181,12 @@ def apply_policy(findings: list[Finding] | tuple[Finding, ...], opts: PolicyOpti
             suppressed.append(replace(f, suppressed=why))
             continue
         f = _mark_gating(f, opts)
-        if f.severity in opts.severities:
+        kev = _kev_gated(f, opts)
+        if f.severity in opts.severities or kev:
             shown.append(f)
-        if f.severity in fail_on and gates(f, opts):
+        if (f.severity in fail_on or kev) and gates(f, opts):
             failing.append(f)
     eol = bool(os_eosl)
-    code = 0
-    if eol and opts.exit_on_eol:
-        code = opts.exit_on_eol
-    elif failing and opts.exit_code:
-        code = opts.exit_code
+    code = _exit_code(failing, opts, eol, unscanned_os)
     return PolicyResult(tuple(shown), tuple(suppressed), tuple(failing),
                         tuple(expired.values()), eol, code)

@@ -19,10 +19,15 @@ WRITERS: dict[str, str] = {
     "spdx-json": "layerscan.report.spdx",
     "sarif": "layerscan.report.sarif",
     "html": "layerscan.report.html",
+    "junit": "layerscan.report.junit",
+    "gitlab": "layerscan.report.gitlab",
+    "github": "layerscan.report.github",
+    "spdx": "layerscan.report.spdx_tv",
 }
 FORMATS = tuple(WRITERS)
 # Formats that are an SBOM: they always list every package.
-SBOM_FORMATS = frozenset({"cyclonedx", "spdx-json"})
+# (Trivy's SupportedSBOMFormats: without --scanners they list packages and scan nothing.)
+SBOM_FORMATS = frozenset({"cyclonedx", "spdx-json", "spdx", "github"})
 
 Writer = Callable[..., None]
 

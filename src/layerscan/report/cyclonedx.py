@@ -9,6 +9,7 @@ import re
 import uuid
 from typing import Any, TextIO
 
+from layerscan.db.dates import rfc3339
 from layerscan.model import Finding, Package
 from layerscan.model.package import OS_TYPES
 from layerscan.report.document import ScanReport, artifact_properties, layer_properties
@@ -58,10 +59,25 @@ def package_properties(p: Package) -> list[dict[str, str]]:
     return _props(pairs + layer_properties(p.layer))
 
 
+def group_and_name(p: Package) -> tuple[str, str]:
+    """CycloneDX ``group`` and ``name``: a Maven groupId goes in ``group``, as Trivy,
+    Syft and Dependency-Track expect. Every other name is kept whole (npm "@scope/name",
+    Go module paths, composer "vendor/name"), as both Trivy and Syft read them; see
+    docs/json-schema.md."""
+    if p.type == "maven" and ":" in p.name:
+        group, _, name = p.name.partition(":")
+        return group, name
+    return "", p.name
+
+
 def component(p: Package, refs: _Refs) -> dict[str, Any]:
     # the scanned project itself (top-level package.json, main Go module) is not a dependency
     kind = "application" if p.is_application else "library"
-    comp: dict[str, Any] = {"bom-ref": refs.ref(p), "type": kind, "name": p.name}
+    group, name = group_and_name(p)
+    comp: dict[str, Any] = {"bom-ref": refs.ref(p), "type": kind}
+    if group:
+        comp["group"] = group
+    comp["name"] = name
     if p.version:
         comp["version"] = p.version
     if p.licenses:
@@ -151,10 +167,9 @@ def _vulnerability(findings: list[Finding], refs: _Refs) -> dict[str, Any]:
     urls = [u for u in dict.fromkeys([primary_url(f), *f.references]) if u]
     if urls:
         vuln["advisories"] = [{"url": u} for u in urls]
-    if f.published:
-        vuln["published"] = f.published
-    if f.modified:
-        vuln["updated"] = f.modified
+    for key, date in (("published", rfc3339(f.published)), ("updated", rfc3339(f.modified))):
+        if date:
+            vuln[key] = date
     vuln["affects"] = [{"ref": refs.ref(x.package),
                         "versions": [{"version": x.package.version or "unknown", "status": "affected"}]}
                        for x in findings]

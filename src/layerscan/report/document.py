@@ -95,6 +95,7 @@ class ScanReport:
     list_all_pkgs: bool = False  # JSON/table list packages (SBOM writers always do)
     show_suppressed: bool = True  # table: list suppressed findings (the CLI hides them unless asked)
     vulnerabilities_scanned: bool = False  # False: SBOM only, no database was consulted
+    unchecked_os_packages: int = 0  # OS packages not checked: the database has no data for the distribution
     policy: PolicySummary = field(default_factory=PolicySummary)
     db_metadata: tuple[tuple[str, str], ...] = ()
     dockerfile: str = ""  # SARIF results point here when given
@@ -129,6 +130,14 @@ def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
 
 def now_rfc3339() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def unscanned_os_reason(os_info: OSInfo | None, count: int) -> str:
+    """Why ``count`` OS packages were not checked (warning, table header)."""
+    what = f"its {count} OS package was" if count == 1 else f"its {count} OS packages were"
+    if os_info is None:
+        return f"the distribution was not detected; {what} not checked"
+    return f"the vulnerability database has no data for this distribution; {what} not checked"
 
 
 def os_target(artifact_name: str, os_info: OSInfo | None) -> str:
@@ -270,6 +279,7 @@ def build_report(sbom: Sbom, findings: Iterable[Finding] = (), *,
                  list_all_pkgs: bool = False,
                  show_suppressed: bool = True,
                  vulnerabilities_scanned: bool = False,
+                 unchecked_os_packages: int = 0,
                  policy: PolicySummary | None = None,
                  db_metadata: Iterable[tuple[str, str]] = (),
                  dockerfile: str = "") -> ScanReport:
@@ -295,5 +305,5 @@ def build_report(sbom: Sbom, findings: Iterable[Finding] = (), *,
         created_at=created_at or now_rfc3339(), tool_version=tool_version,
         os=sbom.os, image=sbom.image, results=results, list_all_pkgs=list_all_pkgs,
         show_suppressed=show_suppressed,
-        vulnerabilities_scanned=vulnerabilities_scanned,
+        vulnerabilities_scanned=vulnerabilities_scanned, unchecked_os_packages=unchecked_os_packages,
         policy=policy or PolicySummary(), db_metadata=tuple(db_metadata), dockerfile=dockerfile)

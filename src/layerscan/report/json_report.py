@@ -2,8 +2,8 @@
 
 Field names follow Trivy's SchemaVersion 2 where the meaning is the same; our
 additions (layer Index/CreatedBy, MatchDetail, KEV, EPSS, Aliases, Unknowns,
-Excluded, OSOwner, Policy) are additive. Empty/zero fields are omitted, as
-Trivy's ``omitempty`` does.
+Excluded, OSOwner, OS.Unsupported, UncheckedOSPackages, Policy) are additive.
+Empty/zero fields are omitted, as Trivy's ``omitempty`` does.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
+from layerscan.db.dates import rfc3339
 from layerscan.model import Finding, LayerInfo, Package, Unknown
 from layerscan.model.image import ImageMeta
 from layerscan.report.document import Result, ScanReport
@@ -20,7 +21,7 @@ from layerscan.report.vulninfo import (cvss_by_source, data_source, package_uid,
 
 SCHEMA_VERSION = 2
 # Version of our additions on top of Trivy's schema (docs/json-schema.md).
-LAYERSCAN_SCHEMA = "1.0"
+LAYERSCAN_SCHEMA = "1.1"
 
 
 def _compact(d: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +98,8 @@ def vulnerability_json(f: Finding) -> dict[str, Any]:
         "VendorSeverity": {s.source: severity_number(s.level) for s in f.vendor_severity},
         "CVSS": cvss_by_source(f),
         "References": list(f.references),
-        "PublishedDate": f.published,
-        "LastModifiedDate": f.modified,
+        "PublishedDate": rfc3339(f.published),
+        "LastModifiedDate": rfc3339(f.modified),
         "Aliases": list(f.aliases),
         "MatchDetail": _compact({
             "Namespace": f.match.namespace, "AdvisoryID": f.match.advisory_id,
@@ -150,13 +151,27 @@ def _image_config(meta: ImageMeta) -> dict[str, Any]:
         parsed = json.loads(meta.config_json)
     except ValueError:
         return {}
-    return parsed if isinstance(parsed, dict) else {}
+    if not isinstance(parsed, dict):
+        return {}
+    history = parsed.get("history")
+    if isinstance(history, list):
+        parsed["history"] = [_dated(h) if isinstance(h, dict) else h for h in history]
+    return _dated(parsed)
+
+
+def _dated(entry: dict[str, Any]) -> dict[str, Any]:
+    """An image config (or history entry) with its ``created`` time in RFC 3339, or without it."""
+    if "created" not in entry:
+        return entry
+    created = rfc3339(entry["created"])
+    return {**entry, "created": created} if created else {k: v for k, v in entry.items() if k != "created"}
 
 
 def metadata_json(report: ScanReport) -> dict[str, Any]:
     md: dict[str, Any] = {}
     if report.os:
-        md["OS"] = _compact({"Family": report.os.family, "Name": report.os.name, "EOSL": report.os.eosl})
+        md["OS"] = _compact({"Family": report.os.family, "Name": report.os.name, "EOSL": report.os.eosl,
+                             "Unsupported": report.unchecked_os_packages > 0})
     meta = report.image
     if meta:
         md.update(_compact({
@@ -187,16 +202,19 @@ def report_json(report: ScanReport, *, with_packages: bool | None = None) -> dic
     pkgs = report.list_all_pkgs if with_packages is None else with_packages
     doc: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
-        "CreatedAt": report.created_at,
+        "CreatedAt": rfc3339(report.created_at),
         "ArtifactName": report.artifact_name,
         "ArtifactType": report.artifact_type,
         "Metadata": metadata_json(report),
         "Results": [result_json(r, report, pkgs) for r in report.results],
         "Layerscan": _compact({"Version": report.tool_version, "Schema": LAYERSCAN_SCHEMA,
                                "VulnerabilitiesScanned": report.vulnerabilities_scanned,
+                               "UncheckedOSPackages": report.unchecked_os_packages,
                                "Policy": policy_json(report),
                                "Database": dict(report.db_metadata)}),
     }
+    if not doc["CreatedAt"]:  # an unreadable time is omitted, as every other date
+        del doc["CreatedAt"]
     return doc
 
 
@@ -204,8 +222,8 @@ def write(report: ScanReport, stream: TextIO) -> None:
     doc = report_json(report)
     try:  # orjson (the [fast] extra) encodes a large report ~10x faster than json's indenting encoder
         import orjson
-    except ImportError:
-        json.dump(doc, stream, indent=2, ensure_ascii=False)
-        return
-    stream.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
-    stream.write("\n")
+
+        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+    except (ImportError, TypeError):  # no [fast] extra, or a lone surrogate from hostile input
+        text = json.dumps(doc, indent=2, ensure_ascii=False)
+    stream.write(text + "\n")

@@ -1,7 +1,9 @@
 """SARIF 2.1.0 for code-scanning UIs (GitHub): one rule per vulnerability id
 (help text, severity as level and ``security-severity``), one result per
 finding, located at the Dockerfile when given, else the package's file or the
-image name. Suppressed findings are kept with a SARIF ``suppressions`` entry."""
+image name. Suppressed findings are kept with a SARIF ``suppressions`` entry.
+KEV-listed findings carry a ``kev`` rule tag and ``kev``/``epss``/``epssPercentile``
+result properties."""
 
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def rule(f: Finding) -> dict[str, Any]:
         "defaultConfiguration": {"level": level(f.severity)},
         "help": {"text": _help_text(f), "markdown": _help_markdown(f)},
         "properties": {"precision": "very-high", "security-severity": security_severity(f),
-                       "tags": ["vulnerability", "security", f.severity]},
+                       "tags": ["vulnerability", "security", f.severity, *(["kev"] if f.kev else [])]},
     }
     url = primary_url(f)
     if url:
@@ -111,9 +113,24 @@ def result(f: Finding, rule_index: int, report: ScanReport) -> dict[str, Any]:
         res["suppressions"] = [{"kind": "external", "justification": f.suppressed}]
     if report.policy.baseline:  # SARIF's own notion of a baseline comparison
         res["baselineState"] = "new" if f.new else "unchanged"
-    if f.base_layer:
-        res["properties"] = {"baseLayer": True}
+    properties = result_properties(f)
+    if properties:
+        res["properties"] = properties
     return res
+
+
+def result_properties(f: Finding) -> dict[str, Any]:
+    """``kev`` (CISA KEV-listed), ``epss``/``epssPercentile`` (FIRST), ``baseLayer``: set ones only."""
+    props: dict[str, Any] = {}
+    if f.kev:
+        props["kev"] = True
+    if f.epss is not None:
+        props["epss"] = f.epss
+    if f.epss_percentile is not None:
+        props["epssPercentile"] = f.epss_percentile
+    if f.base_layer:
+        props["baseLayer"] = True
+    return props
 
 
 def log(report: ScanReport) -> dict[str, Any]:

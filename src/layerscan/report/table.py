@@ -20,7 +20,7 @@ from typing import Sequence, TextIO
 
 from layerscan.model import Finding, Package
 from layerscan.model.advisory import SEVERITIES
-from layerscan.report.document import Result, ScanReport, layer_label, printable
+from layerscan.report.document import OS_CLASS, Result, ScanReport, layer_label, printable, unscanned_os_reason
 
 MIN_WIDTH, DEFAULT_WIDTH, MAX_WIDTH = 80, 120, 1000
 ELLIPSIS = "…"
@@ -108,17 +108,24 @@ def _natural(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]
     return [max([len(headers[i])] + [len(_clean(r[i])) for r in rows]) for i in range(len(headers))]
 
 
-def _minimum(headers: Sequence[str]) -> list[int]:
-    return [max(4, *(len(word) for word in h.split())) for h in headers]
+def _minimum(headers: Sequence[str], rows: Sequence[Sequence[str]] = (), unsplit: Sequence[int] = ()) -> list[int]:
+    """Narrowest width of each column: its longest header word (at least 4); for the
+    ``unsplit`` columns (IDs followed by markers) also the longest word of any cell."""
+    least = [max(4, *(len(word) for word in h.split())) for h in headers]
+    for i in unsplit:
+        least[i] = max([least[i]] + [len(word) for r in rows for word in _clean(r[i]).split()])
+    return least
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
                  shrinkable: Sequence[int], last_resort: Sequence[int] = (), floor: int = 12,
-                 clipped: Sequence[int] = ()) -> list[str]:
+                 clipped: Sequence[int] = (), unsplit: Sequence[int] = ()) -> list[str]:
     """Box-drawn table no wider than ``width``: narrowed cells wrap onto more lines,
-    except those in ``clipped`` columns, which are cut with …"""
+    except those in ``clipped`` columns, which are cut with …; words of ``unsplit``
+    columns are never split."""
     n = len(headers)
-    widths = _fit(_natural(headers, rows), width - (3 * n + 1), shrinkable, floor, last_resort, _minimum(headers))
+    widths = _fit(_natural(headers, rows), width - (3 * n + 1), shrinkable, floor, last_resort,
+                  _minimum(headers, rows, unsplit))
 
     def line(left: str, mid: str, right: str) -> str:
         return left + mid.join("─" * (w + 2) for w in widths) + right
@@ -144,8 +151,32 @@ def _totals(result: Result) -> str:
 
 
 def _markers(f: Finding) -> str:
-    """" [new]" (not in the --baseline report), " [base]" (from the base image's layers)."""
-    return (" [new]" if f.new else "") + (" [base]" if f.base_layer else "")
+    """" [KEV]" (CISA Known Exploited Vulnerabilities), " [new]" (not in the --baseline report),
+    " [base]" (from the base image's layers)."""
+    return (" [KEV]" if f.kev else "") + (" [new]" if f.new else "") + (" [base]" if f.base_layer else "")
+
+
+def epss_label(score: float) -> str:
+    """"EPSS 73%", "EPSS 0.21%", "EPSS <0.01%" (FIRST's score is a probability)."""
+    percent = score * 100
+    if 0 < percent < 0.01:
+        return "EPSS <0.01%"
+    return f"EPSS {percent:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _title(f: Finding) -> str:
+    text = f.title or f.description
+    return f"{epss_label(f.epss)}: {text}" if f.epss is not None else text
+
+
+def legend(report: ScanReport, width: int) -> list[str]:
+    """What [KEV] and EPSS mean, when a shown finding carries either (wrapped to ``width``)."""
+    parts = []
+    if any(f.kev for f in report.findings):
+        parts.append("[KEV]: listed in CISA's Known Exploited Vulnerabilities catalogue.")
+    if any(f.epss is not None for f in report.findings):
+        parts.append("EPSS n% (before the title): FIRST's probability of exploitation in the next 30 days.")
+    return textwrap.wrap(" ".join(parts), width) if parts else []
 
 
 def gating_notes(report: ScanReport) -> list[str]:
@@ -174,7 +205,7 @@ def _vuln_rows(findings: Sequence[Finding]) -> list[list[str]]:
         rows.append([
             "" if same else p.name, f.vulnerability_id + _markers(f), f.severity, f.status,
             "" if same else p.version, f.fixed_version, "" if same else layer_label(p.layer),
-            f.title or f.description,
+            _title(f),
         ])
     return rows
 
@@ -184,10 +215,12 @@ def _vuln_table(rows: list[list[str]], width: int) -> list[str]:
     goes before any version is clipped."""
     budget = width - (3 * len(VULN_HEADERS) + 1)
     natural = _natural(VULN_HEADERS, rows)
-    if _fit(natural, budget, (7, 6, 0), last_resort=(5, 4), minimum=_minimum(VULN_HEADERS))[4:6] != natural[4:6]:
+    least = _minimum(VULN_HEADERS, rows, unsplit=(1,))  # an ID is never split; its markers wrap
+    if _fit(natural, budget, (7, 6, 0), last_resort=(5, 4, 1), minimum=least)[4:6] != natural[4:6]:
         return render_table(VULN_HEADERS[:-1], [r[:-1] for r in rows], width, (6, 0), floor=8,
-                            last_resort=(5, 4), clipped=(6,))
-    return render_table(VULN_HEADERS, rows, width, (7, 6, 0), last_resort=(5, 4), clipped=(6, 7))
+                            last_resort=(5, 4, 1), clipped=(6,), unsplit=(1,))
+    return render_table(VULN_HEADERS, rows, width, (7, 6, 0), last_resort=(5, 4, 1), clipped=(6, 7),
+                        unsplit=(1,))
 
 
 def _pkg_rows(packages: Sequence[Package]) -> list[list[str]]:
@@ -202,10 +235,17 @@ def _section(title: str) -> list[str]:
     return ["", title, "=" * len(title)]
 
 
+def _scan_line(result: Result, report: ScanReport) -> str:
+    """Severity totals, or for OS packages the database had no data for: "Not scanned: why"."""
+    if result.klass == OS_CLASS and report.unchecked_os_packages:
+        return "Not scanned: " + unscanned_os_reason(report.os, report.unchecked_os_packages)
+    return _totals(result)
+
+
 def render_result(result: Result, report: ScanReport, width: int) -> list[str]:
     lines = _section(f"{result.target} ({result.type})" if result.klass != "os-pkgs" else result.target)
     if report.vulnerabilities_scanned:
-        lines.append(_totals(result))
+        lines.append(_scan_line(result, report))
         if result.findings:
             lines += [""] + _vuln_table(_vuln_rows(result.findings), width)
     if result.packages and (report.list_all_pkgs or not report.vulnerabilities_scanned):
@@ -223,7 +263,7 @@ def render_result(result: Result, report: ScanReport, width: int) -> list[str]:
 
 
 def render(report: ScanReport, width: int = DEFAULT_WIDTH, color: bool = False) -> str:
-    lines: list[str] = gating_notes(report)
+    lines: list[str] = gating_notes(report) + legend(report, width)
     if not report.results:
         lines += _section(report.artifact_name) + ["No packages found."]
     for result in report.results:

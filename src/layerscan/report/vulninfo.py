@@ -65,7 +65,7 @@ def package_uid(p: Package) -> str:
     """Stable short id of one package occurrence (purl/name, version, path, layer)."""
     layer = p.layer.diff_id if p.layer else ""
     key = "\x00".join((p.type, p.purl or p.name, p.version, p.arch, p.file_path, layer))
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # lone surrogates: hostile names
 
 
 def cvss_by_source(f: Finding) -> dict[str, dict[str, object]]:

@@ -150,6 +150,15 @@ def _severities(record: dict[str, Any], source: str) -> tuple[tuple[Severity, ..
     return tuple(levels), tuple(scores)
 
 
+_RATING_SOURCES = {"bit": "bitnami"}  # id prefix -> the source name Trivy reports ("ghsa", "pysec", "go", ...)
+
+
+def _rating_source(vuln_id: str) -> str:
+    """Who rates a record's severity, named by its id: 'GHSA-...' -> 'ghsa', 'BIT-...' -> 'bitnami'."""
+    prefix = id_prefix(vuln_id).lower()
+    return _RATING_SOURCES.get(prefix, prefix)
+
+
 def _references(raw: object) -> tuple[str, ...]:
     if not isinstance(raw, list):
         return ()
@@ -171,7 +180,7 @@ def record_to_advisory(record: object, source: str = "osv") -> Advisory | None:
     if not isinstance(raw_affected, list) or len(raw_affected) > MAX_AFFECTED:
         raise FeedError(f"{record['id']}: affected must be a list")
     vuln_id = record["id"].strip()
-    levels, scores = _severities(record, id_prefix(vuln_id).lower())
+    levels, scores = _severities(record, _rating_source(vuln_id))
     aliases = tuple(a for a in str_list(record.get("aliases")) if a != vuln_id and valid_id(a))
     return Advisory(
         id=vuln_id,

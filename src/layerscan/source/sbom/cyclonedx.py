@@ -51,11 +51,19 @@ def _walk(components: object, location: str) -> Iterator[Mapping[str, object]]:
         stack.extend((depth + 1, c) for c in reversed(children))
 
 
+def _qualified_name(group: str, name: str) -> str:
+    """Our package name from CycloneDX ``group`` + ``name``: an npm scope joins with
+    "/" ("@babel/core"), any other group (a Maven groupId) with ":"."""
+    if not group or ":" in name or name.startswith(group + "/"):
+        return name
+    return f"{group}/{name}" if group.startswith("@") else f"{group}:{name}"
+
+
 def _component(comp: Mapping[str, object]) -> Component:
     name = as_str(comp.get("name"))
     group = as_str(comp.get("group"))
     return Component(ref=as_str(comp.get("bom-ref")) or name,
-                     name=f"{group}:{name}" if group and ":" not in name else name,
+                     name=_qualified_name(group, name),
                      version=as_str(comp.get("version")), purl=as_str(comp.get("purl")),
                      properties=properties(comp.get("properties")), licenses=_licenses(comp),
                      kind=as_str(comp.get("type")).lower())

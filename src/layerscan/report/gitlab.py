@@ -1,0 +1,143 @@
+"""GitLab container-scanning report (``gl-container-scanning-report.json``,
+security report schema 15.0.x): the scan (analyzer and scanner: layerscan), one
+vulnerability per shown finding with a stable id, GitLab's severity words, an
+upgrade solution when a fix exists, the package / OS / image location, and
+identifiers (the vulnerability id first, then aliases and CWEs) and links.
+Suppressed findings are not listed: GitLab would show them as open."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any, TextIO
+
+from layerscan.model import Finding
+from layerscan.report.document import Result, ScanReport
+from layerscan.report.text import encodable
+from layerscan.report.vulninfo import primary_url
+
+SCHEMA_VERSION = "15.0.7"
+SCHEMA_URL = ("https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
+              f"v{SCHEMA_VERSION}/dist/container-scanning-report-format.json")
+TOOL = {"id": "layerscan", "name": "layerscan", "vendor": {"name": "layerscan"}}
+SEVERITY = {"CRITICAL": "Critical", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low", "UNKNOWN": "Unknown"}
+
+# The schema's length limits.
+MAX_NAME, MAX_DESCRIPTION, MAX_SOLUTION, MAX_IDENTIFIERS = 255, 1_048_576, 7_000, 20
+
+_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/layerscan/layerscan#gitlab")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def gitlab_time(rfc3339: str) -> str:
+    """The schema's "yyyy-mm-ddThh:mm:ss" (UTC, no zone) from an RFC 3339 timestamp."""
+    try:
+        when = dt.datetime.fromisoformat(rfc3339)
+    except ValueError:
+        when = dt.datetime.now(dt.UTC)
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def vulnerability_uuid(target: str, f: Finding) -> str:
+    """Stable across runs: the same finding in the same place gets the same id (a UUID
+    version 5; "surrogatepass" so that no undecodable name can break the hash)."""
+    p = f.package
+    key = "\x00".join((target, p.name, p.version, p.file_path, f.vulnerability_id))
+    digest = hashlib.sha1(_ID_NAMESPACE.bytes + key.encode("utf-8", "surrogatepass")).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+def identifier_type(vid: str) -> str:
+    """"cve" for CVE-*, "ghsa" for GHSA-*, else the id's lower-cased prefix (pysec, go, dsa, ...)."""
+    prefix = vid.split("-", 1)[0].lower() if "-" in vid else ""
+    return prefix or "layerscan"
+
+
+def identifier(f: Finding, vid: str) -> dict[str, str]:
+    entry = {"type": identifier_type(vid), "name": vid, "value": vid}
+    url = primary_url(f if vid == f.vulnerability_id else dataclasses.replace(f, vulnerability_id=vid,
+                                                                                primary_url=""))
+    if url:
+        entry["url"] = url
+    return entry
+
+
+def _cwe(cwe: str) -> dict[str, str]:
+    number = cwe.upper().removeprefix("CWE-")
+    entry = {"type": "cwe", "name": cwe, "value": number}
+    if number.isdigit():
+        entry["url"] = f"https://cwe.mitre.org/data/definitions/{number}.html"
+    return entry
+
+
+def identifiers(f: Finding) -> list[dict[str, str]]:
+    ids = [i for i in dict.fromkeys((f.vulnerability_id, *f.aliases)) if i]
+    out = [identifier(f, vid) for vid in ids] + [_cwe(c) for c in f.cwes if c]
+    return out[:MAX_IDENTIFIERS]
+
+
+def links(f: Finding) -> list[dict[str, str]]:
+    urls = dict.fromkeys(u for u in (primary_url(f), *f.references) if u)
+    return [{"url": u} for u in urls]
+
+
+def operating_system(report: ScanReport) -> str:
+    if report.os is None:
+        return "Unknown"
+    return f"{report.os.family} {report.os.name}".strip() or "Unknown"
+
+
+def vulnerability(f: Finding, r: Result, report: ScanReport) -> dict[str, Any]:
+    p = f.package
+    vuln: dict[str, Any] = {
+        "id": vulnerability_uuid(r.target, f),
+        "name": _clip(f.title or f"{f.vulnerability_id} in {p.name}", MAX_NAME),
+        "description": _clip(f.description or f.title or f.vulnerability_id, MAX_DESCRIPTION),
+        "severity": SEVERITY.get(f.severity, "Unknown"),
+    }
+    if f.fixed_version:
+        vuln["solution"] = _clip(f"Upgrade {p.name} to {f.fixed_version}", MAX_SOLUTION)
+    vuln["location"] = {
+        "dependency": {"package": {"name": p.name or "unknown"}, "version": p.version},
+        "operating_system": operating_system(report),
+        "image": report.artifact_name or "unknown",
+    }
+    vuln["identifiers"] = identifiers(f) or [identifier(f, "unknown")]
+    found = links(f)
+    if found:
+        vuln["links"] = found
+    return vuln
+
+
+def vulnerabilities(report: ScanReport) -> list[dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in report.results:
+        for f in r.findings:
+            entry = vulnerability(f, r, report)
+            out.setdefault(entry["id"], entry)  # the same finding twice: listed once
+    return list(out.values())
+
+
+def scan(report: ScanReport) -> dict[str, Any]:
+    tool = {**TOOL, "version": report.tool_version or "unknown"}
+    when = gitlab_time(report.created_at)
+    return {"analyzer": tool, "scanner": tool, "type": "container_scanning",
+            "start_time": when, "end_time": when, "status": "success"}
+
+
+def gitlab_report(report: ScanReport) -> dict[str, Any]:
+    return {"version": SCHEMA_VERSION, "schema": SCHEMA_URL, "scan": scan(report),
+            "vulnerabilities": vulnerabilities(report), "remediations": []}
+
+
+def write(report: ScanReport, stream: TextIO) -> None:
+    stream.write(encodable(json.dumps(gitlab_report(report), indent=2, ensure_ascii=False)))
+    stream.write("\n")
