@@ -39,8 +39,9 @@ def _global_flags() -> tuple:
 def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(
         prog=PROG, description="Container-image vulnerability scanner with layer-attributed SBOMs.",
-        epilog="exit codes: 0 ok, --exit-code/--exit-on-eol value on policy failure, "
-               "2 usage error, 3 runtime error, 130 interrupted")
+        epilog="exit codes: 0 ok, --exit-code/--exit-on-eol value on policy failure "
+               "(--fail-on-kev/--fail-on-unscanned-os: --exit-code, else 1), "
+               "2 usage error or missing input, 3 runtime error, 130 interrupted")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--generate-default-config", action="store_true",
                         help="print a config file with every setting at its default and exit")
