@@ -95,6 +95,8 @@ LINES: list[tuple[str, int, Callable[[str], bool] | None, str]] = [
     ("image --input {demo} --pkg-types library -f json", 0,
      lambda o: all(r["Class"] != "os-pkgs" for r in _json(o)["Results"] if r.get("Vulnerabilities")), ""),
     ("image --input {demo} -q -f json", 0, lambda o: bool(_vulns(_json(o))), ""),
+    ("image --input {demo} --severity UNKNOWN --exit-code 1 -f json", 1,
+     lambda o: bool(_vulns(_json(o))) and {v["Severity"] for v in _vulns(_json(o))} == {"UNKNOWN"}, ""),
 ]
 
 

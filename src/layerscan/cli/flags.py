@@ -135,7 +135,10 @@ FLAGS: tuple[Flag, ...] = (
        "warn when the database is older than this (e.g. 7d, 12h)", SCAN_COMMANDS, metavar="AGE"),
     # policy
     _f("-s --severity", "severity", "list", "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL", "severity",
-       "severities to show (comma-separated)", SCAN_COMMANDS, "policy", metavar="LIST"),
+       "severities to show (comma-separated; default all). UNKNOWN = no source rates the finding: "
+       "'--severity CRITICAL,HIGH' hides and does not gate on those unless UNKNOWN is listed "
+       "(--fail-on-kev gates on known-exploited ones whatever their severity)",
+       SCAN_COMMANDS, "policy", metavar="LIST"),
     _f("--fail-on", "fail_on", "list", "", "vulnerability.fail-on",
        "severities that fail the build (default: the shown severities)", SCAN_COMMANDS, "policy", metavar="LIST"),
     _f("--exit-code", "exit_code", "int", 0, "exit-code", "exit code when a failing vulnerability is found",
