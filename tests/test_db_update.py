@@ -78,6 +78,8 @@ def _populate(root: Path) -> None:
         zf.writestr("PYSEC-1.json", json.dumps(_osv("PYSEC-1", "1.0", "2024-01-01T00:00:00Z")))
         zf.writestr("PYSEC-2.json", json.dumps(_osv("PYSEC-2", "2.0", "2024-02-01T00:00:00Z")))
     (osv / "modified_id.csv").write_text("2024-02-01T00:00:00Z,PYSEC-2\n2024-01-01T00:00:00Z,PYSEC-1\n")
+    (root / "nvd.json").write_text(json.dumps({"format": "NVD_CVE", "startIndex": 0, "totalResults": 0,
+                                               "vulnerabilities": []}))  # CVE API 2.0, no records
     (root / "debian.json").write_text(json.dumps({"openssl": {"CVE-2099-1": {"description": "d", "releases": {
         "bookworm": {"status": "resolved", "fixed_version": "3.0.1-1", "urgency": "high"}}}}}))
     alpine = root / "alpine" / "v3.19"
@@ -96,7 +98,7 @@ def _populate(root: Path) -> None:
 
 def _options(base: str, cache: Path) -> UpdateOptions:
     urls = {"osv": f"{base}/osv", "debian": f"{base}/debian.json", "alpine": f"{base}/alpine",
-            "kev": f"{base}/kev.json", "epss": f"{base}/epss.csv.gz", "eol": f"{base}/eol"}
+            "kev": f"{base}/kev.json", "epss": f"{base}/epss.csv.gz", "eol": f"{base}/eol", "nvd": f"{base}/nvd.json"}
     return UpdateOptions(cache_dir=cache, ecosystems=("PyPI",), urls=urls, alpine_branches=("v3.19",),
                          eol_products=("debian",), env={})
 

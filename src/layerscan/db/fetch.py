@@ -24,6 +24,14 @@ MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3
 _CHUNK = 1 << 20
 
 
+class HttpStatusError(FeedError):
+    """The server answered, but not with 200 or 304 (``status`` tells which)."""
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(f"{url}: HTTP {status}")
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Validators:
     etag: str = ""
@@ -73,20 +81,25 @@ class Fetcher:
             headers["If-Modified-Since"] = known.last_modified
         return headers
 
-    def get(self, url: str, dest: Path, label: str = "") -> FetchResult:
-        """Download ``url`` to ``dest`` unless unchanged. Raises FeedError on any failure."""
+    def get(self, url: str, dest: Path, label: str = "", *, headers: Mapping[str, str] | None = None,
+            remember: bool = True) -> FetchResult:
+        """Download ``url`` to ``dest`` unless unchanged. Raises FeedError on any failure
+        (HttpStatusError for an unexpected status). ``headers`` are sent as well;
+        ``remember=False`` neither sends nor keeps validators (one-off API queries)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
+        sent = {**(self._headers(url, dest) if remember else {}), **(headers or {})}
         try:
-            with self.session.get(url, headers=self._headers(url, dest), timeout=self.timeout, stream=True) as resp:
-                if resp.status_code == 304:
+            with self.session.get(url, headers=sent, timeout=self.timeout, stream=True) as resp:
+                if resp.status_code == 304 and url in self.validators:
                     return FetchResult(url, dest, False, self.validators[url])
                 if resp.status_code != 200:
-                    raise FeedError(f"{url}: HTTP {resp.status_code}")
+                    raise HttpStatusError(url, resp.status_code)
                 self._save(resp, dest, label or url)
                 found = Validators(resp.headers.get("ETag", ""), resp.headers.get("Last-Modified", ""))
         except self._errors as exc:
             raise FeedError(f"{url}: {network_reason(exc)}") from exc
-        self.validators[url] = found
+        if remember:
+            self.validators[url] = found
         return FetchResult(url, dest, True, found)
 
     def _save(self, resp: requests.Response, dest: Path, label: str) -> None:

@@ -7,7 +7,9 @@ mirror works. Requests are conditional (ETag / Last-Modified remembered in the
 database metadata). OSV is synced incrementally after the first full download:
 ``<base>/<Ecosystem>/modified_id.csv`` lists records by modification time and
 only the newer ones are fetched (``<base>/<Ecosystem>/<ID>.json``) into an
-overlay that replaces the ``all.zip`` records by id. A source whose download
+overlay that replaces the ``all.zip`` records by id. NVD (CVE API 2.0, see
+``nvdapi``) is downloaded in full once, then incrementally by modification date.
+A source whose download
 fails is built from its cached file if there is one, otherwise its previous
 rows are kept in the database.
 """
@@ -27,6 +29,8 @@ from layerscan.db.build import BuildInput, BuildResult, build_database
 from layerscan.db.feeds.osv import parse_modified_ids
 from layerscan.db.fetch import Fetcher, Validators
 from layerscan.db.lock import BuildLock
+from layerscan.db.nvdapi import DEFAULT_URL as NVD_URL
+from layerscan.db.nvdapi import NvdLimits, fetch_pages, query_from, windows
 from layerscan.db.schema import DB_FILENAME
 from layerscan.db.store import STATE_PREFIX, Store
 from layerscan.errors import DatabaseError, FeedError, LayerscanError
@@ -39,6 +43,7 @@ DEFAULT_URLS = {
     "kev": "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
     "epss": "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz",
     "eol": "https://endoflife.date/api",
+    "nvd": NVD_URL,
 }
 SOURCES = tuple(DEFAULT_URLS)
 DEFAULT_ECOSYSTEMS = (
@@ -64,6 +69,7 @@ class UpdateOptions:
     alpine_branches: tuple[str, ...] = DEFAULT_ALPINE_BRANCHES
     eol_products: tuple[str, ...] = DEFAULT_EOL_PRODUCTS
     timeout: float = 60.0
+    nvd_limits: NvdLimits = field(default_factory=NvdLimits)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def url(self, source: str) -> str:
@@ -185,12 +191,50 @@ def _eol(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
     _fetch_files(fetcher, items, plan, "eol", (root,), "eol")
 
 
+NVD_SYNC_KEY = f"{STATE_PREFIX}nvd-sync"  # end date of the last complete NVD download
+
+
+def _nvd_run_dir(root: Path, now: datetime) -> Path:
+    """One directory per run, named so that newer runs sort first: the importer keeps the
+    first record of a CVE it reads, so an incremental run's records replace older ones."""
+    return root / f"run-{10 ** 16 - int(now.timestamp() * 1_000_000):016d}"
+
+
+def _nvd(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    root, now = opts.feed_dir / "nvd", datetime.now(timezone.utc)
+    since = _parse_iso(plan.state.get(NVD_SYNC_KEY, "")) if any(root.glob("run-*")) else None
+    if since is None:
+        shutil.rmtree(root, ignore_errors=True)  # a full download replaces everything
+    run = _nvd_run_dir(root, now)
+    spans: list[tuple[datetime, datetime] | None] = [None] if since is None else list(windows(since, now))
+    query = query_from(opts.url("nvd"), opts.env, opts.nvd_limits)
+    try:
+        if fetch_pages(fetcher, query, spans, run, fetcher.progress) or since is None:
+            plan.changed.append("nvd")
+        plan.state[NVD_SYNC_KEY] = _iso(now)
+    except (FeedError, OSError) as exc:
+        shutil.rmtree(run, ignore_errors=True)  # the next run asks again from the same date
+        if not any(root.glob("run-*")):
+            plan.failed["nvd"] = str(exc)[:500]
+            return
+        plan.stale["nvd"] = str(exc)[:500]
+    plan.inputs.append(BuildInput(paths=(root,), feed="nvd", covers=("nvd",)))
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 _FETCHERS: dict[str, Callable[[Fetcher, UpdateOptions, _Plan], None]] = {
     "debian": _single_file("debian", "tracker.json"),
     "alpine": _alpine,
     "kev": _single_file("kev", "known_exploited_vulnerabilities.json"),
     "epss": _single_file("epss", "epss_scores-current.csv.gz"),
     "eol": _eol,
+    "nvd": _nvd,
 }
 
 
