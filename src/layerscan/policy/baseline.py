@@ -86,15 +86,20 @@ def parse_baseline(data: bytes, name: str = "baseline") -> Baseline:
     return Baseline(name, frozenset(keys))
 
 
-def load_baseline(path: str | Path) -> Baseline:
+def read_report_file(path: str | Path, what: str = "report") -> bytes:
+    """A saved JSON report's bytes, bounded while it is read (baselines, ``convert``)."""
     p = Path(path)
     if not p.is_file():
-        raise InputNotFoundError("baseline report", p)
+        raise InputNotFoundError(what, p)
     try:
-        size = p.stat().st_size
-        if size > MAX_BASELINE:
-            raise UsageError(f"baseline report {p} is larger than {MAX_BASELINE // (1024 * 1024)} MiB")
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            data = fh.read(MAX_BASELINE + 1)
     except OSError as exc:
-        raise UsageError(f"baseline report {p}: {exc.strerror or exc}") from None
-    return parse_baseline(data, p.name)
+        raise UsageError(f"{what} {p}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BASELINE:
+        raise UsageError(f"{what} {p} is larger than {MAX_BASELINE // (1024 * 1024)} MiB")
+    return data
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    return parse_baseline(read_report_file(path, "baseline report"), Path(path).name)

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from layerscan.errors import InputNotFoundError, UsageError
+from layerscan.errors import UsageError
 from layerscan.model import (CVSS, Finding, ImageMeta, LayerInfo, MatchDetail, OSInfo, Package, Severity,
                              Unknown)
 from layerscan.model.advisory import SEVERITIES
-from layerscan.policy.baseline import MAX_BASELINE
+from layerscan.policy.baseline import MAX_BASELINE, read_report_file
 from layerscan.report.document import LANG_CLASS, OS_CLASS, PolicySummary, Result, ScanReport, now_rfc3339
 from layerscan.report.json_report import SCHEMA_VERSION
 from layerscan.report.versions import VersionParts, join_version
@@ -451,16 +451,8 @@ def parse_report(data: bytes, name: str = "report") -> LoadedReport:
 
 
 def load_report(path: str | Path) -> LoadedReport:
-    """Read and parse a JSON report file (bounded before it is read)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputNotFoundError("report", p)
-    try:
-        with p.open("rb") as fh:
-            data = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"report {p}: {exc.strerror or exc}") from None
-    return parse_report(data, p.name)
+    """Read and parse a JSON report file (bounded while it is read)."""
+    return parse_report(read_report_file(path), Path(path).name)
 
 
 __all__ = ["LoadedReport", "MAX_REPORT_BYTES", "load_report", "parse_report"]
