@@ -17,6 +17,8 @@ from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Severity
 
 NVD_SOURCE = "nvd@nist.gov"
+# secondary metric sources NVD names by organisation UUID: readable names in reports
+_SOURCE_NAMES = {"134c704f-9b21-4f2e-91b3-4a467353bcc0": "cisa-adp"}  # CISA's ADP ("Vulnrichment")
 # metric key -> CVSS version; order = preference for the NVD severity level
 METRIC_KEYS = (("cvssMetricV31", "3.1"), ("cvssMetricV30", "3.0"), ("cvssMetricV40", "4.0"), ("cvssMetricV2", "2.0"))
 
@@ -24,7 +26,7 @@ METRIC_KEYS = (("cvssMetricV31", "3.1"), ("cvssMetricV30", "3.0"), ("cvssMetricV
 def _source_name(source: object) -> str:
     if source == NVD_SOURCE or not isinstance(source, str) or not source:
         return "nvd"
-    return source
+    return _SOURCE_NAMES.get(source, source)
 
 
 def _metric(metric: object, version: str) -> tuple[CVSS, str] | None:
