@@ -40,11 +40,11 @@ def _write_json(rows: list, vuln_id: str, stream: TextIO) -> None:
 
 
 def run(vuln_id: str, name: str, opts: Options) -> int:
-    from layerscan.cli.progress import make_progress, stop_progress
-    from layerscan.cli.scan_cmd import produce_sbom, write_output
+    from layerscan.cli.scan_cmd import inventory_config, progress_factory, write_output
     from layerscan.db.store import Store
     from layerscan.db.update import db_path
     from layerscan.match.explain import explain
+    from layerscan.scan.pipeline import Scanner
 
     if not vuln_id.strip():
         raise UsageError("explain: give a vulnerability id (CVE-..., GHSA-..., ...)")
@@ -52,11 +52,7 @@ def run(vuln_id: str, name: str, opts: Options) -> int:
         raise UsageError("explain: --format must be table or json")
     command, target = _target(opts, name)
     store = Store.open(db_path(Path(opts["cache_dir"])))  # DatabaseError with a hint when missing
-    progress = make_progress(opts["quiet"], opts["no_progress"])
-    try:
-        sbom = produce_sbom(command, target, opts, progress)
-    finally:
-        stop_progress(progress)
+    sbom = Scanner(progress=progress_factory(opts)).inventory(inventory_config(command, target, opts))
     with store:
         rows = explain(sbom, store, vuln_id.strip())
     writer = _write_json if opts["format"] == "json" else _write_text

@@ -1,19 +1,21 @@
-"""`layerscan image|rootfs|fs|sbom`: SBOM -> vulnerabilities -> policy -> report."""
+"""`layerscan image|rootfs|fs|sbom`: the flags become one ScanConfig; the scan itself is
+the library's (``scan.pipeline.Scanner``); this module writes the report."""
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, ContextManager, Iterator, TextIO
 
-from layerscan.errors import ImageError, LayerscanError, UsageError, InputNotFoundError
-from layerscan.model import Sbom
+from layerscan.errors import LayerscanError, UsageError
 from layerscan.progress import Progress
+from layerscan.scan.config import DatabaseConfig, InventoryConfig, ReportConfig, ScanConfig, Target
+from layerscan.scan.inventory import ScanOptions
 
 log = logging.getLogger(__name__)
 Options = dict[str, Any]
@@ -66,16 +68,7 @@ def policy_options(opts: Options):
     return PolicyOptions(**kwargs)
 
 
-# ---- SBOM ---------------------------------------------------------------------------------
-
-def _scan_options(command: str, opts: Options):
-    from layerscan.scan import ScanOptions
-
-    cache = None if opts["no_cache"] else Path(opts["cache_dir"]) / "layers"
-    skip = tuple(d.strip() for d in f'{opts["skip_dirs"]},{opts["skip_files"]}'.split(",") if d.strip())
-    return ScanOptions(mode=command, cache_dir=cache, include_dev_deps=opts["include_dev_deps"],
-                       parallel=max(1, opts["parallel"]), skip_dirs=skip)
-
+# ---- configuration (the flags, read once) ------------------------------------------------
 
 def _password(opts: Options) -> str:
     if not opts["password_stdin"]:
@@ -86,50 +79,63 @@ def _password(opts: Options) -> str:
     return data.rstrip("\r\n")
 
 
-def image_sbom(name: str, opts: Options, progress: Progress) -> Sbom:
-    if not name and not opts["input"]:
-        raise UsageError("image: give an IMAGE name or --input PATH")
+def inventory_config(command: str, target: str, opts: Options) -> InventoryConfig:
+    """What to read and how: the target, how to open an image, how to walk it."""
     from layerscan.source.base import SourceOptions
-    from layerscan.source.open import open_image
 
-    source_opts = SourceOptions(platform=opts["platform"], username=opts["username"],
-                                password=_password(opts), insecure=opts["insecure"],
-                                docker_config=opts["docker_config"], timeout=float(opts["timeout"]))
-    with open_image(name or None, input_path=opts["input"] or None, options=source_opts,
-                    progress=progress) as source:
-        from layerscan.scan import scan_image
-
-        return scan_image(source, _scan_options("image", opts), progress)
+    image = command == "image"  # the registry/archive flags exist only for images
+    source = SourceOptions(platform=opts["platform"], username=opts["username"], password=_password(opts),
+                           insecure=opts["insecure"], docker_config=opts["docker_config"],
+                           timeout=float(opts["timeout"])) if image else SourceOptions()
+    return InventoryConfig(Target(command, target, opts["input"] if image else ""), source,
+                           _walk_options(command, opts))
 
 
-def directory_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
-    path = Path(target)
-    if not path.exists():
-        raise InputNotFoundError("root filesystem" if command == "rootfs" else "project path", target)
-    if command == "rootfs" and not path.is_dir():
-        raise ImageError(f"{target}: not a directory")
-    from layerscan.scan import scan_directory
+def _walk_options(command: str, opts: Options) -> ScanOptions:
+    from layerscan.scan import ScanOptions
 
-    return scan_directory(path, _scan_options(command, opts), progress)
-
-
-def sbom_file(target: str, opts: Options, progress: Progress) -> Sbom:
-    from layerscan.source.sbom_input import load_sbom
-
-    return load_sbom(target)
+    if command not in ("image", "rootfs", "fs"):
+        return ScanOptions(mode="image")  # an SBOM file is read, not walked
+    cache = None if opts["no_cache"] else Path(opts["cache_dir"]) / "layers"
+    skip = tuple(d.strip() for d in f'{opts["skip_dirs"]},{opts["skip_files"]}'.split(",") if d.strip())
+    return ScanOptions(mode=command, cache_dir=cache, include_dev_deps=opts["include_dev_deps"],
+                       parallel=max(1, opts["parallel"]), skip_dirs=skip)
 
 
-def produce_sbom(command: str, target: str, opts: Options, progress: Progress) -> Sbom:
-    started = time.perf_counter()
-    if command == "image":
-        sbom = image_sbom(target, opts, progress)
-    elif command in ("rootfs", "fs"):
-        sbom = directory_sbom(command, target, opts, progress)
-    else:
-        sbom = sbom_file(target, opts, progress)
-    log.debug("inventory of %s: %d packages, %d unknowns in %.3fs", sbom.artifact_name, len(sbom.packages),
-              len(sbom.unknowns), time.perf_counter() - started)
-    return sbom
+def database_config(opts: Options) -> DatabaseConfig:
+    return DatabaseConfig(cache_dir=Path(opts["cache_dir"]),
+                          skip_update=bool(opts["skip_db_update"] or opts["offline_scan"]),
+                          repository=str(opts.get("db_repository") or ""),
+                          timeout=float(opts.get("timeout") or 60), insecure=bool(opts.get("insecure")),
+                          max_age=str(opts.get("db_max_age") or ""))
+
+
+def scan_config(command: str, target: str, opts: Options, fmt: str, warn: Callable[[str], None]) -> ScanConfig:
+    """The whole scan's configuration; every bad flag value is a usage error raised here,
+    before anything is read."""
+    from layerscan.policy.baselayers import parse_spec as parse_base_spec
+
+    policy = policy_options(opts)
+    base_layers = parse_base_spec(opts["exclude_base_layers"])
+    vulnerabilities = wants_vulnerabilities(opts, fmt, warn)
+    report = ReportConfig(format=fmt, list_all_pkgs=opts["list_all_pkgs"], show_suppressed=opts["show_suppressed"],
+                          dockerfile=opts["dockerfile"])
+    return ScanConfig(inventory=inventory_config(command, target, opts), database=database_config(opts),
+                      policy=policy, report=report, vulnerabilities=vulnerabilities, base_layers=base_layers)
+
+
+def progress_factory(opts: Options) -> Callable[[], ContextManager[Progress]]:
+    """Progress bars on stderr for one step at a time (none when quiet or not a terminal)."""
+    @contextlib.contextmanager
+    def bars() -> Iterator[Progress]:
+        from layerscan.cli.progress import make_progress, stop_progress
+
+        progress = make_progress(opts["quiet"], opts["no_progress"])
+        try:
+            yield progress
+        finally:
+            stop_progress(progress)
+    return bars
 
 
 # ---- report -------------------------------------------------------------------------------
@@ -219,71 +225,18 @@ def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
 
 
 def run(command: str, target: str, opts: Options) -> int:
-    from layerscan.cli.progress import make_progress, stop_progress
-    from layerscan.cli.vulnscan import find_vulnerabilities
-    from layerscan.policy.baselayers import parse_spec as parse_base_spec, resolve_boundary
-    from layerscan.policy.decision import apply_policy
+    """Parse the flags into a ScanConfig, run the library's scan, write the report."""
     from layerscan.report import get_writer
-    from layerscan.report.document import PolicySummary, build_report, unscanned_os_reason
+    from layerscan.scan.pipeline import Scanner
 
     warn = make_warn(opts)
     fmt = report_format(opts)
     writer = get_writer(fmt)  # unknown/unavailable format: usage error before scanning
     check_unsupported(opts, warn)
-    policy = policy_options(opts)
-    base_spec = parse_base_spec(opts["exclude_base_layers"])
-    scan_vulns = wants_vulnerabilities(opts, fmt, warn)
-    progress = make_progress(opts["quiet"], opts["no_progress"])
-    try:
-        sbom = produce_sbom(command, target, opts, progress)
-    finally:
-        stop_progress(progress)
-    outcome = None
-    if scan_vulns:
-        from layerscan.cli.dbrefresh import refresh_database
-
-        progress = make_progress(opts["quiet"], opts["no_progress"])
-        try:
-            refresh_database(opts, progress, warn)
-        finally:
-            stop_progress(progress)
-        outcome = find_vulnerabilities(sbom, Path(opts["cache_dir"]))
-        if outcome.unknowns:
-            sbom = dataclasses.replace(sbom, unknowns=sbom.unknowns + outcome.unknowns)
-        if outcome.os_eol and sbom.os and not sbom.os.eosl:
-            sbom = dataclasses.replace(sbom, os=dataclasses.replace(sbom.os, eosl=True))
-    if sbom.os and sbom.os.eosl:
-        warn(f"{sbom.os.family} {sbom.os.name} is end-of-life: the distribution no longer publishes "
-             "security fixes for it (see --exit-on-eol)")
-    scanned = bool(outcome and outcome.scanned)
-    unchecked = outcome.unchecked_os_packages if outcome and "os" in policy.pkg_types else 0
-    if unchecked:
-        reason = unscanned_os_reason(sbom.os, unchecked)
-        warn((f"{sbom.os.family} {sbom.os.name}: {reason}" if sbom.os else reason)
-             + " (see --fail-on-unscanned-os)")
-    boundary = resolve_boundary(base_spec, sbom.image)
-    if boundary.warning:
-        warn(boundary.warning)
-    policy = dataclasses.replace(policy, base_layers=boundary.layers)
-    result = apply_policy(outcome.findings if outcome else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl),
-                          unscanned_os=bool(unchecked))
-    for rule in result.expired_rules:
-        warn(f"ignore entry {rule.id} ({rule.source}) expired on {rule.expires}; it no longer suppresses")
-    from layerscan.report import SBOM_FORMATS
-
-    report = build_report(
-        sbom, result.shown, suppressed=result.suppressed, show_suppressed=opts["show_suppressed"],
-        list_all_pkgs=opts["list_all_pkgs"] or fmt in SBOM_FORMATS,
-        vulnerabilities_scanned=scanned, unchecked_os_packages=unchecked,
-        policy=PolicySummary(exit_code=result.exit_code, failing=len(result.failing), eol=result.eol,
-                             expired_ignores=tuple(r.source for r in result.expired_rules),
-                             base_layers=boundary.layers, base_boundary=boundary.how,
-                             base_image=boundary.base_image, base_layer_findings=result.base_layer_findings,
-                             baseline=policy.baseline.source if policy.baseline else "",
-                             new_findings=result.new_findings),
-        db_metadata=outcome.db_metadata if outcome else (), dockerfile=opts["dockerfile"])
+    config = scan_config(command, target, opts, fmt, warn)
+    outcome = Scanner(warn=warn, progress=progress_factory(opts)).run(config)
     started = time.perf_counter()
-    write_output(lambda stream: writer(report, stream), opts["output"])
+    write_output(lambda stream: writer(outcome.report, stream), opts["output"])
     log.debug("%s report written to %s in %.3fs; exit code %d", fmt, opts["output"] or "stdout",
-              time.perf_counter() - started, result.exit_code)
-    return result.exit_code
+              time.perf_counter() - started, outcome.exit_code)
+    return outcome.exit_code

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
-from layerscan.cli.vulnscan import NO_DATABASE_HINT
 from layerscan.errors import DatabaseError, LayerscanError
 from layerscan.progress import Progress
+from layerscan.scan.config import DatabaseConfig
+from layerscan.scan.vulns import NO_DATABASE_HINT
 
 
 def _due(path: Path, now: datetime) -> bool:
@@ -48,28 +49,32 @@ def _warn_if_old(path: Path, max_age: str, warn: Callable[[str], None]) -> None:
              "run 'layerscan db update'")
 
 
-def refresh_database(opts: Mapping[str, Any], progress: Progress, warn: Callable[[str], None]) -> None:
+def refresh_database(config: DatabaseConfig, progress: Progress, warn: Callable[[str], None]) -> None:
     """Update a missing or due database; a failed update is an error only when there is no database."""
-    from layerscan.db.update import UpdateOptions, db_path, update_database
+    from layerscan.db.update import db_path
 
-    cache = Path(opts["cache_dir"])
-    path = db_path(cache)
-    if not (opts["skip_db_update"] or opts["offline_scan"]) and _due(path, datetime.now(timezone.utc)):
+    path = db_path(config.cache_dir)
+    if not config.skip_update and _due(path, datetime.now(timezone.utc)):
         try:
-            if opts.get("db_repository"):
-                from layerscan.db.distribute import pull_database
-
-                pull_database(opts["db_repository"], cache, timeout=float(opts.get("timeout") or 60),
-                              insecure=bool(opts.get("insecure")))
-            else:
-                result = update_database(UpdateOptions(cache_dir=cache, timeout=float(opts.get("timeout") or 60)),
-                                         progress)
-                if result.failed:
-                    key, why = sorted(result.failed.items())[0]
-                    warn(f"database update: {len(result.failed)} source(s) not updated, their previous data "
-                         f"is kept (first: {key}: {why[:160]})")
+            _update(config, progress, warn)
         except LayerscanError as exc:
             if not path.is_file():
                 raise DatabaseError(str(exc), hint=NO_DATABASE_HINT) from None
             warn(f"database update failed ({exc}); scanning with the existing database")
-    _warn_if_old(path, str(opts.get("db_max_age") or ""), warn)
+    _warn_if_old(path, config.max_age, warn)
+
+
+def _update(config: DatabaseConfig, progress: Progress, warn: Callable[[str], None]) -> None:
+    """From --db-repository (a prebuilt database) when given, else from the feeds."""
+    if config.repository:
+        from layerscan.db.distribute import pull_database
+
+        pull_database(config.repository, config.cache_dir, timeout=config.timeout, insecure=config.insecure)
+        return
+    from layerscan.db.update import UpdateOptions, update_database
+
+    result = update_database(UpdateOptions(cache_dir=config.cache_dir, timeout=config.timeout), progress)
+    if result.failed:
+        key, why = sorted(result.failed.items())[0]
+        warn(f"database update: {len(result.failed)} source(s) not updated, their previous data "
+             f"is kept (first: {key}: {why[:160]})")

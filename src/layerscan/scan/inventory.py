@@ -1,4 +1,4 @@
-"""The scan pipeline: source -> walk -> analyzers (per layer, cached) -> squash -> Sbom.
+"""Inventory: source -> walk -> analyzers (per layer, cached) -> squash -> Sbom.
 
     scan_image(source, ScanOptions(mode="image", cache_dir=...), progress) -> Sbom
     scan_directory(path, ScanOptions(mode="rootfs" | "fs"), progress) -> Sbom
