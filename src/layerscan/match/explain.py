@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerscan.match import ranges
-from layerscan.match.matcher import StoreLike
-from layerscan.match.namespace import compared_version, lookup_name, package_namespace
+from layerscan.match.matcher import StoreLike, evaluate, lookup
+from layerscan.match.namespace import compared_version
 from layerscan.model import Package, Sbom
 from layerscan.versions import InvalidVersion, get_scheme
 
@@ -42,7 +41,7 @@ def _verdict(pkg: Package, row, namespace: str) -> tuple[bool, str]:
         return False, excluded
     version = compared_version(pkg)
     try:
-        v = ranges.evaluate(row.affected, version, get_scheme(namespace))
+        v = evaluate(row, pkg, get_scheme(namespace))
     except (InvalidVersion, KeyError) as exc:
         return False, f"not compared: {exc}"
     if v.affected:
@@ -64,10 +63,8 @@ def explain(sbom: Sbom, store: StoreLike, vuln_id: str) -> list[Explanation]:
     ids = {vuln_id.upper(), *(a.upper() for a in store.aliases(vuln_id))}  # type: ignore[attr-defined]
     out: list[Explanation] = []
     for pkg in sbom.packages:
-        namespace = package_namespace(pkg, sbom.os)
-        if not namespace:
-            continue
-        for row in store.affected(namespace, lookup_name(pkg)):
+        namespace, _, rows = lookup(pkg, sbom.os, store)
+        for row in rows:
             if row.vuln_id.upper() not in ids and row.primary_id.upper() not in ids:
                 continue
             hit, reason = _verdict(pkg, row, namespace)

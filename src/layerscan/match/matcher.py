@@ -14,16 +14,16 @@ from typing import Iterable, Protocol
 
 from layerscan.match import ranges, severity
 from layerscan.match.namespace import compared_version, lookup_name, package_namespace
-from layerscan.model import Advisory, Finding, MatchDetail, Package, Sbom, Unknown
+from layerscan.model import Advisory, Affected, Finding, MatchDetail, OSInfo, Package, Sbom, Unknown
 from layerscan.model.package import OS_TYPES
-from layerscan.versions import InvalidVersion, get_scheme
+from layerscan.versions import InvalidVersion, VersionScheme, get_scheme
 
 
 class AffectedRowLike(Protocol):  # db.records.AffectedRow
     vuln_id: str
     primary_id: str
     source: str
-    affected: object
+    affected: Affected
 
 
 class StoreLike(Protocol):  # db.store.Store
@@ -48,12 +48,25 @@ class Hit:
     name: str
 
 
-def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit], Unknown | None]:
-    namespace = package_namespace(pkg, sbom.os)
-    if not namespace or not pkg.matchable:
-        return [], None
+def lookup(pkg: Package, os_info: OSInfo | None, store: StoreLike) -> tuple[str, str, list]:
+    """(namespace, name, rows): where a package is looked up and the advisory rows found
+    there; ("", "", []) when no namespace applies. Shared by matching and ``explain``."""
+    namespace = package_namespace(pkg, os_info)
+    if not namespace:
+        return "", "", []
     name = lookup_name(pkg)
-    rows = store.affected(namespace, name)
+    return namespace, name, store.affected(namespace, name)
+
+
+def evaluate(row: AffectedRowLike, pkg: Package, scheme: VersionScheme) -> ranges.Verdict:
+    """The verdict of one advisory row for the package's compared version (InvalidVersion if unparsable)."""
+    return ranges.evaluate(row.affected, compared_version(pkg), scheme)
+
+
+def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit], Unknown | None]:
+    if not pkg.matchable:
+        return [], None
+    namespace, name, rows = lookup(pkg, sbom.os, store)
     if not rows:
         return [], None
     try:
@@ -61,15 +74,14 @@ def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit],
     except KeyError:
         return [], Unknown(pkg.file_path or pkg.id, f"no version scheme for {namespace}; {pkg.id} not matched",
                            "matcher", pkg.layer)
-    version = compared_version(pkg)
     hits = []
     for row in rows:
         try:
-            verdict = ranges.evaluate(row.affected, version, scheme)
+            verdict = evaluate(row, pkg, scheme)
         except InvalidVersion as exc:
             return [], Unknown(pkg.file_path or pkg.id,
-                               f"version {version!r} of {pkg.name} is not a valid {scheme.name} version "
-                               f"({exc}); not matched against {len(rows)} advisories", "matcher", pkg.layer)
+                               f"version {compared_version(pkg)!r} of {pkg.name} is not a valid {scheme.name} "
+                               f"version ({exc}); not matched against {len(rows)} advisories", "matcher", pkg.layer)
         if verdict.affected:
             hits.append(Hit(row, verdict, namespace, name))
     return hits, None
