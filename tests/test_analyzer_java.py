@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS
+from conftest_paths import corpus_params
 from layerscan.analyzers.base import AnalysisResult
 from layerscan.analyzers.java import archive, gradle_lock, gradle_verification, pom
 from layerscan.model import Package
@@ -63,10 +64,8 @@ def _normalise(peer: str, pkgs: list[Package]) -> set[tuple[str, str]]:
     return {(p.name, p.version) for p in pkgs}
 
 
-@pytest.mark.parametrize("case", CASES or ["<no corpus>"])
+@pytest.mark.parametrize("case", corpus_params(CASES, XFAIL))
 def test_corpus_case(corpus: Path, case: str) -> None:
-    if case in XFAIL:
-        pytest.xfail(XFAIL[case])
     case_dir = corpus / "fixtures" / "maven" / case
     expected = json.loads((case_dir / "expected.json").read_text())
     peer = case.split("-", 1)[0]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS
+from conftest_paths import corpus_params
 from layerscan.analyzers.binfmt import open_executable
 from layerscan.analyzers.rust import auditable, cargo_lock
 from layerscan.model import Package
@@ -36,10 +37,8 @@ def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
     return packages
 
 
-@pytest.mark.parametrize("case", CASES or ["<no corpus>"])
+@pytest.mark.parametrize("case", corpus_params(CASES, XFAIL))
 def test_corpus_case(corpus: Path, case: str) -> None:
-    if case in XFAIL:
-        pytest.xfail(XFAIL[case])
     case_dir = CARGO / case
     expected = json.loads((case_dir / "expected.json").read_text())
     packages = _packages(case_dir, expected["inputs"])

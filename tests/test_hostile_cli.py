@@ -525,7 +525,7 @@ def test_oci_index_points_to_itself(box: Sandbox, tmp_path: Path) -> None:
     first = _put_blob(root, json.dumps(a_doc).encode())
     cycle = []
     prev = first
-    for i in range(8):
+    for _ in range(8):
         doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
             {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": prev, "size": 10,
              "platform": {"os": "linux", "architecture": "amd64"}}]}

@@ -67,7 +67,7 @@ def test_every_format_yields_the_same_image(kind: str, image: BuiltImage, tmp_pa
 
 def test_oci_layer_digests_are_the_blob_digests(image: BuiltImage, tmp_path: Path) -> None:
     with open_image(input_path=str(image.write_oci_dir(tmp_path / "l"))) as src:
-        assert [(l.digest, l.size, l.media_type) for l in src.layers()] == \
+        assert [(layer.digest, layer.size, layer.media_type) for layer in src.layers()] == \
             [(b.digest, len(b.blob), b.media_type) for b in image.layers]
 
 
@@ -171,7 +171,7 @@ def test_manifest_without_media_type_is_accepted(image: BuiltImage, tmp_path: Pa
     layout = image.write_oci_dir(tmp_path / "l")
     _rewrite_manifest(layout, image, lambda d: d.pop("mediaType"))  # as umoci writes it
     with open_image(input_path=str(layout)) as src:
-        assert [l.diff_id for l in src.layers()] == image.diff_ids
+        assert [layer.diff_id for layer in src.layers()] == image.diff_ids
 
 
 def test_unsupported_layer_media_type(image: BuiltImage, tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_index_platform_selection(tmp_path: Path, platform: str) -> None:
     with open_image(input_path=f"{layout}:multi", options=SourceOptions(platform=platform)) as src:
         assert src.config().digest == wanted.config_digest
         assert src.config().parsed()["architecture"] == arch
-        assert [decompress(b) for b in read_layers(src)] == [l.tar for l in wanted.layers]
+        assert [decompress(b) for b in read_layers(src)] == [layer.tar for layer in wanted.layers]
 
 
 def test_index_without_matching_platform_lists_available(tmp_path: Path) -> None:

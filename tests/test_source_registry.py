@@ -51,9 +51,9 @@ def pushed(registry: RegistryServer, image: BuiltImage) -> str:
 def test_pull_same_image_as_built(pushed: str, image: BuiltImage, opts: SourceOptions) -> None:
     with open_image(f"{pushed}/team/app:1.0", options=opts) as src:
         assert src.config().digest == image.config_digest
-        assert [l.diff_id for l in src.layers()] == image.diff_ids
-        assert [l.digest for l in src.layers()] == [b.digest for b in image.layers]
-        assert [l.created_by for l in src.layers()] == [b.created_by for b in image.layers]
+        assert [layer.diff_id for layer in src.layers()] == image.diff_ids
+        assert [layer.digest for layer in src.layers()] == [b.digest for b in image.layers]
+        assert [layer.created_by for layer in src.layers()] == [b.created_by for b in image.layers]
         assert [decompress(b) for b in read_layers(src)] == [b.tar for b in image.layers]
         assert src.repo_tags == (f"{pushed}/team/app:1.0",)
         assert src.repo_digests == (f"{pushed}/team/app@{image.manifest_digest}",)

@@ -168,7 +168,7 @@ def test_pypi_legacy_lines(corpus: Path, name: str) -> None:
 def test_invalid_sides_of_known_lines_raise(corpus: Path) -> None:
     """The apk exceptions are all about versions apk-tools rejects; we reject them too."""
     scheme = get_scheme("apk")
-    for (name, scheme_name, line), reason in KNOWN.items():
+    for (_name, scheme_name, line), reason in KNOWN.items():
         if scheme_name != "apk":
             continue
         a, _, b = _split(line)

@@ -148,7 +148,8 @@ def _macho(data: bytes) -> Executable:
         if cmd == seg_cmd:
             nsects = struct.unpack_from(order + seg_fmt, data, offset + 8)[7]
             for j in range(min(nsects, MAX_TABLE)):
-                sect, seg, addr, size, foff = struct.unpack_from(order + sect_fmt, data, offset + 8 + seg_size + j * sect_size)
+                at = offset + 8 + seg_size + j * sect_size
+                sect, seg, addr, size, foff = struct.unpack_from(order + sect_fmt, data, at)
                 sections.append(Section(_cstr(sect), addr, foff, size))
         offset += cmdsize
     return Executable("macho", order == "<", bits // 8, tuple(sections))

@@ -44,7 +44,8 @@ class Removal:
     existed: bool
 
 
-def register(subparsers: argparse._SubParsersAction[Any], add_global: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(subparsers: argparse._SubParsersAction[Any],
+             add_global: Callable[[argparse.ArgumentParser], None]) -> None:
     summary = "remove the layer cache and/or the vulnerability database from the cache dir"
     cmd = subparsers.add_parser("clean", help=summary, description=summary)
     cmd.add_argument("--all", "-a", dest="clean_all", action="store_true",

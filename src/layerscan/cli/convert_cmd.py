@@ -28,7 +28,8 @@ OPTIONS_OF = "image"
 Options = dict[str, Any]
 
 
-def register(subparsers: argparse._SubParsersAction[Any], add_global: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(subparsers: argparse._SubParsersAction[Any],
+             add_global: Callable[[argparse.ArgumentParser], None]) -> None:
     summary = "re-render a saved layerscan or Trivy JSON report in another format"
     cmd = subparsers.add_parser("convert", help=summary, description=summary)
     cmd.add_argument("report", metavar="REPORT", help="JSON report written by 'layerscan ... -f json' or "

@@ -50,7 +50,8 @@ def register(subparsers: Any, common_parents: Sequence[argparse.ArgumentParser])
     update.add_argument("--ecosystems", default=os.environ.get("LAYERSCAN_ECOSYSTEMS", ""), metavar="LIST",
                         help="OSV ecosystems to fetch, comma-separated (default: all known) [env LAYERSCAN_ECOSYSTEMS]")
     update.add_argument("--sources", default=os.environ.get("LAYERSCAN_DB_SOURCES", ""), metavar="LIST",
-                        help="feeds to fetch: osv,debian,alpine,kev,epss,eol,nvd (default: all) [env LAYERSCAN_DB_SOURCES]")
+                        help="feeds to fetch, comma-separated, e.g. osv,debian,nvd (default: all; an unknown name "
+                             "lists them) [env LAYERSCAN_DB_SOURCES]")
     update.add_argument("--db-repository", default=os.environ.get("LAYERSCAN_DB_REPOSITORY", ""),
                         metavar="REF", help="pull a prebuilt database from an OCI registry instead "
                                             "[env LAYERSCAN_DB_REPOSITORY]")

@@ -4,7 +4,8 @@ Contract used by match/ and report/:
 
     store = Store.open(path)                  # read-only; DatabaseError if missing/invalid/too new
     store.affected(namespace, package_name)   # -> list[AffectedRow]  (PyPI names compared PEP 503-normalised)
-    store.advisory(vuln_id)                   # -> Advisory | None  (merged: every source's record, NVD CVSS/CWE, aliases)
+    store.advisory(vuln_id)                   # -> Advisory | None  (merged: every source's record, NVD CVSS,
+                                              #    CWE, aliases)
     store.group_advisory(vuln_id)             # -> Advisory | None  (merged: every record of the id's alias group)
     store.aliases(vuln_id)                    # -> tuple[str, ...]  (the group's ids and direct aliases, not vuln_id)
     store.primary_id(vuln_id)                 # -> str  (the CVE of the merged group when there is one)
@@ -22,6 +23,7 @@ an open store (it keeps reading the inode it opened).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from pathlib import Path
@@ -171,12 +173,11 @@ class Store:
         row = self._conn.execute("SELECT * FROM eol WHERE product = ? AND cycle = ?", (product, cycle)).fetchone()
         if row is None:
             return None
-        *fields, lts = row
-        return EolInfo(*fields, lts=bool(lts))
+        return _eol_info(row)
 
     def eol_cycles(self, product: str) -> list[EolInfo]:
         rows = self._conn.execute("SELECT * FROM eol WHERE product = ?", (product,)).fetchall()
-        return [EolInfo(*r[:-1], lts=bool(r[-1])) for r in rows]
+        return [_eol_info(r) for r in rows]
 
     def metadata(self) -> dict[str, Any]:
         raw = dict(self._conn.execute("SELECT key, value FROM metadata").fetchall())
@@ -196,3 +197,10 @@ class Store:
     def has_namespace(self, namespace: str) -> bool:
         return self._conn.execute("SELECT 1 FROM affected WHERE namespace = ? LIMIT 1",
                                   (namespace,)).fetchone() is not None
+
+
+def _eol_info(row: tuple[Any, ...]) -> EolInfo:
+    """An eol table row (columns in EolInfo's field order, lts stored as 0/1)."""
+    values = dict(zip((f.name for f in dataclasses.fields(EolInfo)), row))
+    values["lts"] = bool(values.get("lts"))
+    return EolInfo(**values)

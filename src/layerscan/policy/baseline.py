@@ -54,8 +54,7 @@ def _vulnerabilities(result: Any, name: str, where: str) -> Iterator[dict]:
         if not isinstance(vuln, dict):
             raise _invalid(name, f"{where}.Vulnerabilities[{i}] must be an object")
         yield vuln
-    for i, modified in enumerate(_list(result.get("ExperimentalModifiedFindings"), name,
-                                       f"{where}.ExperimentalModifiedFindings")):
+    for modified in _list(result.get("ExperimentalModifiedFindings"), name, f"{where}.ExperimentalModifiedFindings"):
         inner = modified.get("Finding") if isinstance(modified, dict) else None
         if isinstance(inner, dict):
             yield inner

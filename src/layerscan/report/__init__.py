@@ -7,9 +7,12 @@ modules are imported only when asked for (start-up time matters).
 from __future__ import annotations
 
 import importlib
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from layerscan.errors import UsageError
+
+if TYPE_CHECKING:
+    from layerscan.report.document import ScanReport
 
 # format name -> writer module
 WRITERS: dict[str, str] = {
@@ -32,7 +35,7 @@ SBOM_FORMATS = frozenset({"cyclonedx", "spdx-json", "spdx", "github"})
 Writer = Callable[..., None]
 
 
-def get_writer(fmt: str) -> Callable[["ScanReport", TextIO], None]:  # noqa: F821
+def get_writer(fmt: str) -> Callable[[ScanReport, TextIO], None]:
     module_name = WRITERS.get(fmt)
     if module_name is None:
         raise UsageError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")

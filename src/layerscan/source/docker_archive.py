@@ -17,7 +17,7 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -141,7 +141,7 @@ class DockerArchiveSource(ImageSource):
         try:
             with self._store.open(path) as fh:
                 tee = _HashingReader(fh)
-                with _inflate_stream(tee, media_type) as tar:
+                with _inflate_stream(cast(BinaryIO, tee), media_type) as tar:  # a RawIOBase reads like one
                     while chunk := tar.read(_CHUNK):
                         inflated += len(chunk)
                         if inflated > MAX_LAYER_BYTES:

@@ -15,6 +15,8 @@ Modes: all. A Go binary in a source tree (``bin/``) ships just the same.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import re
 
 from layerscan.analyzers.base import ALL_MODES, MiB, AnalysisResult, Analyzer, is_executable, unknown
@@ -71,9 +73,10 @@ def _decode_header(data: bytes, at: int) -> tuple[str, str]:
         if ptr_size not in (4, 8):
             raise BuildInfoError(f"bad pointer size {ptr_size}")
         exe = open_executable(data)
-        order = "big" if flags & 1 else "little"
+        order: Literal["big", "little"] = "big" if flags & 1 else "little"
         version = _pointer_string(data, exe, int.from_bytes(header[16 : 16 + ptr_size], order), ptr_size, order)
-        modinfo = _pointer_string(data, exe, int.from_bytes(header[16 + ptr_size : 16 + 2 * ptr_size], order), ptr_size, order)
+        modinfo_at = int.from_bytes(header[16 + ptr_size : 16 + 2 * ptr_size], order)
+        modinfo = _pointer_string(data, exe, modinfo_at, ptr_size, order)
     if not version.startswith("go"):
         raise BuildInfoError(f"unexpected toolchain version {version[:40]!r}")
     return version, _strip_sentinels(modinfo)

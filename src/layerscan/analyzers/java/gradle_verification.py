@@ -26,7 +26,8 @@ def parse(path: str, data: bytes) -> AnalysisResult:
                 maven_package(coords, file_path=path, found_by=NAME, evidence="verification-metadata.xml")
             )
         else:
-            unknowns.append(Unknown(path=path, reason=f"component {coords.name}@{coords.version} lacks group, name or version", analyzer=NAME))
+            reason = f"component {coords.name}@{coords.version} lacks group, name or version"
+            unknowns.append(Unknown(path=path, reason=reason, analyzer=NAME))
     return AnalysisResult(packages=tuple(packages), unknowns=tuple(unknowns))
 
 

@@ -64,7 +64,8 @@ class GemspecAnalyzer(FileAnalyzer):
 
     def matches(self, path: str) -> bool:
         directory, _, filename = path.rpartition("/")
-        return filename.endswith(".gemspec") and (directory == "specifications" or directory.endswith("/specifications"))
+        in_specifications = directory == "specifications" or directory.endswith("/specifications")
+        return filename.endswith(".gemspec") and in_specifications
 
     def parse_file(self, path: str, data: bytes) -> Parsed:
         return parse(data)

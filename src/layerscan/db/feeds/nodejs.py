@@ -78,12 +78,13 @@ def npm_advisory(doc: dict[str, Any], number: str) -> Advisory:
     module, vulnerable = doc.get("module_name"), doc.get("vulnerable_versions")
     if not isinstance(module, str) or not module or not isinstance(vulnerable, str):
         raise FeedError("npm advisory needs module_name and vulnerable_versions")
-    patched = doc.get("patched_versions") if isinstance(doc.get("patched_versions"), str) else ""
+    raw_patched = doc.get("patched_versions")
+    patched = raw_patched if isinstance(raw_patched, str) else ""
     ranges, versions = npm_range_to_affected(vulnerable, patched)
     vector = doc.get("cvss_vector")
     score = doc.get("cvss_score")
-    cvss = cvss_from_vector(vector, "nodejs-security-wg",
-                            float(score) if isinstance(score, (int, float)) else None) if isinstance(vector, str) else None
+    numeric = float(score) if isinstance(score, (int, float)) else None
+    cvss = cvss_from_vector(vector, "nodejs-security-wg", numeric) if isinstance(vector, str) else None
     return Advisory(
         **_common(doc, f"NSWG-ECO-{number}", str_list(doc.get("cves"))),
         summary=text(doc.get("title"), 2000), details=text(doc.get("overview")),
@@ -98,7 +99,8 @@ def core_advisory(doc: dict[str, Any], number: str) -> Advisory:
     vulnerable = doc.get("vulnerable")
     if not isinstance(vulnerable, str) or not vulnerable:
         raise FeedError("core advisory needs 'vulnerable'")
-    patched = doc.get("patched") if isinstance(doc.get("patched"), str) else ""
+    raw_patched = doc.get("patched")
+    patched = raw_patched if isinstance(raw_patched, str) else ""
     level = normalise_severity(doc.get("severity"))
     raw = (("vulnerable", vulnerable),) + ((("patched", patched),) if patched else ())
     return Advisory(

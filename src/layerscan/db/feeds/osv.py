@@ -127,7 +127,7 @@ def _affected(item: object) -> Affected:
         status="affected",
         fixed_version=fixed_versions(ranges),
         severity=_package_severity(item),
-        purl=pkg.get("purl") if isinstance(pkg.get("purl"), str) else "",
+        purl=str(pkg.get("purl") or "") if isinstance(pkg.get("purl"), str) else "",
     )
 
 

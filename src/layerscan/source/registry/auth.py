@@ -82,9 +82,9 @@ def _entry_credentials(entry: object) -> Credentials | None:
         except (ValueError, UnicodeDecodeError):
             return None
         return Credentials(user, password) if sep else None
-    user, password = entry.get("username"), entry.get("password")
-    if isinstance(user, str) and isinstance(password, str) and user:
-        return Credentials(user, password)
+    name, secret = entry.get("username"), entry.get("password")
+    if isinstance(name, str) and isinstance(secret, str) and name:
+        return Credentials(name, secret)
     return None
 
 
