@@ -1,7 +1,10 @@
 """Analyzer contract (DESIGN.md §2).
 
-An analyzer says which files it wants (``wants``) and turns the bytes of one
-such file into an :class:`AnalysisResult` (``analyze``). It knows nothing about
+An analyzer declares which files it wants (``files``: names, paths, extensions,
+directories, executables — indexed once by ``analyzers.index``, so a tar member
+is offered only to the analyzers its name can concern), may refine that per file
+(``wants``), and turns the bytes of one such file into an :class:`AnalysisResult`
+(``analyze``). It knows nothing about
 layers: the walker feeds it files, the squash step attributes its packages to
 layers. Each analyzer module also keeps a pure ``parse(...)`` function that is
 unit-tested on real files.
@@ -30,6 +33,36 @@ ALL_MODES = frozenset({"image", "rootfs", "fs"})
 
 
 @dataclass(frozen=True)
+class FileSpec:
+    """The files an analyzer is offered: any member matching one of these; ``wants`` then
+    decides. Names and extensions compare lowercased; paths and directories exactly."""
+
+    names: frozenset[str] = frozenset()  # basenames in any directory ("package-lock.json")
+    paths: frozenset[str] = frozenset()  # whole paths from the root ("lib/apk/db/installed")
+    dirs: frozenset[str] = frozenset()  # every file directly inside ("var/lib/dpkg/status.d")
+    extensions: frozenset[str] = frozenset()  # the basename's last ".ext", without the dot ("jar")
+    executables: bool = False  # every executable regular file (binary analyzers)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.names or self.paths or self.dirs or self.extensions or self.executables)
+
+    def describe(self) -> str:
+        """One line for docs/analyzers.md."""
+        parts = [*(f"`{n}`" for n in sorted(self.names)), *(f"`/{p}`" for p in sorted(self.paths)),
+                 *(f"`/{d}/*`" for d in sorted(self.dirs)), *(f"`*.{e}`" for e in sorted(self.extensions))]
+        if self.executables:
+            parts.append("executable files")
+        return ", ".join(parts)
+
+
+def spec(*, names: tuple[str, ...] = (), paths: tuple[str, ...] = (), dirs: tuple[str, ...] = (),
+         extensions: tuple[str, ...] = (), executables: bool = False) -> FileSpec:
+    return FileSpec(frozenset(n.lower() for n in names), frozenset(paths), frozenset(dirs),
+                    frozenset(e.lower().lstrip(".") for e in extensions), executables)
+
+
+@dataclass(frozen=True)
 class AnalysisResult:
     packages: tuple[Package, ...] = ()
     os: OSInfo | None = None
@@ -48,11 +81,14 @@ class Analyzer(ABC):
     version: ClassVar[int]  # bump when output changes (part of the layer-cache key)
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 64 * MiB  # larger files become an Unknown, unread
+    files: ClassVar[FileSpec] = FileSpec()  # what it is offered (see FileSpec); empty = nothing
+    description: ClassVar[str] = ""  # the format, for docs/analyzers.md
 
-    @abstractmethod
     def wants(self, path: str, mode: int, size: int) -> bool:
-        """path: normalised, relative to the image root, no leading '/' (e.g.
-        'var/lib/dpkg/status'); mode: st_mode bits (regular files only are offered)."""
+        """Refine ``files`` for one offered file. path: normalised, relative to the image
+        root, no leading '/' (e.g. 'var/lib/dpkg/status'); mode: st_mode bits (regular
+        files only are offered)."""
+        return True
 
     @abstractmethod
     def analyze(self, path: str, data: bytes) -> AnalysisResult:

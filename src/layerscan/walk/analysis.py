@@ -2,8 +2,9 @@
 whiteouts, opaque dirs and the paths it replaces — and the dispatcher that fills
 it from the entries a walker meets (tar layer or directory).
 
-The dispatcher asks every analyzer ``wants(path, mode, size)`` for each regular
-file, reads the content once if anyone wants it (unless it is larger than that
+The dispatcher offers each regular file to the analyzers whose declared
+``files`` spec can match it (``AnalyzerIndex``), asks those ``wants(path, mode,
+size)``, reads the content once if anyone wants it (unless it is larger than that
 analyzer's ``max_file_size``: an Unknown "file too large"), and runs the
 analyzers guarded: an exception becomes an Unknown naming the analyzer.
 """
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from layerscan.analyzers.base import AnalysisResult, Analyzer
+from layerscan.analyzers.index import AnalyzerIndex
 from layerscan.model import Unknown
 from layerscan.walk.serialize import json_list, leaf_from_json, leaf_to_json, result_from_json, result_to_json
 
-FORMAT = 1  # bump when LayerAnalysis' JSON form changes (part of the cache key)
+FORMAT = 2  # bump when LayerAnalysis' JSON form changes (part of the cache key)
 HARDLINK_MEMO_BYTES = 32 << 20  # content of wanted files kept per layer to resolve hard links to them
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -125,7 +127,7 @@ class LayerBuilder:
                  record_shadowed: bool = True) -> None:
         """record_shadowed=False for a single pseudo-layer (directory scans): nothing lies below it."""
         self._analyzers = tuple(analyzers)
-        self._wants = tuple((a, a.wants) for a in self._analyzers)  # bound once: called for every file
+        self._index = AnalyzerIndex(self._analyzers)  # a file is offered only to the analyzers it can concern
         self._record_shadowed = record_shadowed
         self._skip = skip if skip else None
         self._results: dict[str, AnalysisResult] = {}
@@ -142,10 +144,10 @@ class LayerBuilder:
 
     def _wanting(self, path: str, mode: int, size: int) -> list[Analyzer]:
         try:
-            return [a for a, wants in self._wants if wants(path, mode, size)]
+            return [a for a in self._index.candidates(path, mode) if a.wants(path, mode, size)]
         except Exception:  # noqa: BLE001 - find the broken one, keep the rest
             wanting = []
-            for a in self._analyzers:
+            for a in self._index.candidates(path, mode):
                 try:
                     if a.wants(path, mode, size):
                         wanting.append(a)

@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from layerscan.analyzers.base import LOCKFILE, MiB, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, MiB, spec, unknown
 from layerscan.analyzers.conda.names import conda_package
 from layerscan.analyzers.langbase import pep503
 from layerscan.model import Package
@@ -71,6 +71,7 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class CondaEnvironmentAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(names=("environment.yml", "environment.yaml"))
     modes = LOCKFILE
     max_file_size = 8 * MiB
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from layerscan.analyzers.base import INSTALLED, MiB, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, INSTALLED, MiB, spec, unknown
 from layerscan.analyzers.conda.names import conda_package
 
 NAME = "conda-meta"
@@ -34,6 +34,7 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class CondaMetaAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(extensions=("json",))  # in a conda-meta directory (wants)
     modes = INSTALLED
     max_file_size = 32 * MiB
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from layerscan.analyzers.base import INSTALLED
+from layerscan.analyzers.base import FileSpec, INSTALLED, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_str, lang_package, load_json_object
 from layerscan.model import Package
 
@@ -38,6 +38,7 @@ def parse(data: bytes) -> Parsed:
 class DepsJsonAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(extensions=("json",))  # *.deps.json (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
 
     def matches(self, path: str) -> bool:

@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, basename, decode_text, lang_package
 
 ANALYZER = "dotnet-packages-config"
@@ -40,6 +41,7 @@ def parse(data: bytes) -> Parsed:
 class PackagesConfigAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("packages.config",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "packages.config"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_str, basename, lang_package, load_json_object
 from layerscan.model import Package
 
@@ -34,6 +35,7 @@ def parse(data: bytes) -> Parsed:
 class PackagesLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("packages.lock.json",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "packages.lock.json"

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, basename, decode_text, lang_package
 from layerscan.model import Package
 
@@ -80,6 +81,7 @@ def parse(data: bytes) -> Parsed:
 class PaketLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("paket.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "paket.lock"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_dict, as_list, as_str, basename,
                                           lang_package, load_json_object)
 from layerscan.model import Package
@@ -58,6 +59,7 @@ def parse(data: bytes) -> Parsed:
 class ProjectAssetsAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("project.assets.json",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "project.assets.json"

@@ -19,7 +19,7 @@ from typing import Literal
 
 import re
 
-from layerscan.analyzers.base import ALL_MODES, MiB, AnalysisResult, Analyzer, is_executable, unknown
+from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, is_executable, MiB, spec, unknown
 from layerscan.analyzers.binfmt import BinaryFormatError, Executable, open_executable, sniff
 from layerscan.analyzers.golang.names import STDLIB, go_package, toolchain_version
 from layerscan.model import Package
@@ -151,6 +151,7 @@ def ldflags_version(modinfo: str) -> str:
 class GoBinaryAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(executables=True)
     modes = ALL_MODES
     max_file_size = 256 * MiB
 

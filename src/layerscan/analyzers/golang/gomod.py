@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerscan.analyzers.base import LOCKFILE, AnalysisResult, Analyzer
+from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, spec
 from layerscan.analyzers.golang.names import go_package
 from layerscan.model import Package, Unknown
 
@@ -157,6 +157,7 @@ def parse(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult
 class GoModAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(names=("go.mod",))
     modes = LOCKFILE
     max_file_size = 16 * 1024 * 1024
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.golang.names import go_package
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, decode_text
 from layerscan.model import Package
@@ -89,6 +90,7 @@ def parse(data: bytes) -> Parsed:
 class VendorModulesAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("modules.txt",))
 
     def matches(self, path: str) -> bool:
         return path == "vendor/modules.txt" or path.endswith("/vendor/modules.txt")

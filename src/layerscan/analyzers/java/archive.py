@@ -24,7 +24,7 @@ import posixpath
 import zipfile
 from dataclasses import dataclass, field
 
-from layerscan.analyzers.base import ALL_MODES, MiB, AnalysisResult, Analyzer
+from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, MiB, spec
 from layerscan.analyzers.java.coords import Coordinates, maven_package
 from layerscan.analyzers.java.identity import (
     ARCHIVE_SUFFIXES,
@@ -183,6 +183,7 @@ def _read(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: in
 class JavaArchiveAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(extensions=ARCHIVE_SUFFIXES)
     modes = ALL_MODES
     max_file_size = 512 * MiB
 

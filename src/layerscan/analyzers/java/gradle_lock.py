@@ -7,7 +7,7 @@ are skipped.
 
 from __future__ import annotations
 
-from layerscan.analyzers.base import LOCKFILE, AnalysisResult, Analyzer
+from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, spec
 from layerscan.analyzers.java.coords import Coordinates, maven_package, valid_id, valid_version
 
 NAME = "gradle-lockfile"
@@ -35,6 +35,7 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class GradleLockAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(names=("gradle.lockfile",))
     modes = LOCKFILE
 
     def wants(self, path: str, mode: int, size: int) -> bool:

@@ -4,7 +4,7 @@ attribute are recorded as unknowns rather than half-named packages."""
 
 from __future__ import annotations
 
-from layerscan.analyzers.base import LOCKFILE, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, spec, unknown
 from layerscan.analyzers.java.coords import Coordinates, maven_package
 from layerscan.analyzers.java.xmlsafe import XmlError, parse_xml
 from layerscan.model import Unknown
@@ -34,6 +34,7 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class GradleVerificationAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(names=("verification-metadata.xml",))
     modes = LOCKFILE
 
     def wants(self, path: str, mode: int, size: int) -> bool:

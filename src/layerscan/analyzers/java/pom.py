@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from layerscan.analyzers.base import LOCKFILE, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, spec, unknown
 from layerscan.analyzers.java.coords import Coordinates, maven_package
 from layerscan.analyzers.java.xmlsafe import XmlError, child_text, parse_xml
 from layerscan.model import Package
@@ -156,6 +156,7 @@ def _project_package(path: str, root: Element, props: dict[str, str]) -> Package
 class PomAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(names=("pom.xml",))
     modes = LOCKFILE
     max_file_size = 16 * 1024 * 1024
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_dict, as_list, as_str, basename,
                                           reachable)
 from layerscan.analyzers.node.jsonc import load_jsonc_object
@@ -164,6 +165,7 @@ def parse(data: bytes) -> Parsed:
 class BunLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("bun.lock", "bun.lockb"))
 
     def matches(self, path: str) -> bool:
         return basename(path) in ("bun.lock", "bun.lockb") and "node_modules/" not in path

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_dict, as_str, basename,
                                           lang_package, load_json_object)
 from layerscan.analyzers.node.npm import npm_package, split_descriptor, split_scope
@@ -88,6 +89,7 @@ def parse(data: bytes) -> Parsed:
 class DenoLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("deno.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "deno.lock" and "node_modules/" not in path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from layerscan.analyzers.base import INSTALLED, MiB
+from layerscan.analyzers.base import FileSpec, INSTALLED, MiB, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_list, as_str, basename, load_json_object
 from layerscan.analyzers.node.npm import npm_package
 
@@ -47,6 +47,7 @@ def in_node_modules(path: str) -> bool:
 class PackageJsonAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("package.json",))
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 8 * MiB
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_str, basename, load_json_object
 from layerscan.analyzers.node.npm import npm_package, split_descriptor
 from layerscan.model import Package
@@ -98,6 +99,7 @@ def parse(data: bytes) -> Parsed:
 class PackageLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("package-lock.json", "npm-shrinkwrap.json"))
 
     def matches(self, path: str) -> bool:
         return basename(path) in ("package-lock.json", "npm-shrinkwrap.json") and "node_modules/" not in path

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_dict, as_str, basename,
                                           load_yaml_documents, reachable)
 from layerscan.analyzers.node.npm import npm_package, split_descriptor
@@ -111,6 +112,7 @@ def parse(data: bytes) -> Parsed:
 class PnpmLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("pnpm-lock.yaml",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "pnpm-lock.yaml" and "node_modules/" not in path

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, basename, decode_text
 from layerscan.analyzers.node.npm import npm_package, split_descriptor
 from layerscan.model import Package
@@ -91,6 +92,7 @@ def parse(data: bytes) -> Parsed:
 class YarnLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("yarn.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "yarn.lock" and "node_modules/" not in path

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer
+from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, MiB, spec
 from layerscan.analyzers.os.purl import os_purl
 from layerscan.analyzers.os.records import database_result
 from layerscan.model import Package
@@ -91,6 +91,7 @@ def parse(data: bytes, path: str = DB_PATH) -> AnalysisResult:
 class ApkAnalyzer(Analyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(paths=(DB_PATH,))
     max_file_size: ClassVar[int] = 128 * MiB
 
     def wants(self, path: str, mode: int, size: int) -> bool:

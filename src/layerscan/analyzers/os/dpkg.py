@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar
 
-from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer
+from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, MiB, spec
 from layerscan.analyzers.os.control import Stanza, iter_stanzas
 from layerscan.analyzers.os.purl import os_purl
 from layerscan.analyzers.os.records import database_result
@@ -139,6 +139,8 @@ def _is_db_file(path: str) -> bool:
 class DpkgAnalyzer(Analyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(paths=tuple(f"{d}/status" for d in DB_DIRS),
+                                     dirs=(*(f"{d}/info" for d in DB_DIRS), STATUS_D.rstrip("/")))
     max_file_size: ClassVar[int] = 128 * MiB
 
     def wants(self, path: str, mode: int, size: int) -> bool:

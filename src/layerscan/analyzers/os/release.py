@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, spec, unknown
 from layerscan.model import OSInfo
 
 OS_RELEASE_PATHS = frozenset(
@@ -277,6 +277,7 @@ def infer_os(package_types: Iterable[str]) -> OSInfo | None:
 class OSReleaseAnalyzer(Analyzer):
     name: ClassVar[str] = "os-release"
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(paths=tuple(RELEASE_PATHS))
     max_file_size: ClassVar[int] = MAX_RELEASE_FILE
 
     def wants(self, path: str, mode: int, size: int) -> bool:

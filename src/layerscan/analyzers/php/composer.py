@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from layerscan.analyzers.base import INSTALLED
+from layerscan.analyzers.base import FileSpec, INSTALLED, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_dict, as_list, as_str, basename,
                                           lang_package, load_json)
 from layerscan.model import Package
@@ -63,6 +63,7 @@ def parse_installed(data: bytes) -> Parsed:
 class ComposerLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = LOCK_ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("composer.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "composer.lock"
@@ -74,6 +75,7 @@ class ComposerLockAnalyzer(FileAnalyzer):
 class ComposerInstalledAnalyzer(FileAnalyzer):
     name: ClassVar[str] = INSTALLED_ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("installed.json",))  # under vendor/composer (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
 
     def matches(self, path: str) -> bool:

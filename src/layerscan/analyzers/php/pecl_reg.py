@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from layerscan.analyzers.base import INSTALLED
+from layerscan.analyzers.base import FileSpec, INSTALLED, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, MiB, as_dict, as_str, lang_package
 from layerscan.analyzers.php.serialized import loads
 from layerscan.model import Package
@@ -51,6 +51,7 @@ def parse(data: bytes) -> Parsed:
 class PeclRegistryAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(extensions=("reg",))  # under a .registry directory (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 4 * MiB
 

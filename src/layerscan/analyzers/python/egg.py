@@ -11,7 +11,7 @@ import io
 import zipfile
 from typing import ClassVar
 
-from layerscan.analyzers.base import INSTALLED, MiB
+from layerscan.analyzers.base import FileSpec, INSTALLED, MiB, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError
 from layerscan.analyzers.python import metadata
 
@@ -49,6 +49,7 @@ def parse(data: bytes) -> Parsed:
 class PythonEggAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(extensions=("egg",))
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 64 * MiB
 

@@ -18,7 +18,7 @@ import re
 from typing import ClassVar
 
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, decode_text, lang_package
-from layerscan.analyzers.base import INSTALLED, MiB
+from layerscan.analyzers.base import FileSpec, INSTALLED, MiB, spec
 from layerscan.model import Package
 
 ANALYZER = "python-metadata"
@@ -93,6 +93,7 @@ def is_metadata_path(path: str) -> bool:
 class PythonMetadataAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("METADATA", "PKG-INFO"), extensions=("egg-info",))
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 16 * MiB
 

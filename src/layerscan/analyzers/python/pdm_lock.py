@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_str, basename, lang_package
 from layerscan.analyzers.python.tomllock import package_tables, string_list
 from layerscan.model import Package
@@ -24,6 +25,7 @@ def parse(data: bytes) -> Parsed:
 class PdmLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("pdm.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "pdm.lock"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, as_dict, as_str, basename, lang_package,
                                           load_json_object)
 from layerscan.model import Package
@@ -38,6 +39,7 @@ def parse(data: bytes) -> Parsed:
 class PipfileLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("Pipfile.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "Pipfile.lock"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_str, basename, lang_package
 from layerscan.analyzers.python.tomllock import package_tables, string_list
 from layerscan.model import Package
@@ -37,6 +38,7 @@ def parse(data: bytes) -> Parsed:
 class PoetryLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("poetry.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "poetry.lock"

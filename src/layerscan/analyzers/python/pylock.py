@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_str, basename, lang_package
 from layerscan.analyzers.python.tomllock import package_tables
 from layerscan.model import Package
@@ -31,6 +32,7 @@ def parse(data: bytes) -> Parsed:
 class PylockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(extensions=("toml",))  # pylock[.NAME].toml (matches)
 
     def matches(self, path: str) -> bool:
         return bool(_NAME.match(basename(path)))

@@ -18,6 +18,7 @@ import re
 from fnmatch import fnmatch
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, basename, decode_text, lang_package
 from layerscan.model import Package
 
@@ -140,6 +141,7 @@ def parse(data: bytes) -> Parsed:
 class RequirementsAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(extensions=("txt",))  # *requirements*.txt (matches)
 
     def matches(self, path: str) -> bool:
         return fnmatch(basename(path).lower(), "*requirements*.txt")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, as_dict, as_list, as_str, basename, lang_package,
                                           pep503, reachable)
 from layerscan.analyzers.python.tomllock import package_tables
@@ -56,6 +57,7 @@ def parse(data: bytes) -> Parsed:
 class UvLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("uv.lock",))
 
     def matches(self, path: str) -> bool:
         return basename(path) == "uv.lock"

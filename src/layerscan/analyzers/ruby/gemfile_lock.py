@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from layerscan.analyzers.base import FileSpec, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, basename, decode_text, lang_package
 from layerscan.model import Package
 
@@ -53,6 +54,7 @@ def parse(data: bytes) -> Parsed:
 class GemfileLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(names=("Gemfile.lock", "gems.locked"))
 
     def matches(self, path: str) -> bool:
         return basename(path) in ("Gemfile.lock", "gems.locked")

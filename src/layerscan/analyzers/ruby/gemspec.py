@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from layerscan.analyzers.base import INSTALLED, MiB
+from layerscan.analyzers.base import FileSpec, INSTALLED, MiB, spec
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, decode_text, lang_package
 
 ANALYZER = "ruby-gemspec"
@@ -59,6 +59,7 @@ def parse(data: bytes) -> Parsed:
 class GemspecAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(extensions=("gemspec",))  # in a specifications directory (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 4 * MiB
 

@@ -15,7 +15,7 @@ import json
 import zlib
 from typing import Any
 
-from layerscan.analyzers.base import ALL_MODES, MiB, AnalysisResult, Analyzer, is_executable, unknown
+from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, is_executable, MiB, spec, unknown
 from layerscan.analyzers.binfmt import BinaryFormatError, open_executable, sniff
 from layerscan.analyzers.rust.names import cargo_package
 from layerscan.model import Package
@@ -80,6 +80,7 @@ def parse(path: str, data: bytes, max_json: int = MAX_JSON) -> AnalysisResult:
 class RustBinaryAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(executables=True, extensions=("exe", "dll"))
     modes = ALL_MODES
     max_file_size = 256 * MiB
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 
-from layerscan.analyzers.base import LOCKFILE, MiB, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, MiB, spec, unknown
 from layerscan.analyzers.rust.names import cargo_package
 from layerscan.model import Package
 
@@ -47,6 +47,7 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class CargoLockAnalyzer(Analyzer):
     name = NAME
     version = 1
+    files = spec(names=("Cargo.lock",))
     modes = LOCKFILE
     max_file_size = 64 * MiB
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-from layerscan.analyzers.base import MiB, AnalysisResult, Analyzer, unknown
+from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, MiB, spec, unknown
 from layerscan.analyzers.os.records import MAX_UNKNOWNS
 from layerscan.analyzers.os.rpm import bdb, ndb, sqlitedb
 from layerscan.analyzers.os.rpm.errors import RpmDbError
@@ -73,6 +73,7 @@ def parse(data: bytes, path: str = "var/lib/rpm/Packages") -> AnalysisResult:
 class RpmAnalyzer(Analyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    files: ClassVar[FileSpec] = spec(paths=tuple(d + f for d in DB_DIRS for f in DB_FILES))
     max_file_size: ClassVar[int] = 512 * MiB
 
     def wants(self, path: str, mode: int, size: int) -> bool:
