@@ -99,8 +99,8 @@ def _populate(root: Path) -> None:
 def _options(base: str, cache: Path) -> UpdateOptions:
     urls = {"osv": f"{base}/osv", "debian": f"{base}/debian.json", "alpine": f"{base}/alpine",
             "kev": f"{base}/kev.json", "epss": f"{base}/epss.csv.gz", "eol": f"{base}/eol", "nvd": f"{base}/nvd.json"}
-    return UpdateOptions(cache_dir=cache, ecosystems=("PyPI",), urls=urls, alpine_branches=("v3.19",),
-                         eol_products=("debian",), env={})
+    return UpdateOptions(cache_dir=cache, sources=tuple(urls), ecosystems=("PyPI",), urls=urls,
+                         alpine_branches=("v3.19",), eol_products=("debian",), env={})
 
 
 def test_full_then_304_then_incremental(mirror: tuple[str, Path, ThreadingHTTPServer], tmp_path: Path) -> None:

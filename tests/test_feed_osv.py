@@ -45,22 +45,52 @@ def test_osv_zip_counts_and_ranges(corpus: Path, rel: str) -> None:
     path = corpus / "feeds" / rel
     files, source = _source_records(path)
     stats = ParseStats()
-    advisories = {a.id: a for a in OsvFeed().parse(path, stats)}  # the last file of an id wins, as in source
     live = {k: v for k, v in source.items() if not v.get("withdrawn")}
+    by_record: dict[str, dict] = {}  # source record id -> the advisories stored for it, by id
+    for adv in OsvFeed().parse(path, stats):  # the last file of an id wins, as in source
+        origin = adv.id if adv.id in live else adv.aliases[0]  # an erratum stored per CVE: its id is the alias
+        by_record.setdefault(origin, {})[adv.id] = adv
     assert stats.skipped == 0
     assert stats.records == files
-    assert set(advisories) == set(live)
+    assert set(by_record) == set(live)
     for vuln_id in sorted(live)[:: max(1, len(live) // 40)]:  # ~40 samples per feed
-        rec, adv = live[vuln_id], advisories[vuln_id]
+        rec = live[vuln_id]
+        cves = _erratum_cves(rec)
+        assert set(by_record[vuln_id]) == set(cves or [vuln_id])
+        for adv in by_record[vuln_id].values():
+            _check_record(rec, adv, cves)
+
+
+ERRATA = ("ALSA-", "ALBA-", "ALEA-", "RLSA-", "SUSE-SU-", "openSUSE-SU-", "UBUNTU-CVE-", "USN-")
+LEVEL_WORDS = {"Critical": "CRITICAL", "Important": "HIGH", "Moderate": "MEDIUM", "Low": "LOW"}
+
+
+def _erratum_cves(rec: dict) -> list[str]:
+    """A distribution erratum is stored once per CVE it names (related/aliases/upstream)."""
+    if not rec["id"].startswith(ERRATA):
+        return []
+    ids = [*(rec.get("upstream") or ()), *(rec.get("aliases") or ()), *(rec.get("related") or ())]
+    return list(dict.fromkeys(i for i in ids if i.startswith("CVE-")))
+
+
+def _check_record(rec: dict, adv, cves: list[str]) -> None:
+    vuln_id = rec["id"]
+    others = tuple(a for a in rec.get("aliases") or () if a != vuln_id and not a.startswith("CVE-"))
+    if cves:
+        assert adv.id in cves and adv.aliases == (vuln_id, *others)
+        word = (rec.get("summary") or "").split(":")[0]
+        if word in LEVEL_WORDS:  # the erratum's own level ("Important: ...") rates every row
+            assert {(a.severity, a.urgency) for a in adv.affected} == {(LEVEL_WORDS[word], word)}
+    else:
         assert adv.aliases == tuple(a for a in rec.get("aliases") or () if a != vuln_id)
-        assert len(adv.affected) == len(rec["affected"])
-        for got, want in zip(adv.affected, rec["affected"]):
-            assert got.package == want["package"]["name"]
-            assert got.namespace.split(":")[0] == want["package"]["ecosystem"].split(":")[0]
-            assert got.versions == tuple(str(v) for v in want.get("versions") or ())
-            want_ranges = [(r["type"], [(k, str(v)) for e in r["events"] for k, v in e.items()])
-                           for r in want.get("ranges") or ()]
-            assert [(r.type, list(r.events)) for r in got.ranges] == want_ranges
+    assert len(adv.affected) == len(rec["affected"])
+    for got, want in zip(adv.affected, rec["affected"]):
+        assert got.package == want["package"]["name"]
+        assert got.namespace.split(":")[0] == want["package"]["ecosystem"].split(":")[0]
+        assert got.versions == tuple(str(v) for v in want.get("versions") or ())
+        want_ranges = [(r["type"], [(k, str(v)) for e in r["events"] for k, v in e.items()])
+                       for r in want.get("ranges") or ()]
+        assert [(r.type, list(r.events)) for r in got.ranges] == want_ranges
 
 
 def test_osv_ghsa_severity_cwe_cvss(corpus: Path) -> None:

@@ -2,7 +2,8 @@
 
 Stored namespaces are normalised so the matcher can build them from the OS
 release alone: ``Debian:12`` (major only), ``Alpine:v3.19`` (``v`` + major.minor),
-``Ubuntu:22.04`` (``:LTS`` suffix dropped). Package names keep the ecosystem's
+``Ubuntu:22.04`` (``:LTS`` suffix dropped), ``SUSE:15.5`` / ``openSUSE:15.5`` (see
+``suse_namespaces``). Package names keep the ecosystem's
 spelling; ``name_key`` is what lookups compare (PEP 503 for PyPI).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 from layerscan.analyzers.langbase import pep503
+from layerscan.db.suse_namespaces import opensuse_namespace, suse_namespace
 
 _ALPINE_RELEASE = re.compile(r"^v?(\d+)\.(\d+)")
 
@@ -30,7 +32,8 @@ def _ubuntu(release: str) -> str:
     return "Ubuntu:" + ":".join(parts) if parts else "Ubuntu"
 
 
-_RELEASE_RULES = {"Debian": _debian, "Alpine": _alpine, "Ubuntu": _ubuntu}
+_RELEASE_RULES = {"Debian": _debian, "Alpine": _alpine, "Ubuntu": _ubuntu,
+                  "SUSE": suse_namespace, "openSUSE": opensuse_namespace}
 
 
 def normalise_namespace(ecosystem: str) -> str:

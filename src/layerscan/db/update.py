@@ -31,6 +31,7 @@ from layerscan.db.fetch import Fetcher, Validators
 from layerscan.db.lock import BuildLock
 from layerscan.db.nvdapi import DEFAULT_URL as NVD_URL
 from layerscan.db.nvdapi import NvdLimits, fetch_pages, query_from, windows
+from layerscan.db import redhat_sync
 from layerscan.db.schema import DB_FILENAME
 from layerscan.db.store import STATE_PREFIX, Store
 from layerscan.errors import DatabaseError, FeedError, LayerscanError
@@ -40,15 +41,20 @@ DEFAULT_URLS = {
     "osv": "https://osv-vulnerabilities.storage.googleapis.com",
     "debian": "https://security-tracker.debian.org/tracker/data/json",
     "alpine": "https://secdb.alpinelinux.org",
+    "wolfi": "https://packages.wolfi.dev/os/security.json",
+    "chainguard": "https://packages.cgr.dev/chainguard/security.json",
     "kev": "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
     "epss": "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz",
     "eol": "https://endoflife.date/api",
     "nvd": NVD_URL,
+    "oracle": "https://linux.oracle.com/security/oval/com.oracle.elsa-all.xml.bz2",
+    "mariner": "https://raw.githubusercontent.com/microsoft/AzureLinuxVulnerabilityData/main",
+    "redhat": redhat_sync.DEFAULT_URL,
 }
 SOURCES = tuple(DEFAULT_URLS)
 DEFAULT_ECOSYSTEMS = (
     "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems", "Packagist", "NuGet", "Pub", "Hex",
-    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "Bitnami", "GitHub Actions",
+    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "SUSE", "openSUSE", "Bitnami", "GitHub Actions",
 )
 DEFAULT_ALPINE_BRANCHES = ("v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge")
 ALPINE_REPOS = ("main", "community")
@@ -191,6 +197,16 @@ def _eol(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
     _fetch_files(fetcher, items, plan, "eol", (root,), "eol")
 
 
+MARINER_FILES = ("cbl-mariner-1.0-oval.xml", "cbl-mariner-2.0-oval.xml", "azurelinux-3.0-oval.xml")
+
+
+def _mariner(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    """CBL-Mariner / Azure Linux: one OVAL file per release (the release is in the name)."""
+    root = opts.feed_dir / "mariner"
+    items = [(f"{opts.url('mariner')}/{name}", root / name) for name in MARINER_FILES]
+    _fetch_files(fetcher, items, plan, "mariner", (root,), "mariner")
+
+
 NVD_SYNC_KEY = f"{STATE_PREFIX}nvd-sync"  # end date of the last complete NVD download
 
 
@@ -228,13 +244,32 @@ def _parse_iso(text: str) -> datetime | None:
         return None
 
 
+def _redhat(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    """Red Hat CSAF advisories: the archive, then changes.csv / deletions.csv (``redhat_sync``)."""
+    root = opts.feed_dir / "redhat"
+    try:
+        if redhat_sync.sync(fetcher, opts.url("redhat"), root, plan.state).changed:
+            plan.changed.append("redhat")
+    except (FeedError, OSError) as exc:
+        if not (root / "advisories").is_dir():
+            plan.failed["redhat"] = str(exc)[:500]
+            return
+        plan.stale["redhat"] = str(exc)[:500]
+    plan.inputs.append(BuildInput(paths=(root / "advisories",), feed="redhat", covers=("redhat",)))
+
+
 _FETCHERS: dict[str, Callable[[Fetcher, UpdateOptions, _Plan], None]] = {
     "debian": _single_file("debian", "tracker.json"),
     "alpine": _alpine,
+    "wolfi": _single_file("wolfi", "security.json"),
+    "chainguard": _single_file("chainguard", "security.json"),
     "kev": _single_file("kev", "known_exploited_vulnerabilities.json"),
     "epss": _single_file("epss", "epss_scores-current.csv.gz"),
     "eol": _eol,
     "nvd": _nvd,
+    "oracle": _single_file("oracle", "com.oracle.elsa-all.xml.bz2"),  # one bz2 OVAL file, streamed
+    "mariner": _mariner,
+    "redhat": _redhat,
 }
 
 

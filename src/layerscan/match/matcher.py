@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Protocol
 
-from layerscan.match import ranges, severity
+from layerscan.match import ranges, severity, ubuntu_pro
 from layerscan.match.namespace import compared_version, lookup_name, package_namespace
 from layerscan.model import Advisory, Affected, Finding, MatchDetail, OSInfo, Package, Sbom, Unknown
 from layerscan.model.package import OS_TYPES
@@ -55,7 +55,7 @@ def lookup(pkg: Package, os_info: OSInfo | None, store: StoreLike) -> tuple[str,
     if not namespace:
         return "", "", []
     name = lookup_name(pkg)
-    return namespace, name, store.affected(namespace, name)
+    return namespace, name, ubuntu_pro.affected_rows(pkg, namespace, name, store)
 
 
 def evaluate(row: AffectedRowLike, pkg: Package, scheme: VersionScheme) -> ranges.Verdict:
@@ -83,7 +83,7 @@ def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit],
                                f"version {compared_version(pkg)!r} of {pkg.name} is not a valid {scheme.name} "
                                f"version ({exc}); not matched against {len(rows)} advisories", "matcher", pkg.layer)
         if verdict.affected:
-            hits.append(Hit(row, verdict, namespace, name))
+            hits.append(Hit(row, verdict, ubuntu_pro.row_namespace(row, namespace), name))
     return hits, None
 
 

@@ -40,11 +40,14 @@ _OS_ECOSYSTEMS = {
     "fedora": ("Fedora", 1),
     "photon": ("Photon OS", 1),
     "cbl-mariner": ("Mariner", 2),
+    "mariner": ("Mariner", 2),  # the os-release ID (analyzers map it to cbl-mariner)
     "azurelinux": ("Azure Linux", 2),
     "opensuse-leap": ("openSUSE", 2),
     "opensuse.leap": ("openSUSE", 2),
-    "suse linux enterprise server": ("SUSE", 1),
-    "sles": ("SUSE", 1),
+    "opensuse-tumbleweed": ("openSUSE:Tumbleweed", 0),
+    "suse linux enterprise server": ("SUSE", 2),  # major.minor = service pack: "SUSE:15.5" (db/suse_namespaces.py)
+    "sles": ("SUSE", 2),
+    "slem": ("SUSE:Micro", 2),  # SLE Micro / SL Micro: "SUSE:Micro:5.4"
     "wolfi": ("Wolfi", 0),
     "chainguard": ("Chainguard", 0),
 }

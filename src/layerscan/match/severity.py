@@ -13,6 +13,7 @@ from __future__ import annotations
 from layerscan.match.namespace import os_namespace
 from layerscan.model import Advisory, Affected, CVSS, OSInfo, Severity
 from layerscan.model.advisory import SEVERITIES
+from layerscan.versions import ECOSYSTEM_SCHEME
 
 _ALIAS_PREFERENCE = ("nvd", "ghsa")  # then every other CVE-level source, by name
 
@@ -43,6 +44,15 @@ def _cvss_level(cvss: tuple[CVSS, ...], source: str) -> str:
 
 def _nvd_level(cvss: tuple[CVSS, ...]) -> str:
     return _cvss_level(cvss, "nvd")
+
+
+def vendor_source(source: str) -> str:
+    """Who rates a distro row, named as Trivy does: the OSV source key "osv:Ubuntu" -> "ubuntu",
+    "osv:Rocky Linux" -> "rocky"; other feeds are their own name ("debian", "alpine")."""
+    feed, _, ecosystem = source.partition(":")
+    if feed != "osv" or ECOSYSTEM_SCHEME.get(ecosystem) not in ("deb", "rpm", "apk"):
+        return source
+    return ecosystem.split()[0].lower()
 
 
 def _rated(level: str) -> bool:
@@ -88,7 +98,7 @@ def choose(advisory: Advisory | None, affected: Affected, source: str, os_packag
 
 def _own_severity(advisory: Advisory | None, affected: Affected, source: str, os_package: bool) -> tuple[str, str]:
     if os_package and affected.severity in SEVERITIES and affected.severity != "UNKNOWN":
-        return affected.severity, source
+        return affected.severity, vendor_source(source)
     sev = advisory.severities if advisory else ()
     for s in sev:
         if s.source.lower() == "ghsa" and s.level in SEVERITIES and s.level != "UNKNOWN":
@@ -114,7 +124,7 @@ def vendor_severities(advisory: Advisory | None, affected: Affected, source: str
     """Every source's level, one per source: the finding's own records first, then the alias group's."""
     out = list(advisory.severities) if advisory else []
     if affected.severity:
-        out.append(Severity(source=source, level=affected.severity))
+        out.append(Severity(source=vendor_source(source), level=affected.severity))
     out += [Severity(source=src, level=level) for src, level in (_source_levels(group) if group else {}).items()]
     seen: dict[str, Severity] = {}
     for s in out:

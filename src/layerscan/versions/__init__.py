@@ -27,7 +27,7 @@ ECOSYSTEM_SCHEME: dict[str, str] = {
     "apk": "apk", "Alpine": "apk", "Wolfi": "apk", "Chainguard": "apk",
     "rpm": "rpm", "AlmaLinux": "rpm", "Rocky Linux": "rpm", "Red Hat": "rpm", "openSUSE": "rpm", "SUSE": "rpm",
     "Mageia": "rpm", "Amazon Linux": "rpm", "Oracle Linux": "rpm", "Fedora": "rpm", "CentOS": "rpm",
-    "Photon OS": "rpm", "Azure Linux": "rpm", "CBL-Mariner": "rpm", "openEuler": "rpm",
+    "Photon OS": "rpm", "Azure Linux": "rpm", "CBL-Mariner": "rpm", "Mariner": "rpm", "openEuler": "rpm",
     "MinimOS": "apk",
     "pypi": "pep440", "PyPI": "pep440",
     "npm": "npm",

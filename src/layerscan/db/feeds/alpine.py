@@ -9,7 +9,7 @@ package in namespace ``Alpine:vX.Y``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import valid_id
@@ -54,17 +54,28 @@ class _ById:
         self.rows.setdefault(vuln_id, []).append(row)
 
 
-def parse_secdb(doc: object, stats: ParseStats, out: _ById) -> None:
-    """One branch/repo document (JSON or YAML shape) into per-id rows."""
+def alpine_namespace(doc: dict[str, Any]) -> str:
+    release = doc.get("distroversion")
+    if not isinstance(release, str) or not release:
+        raise FeedError("secdb document without distroversion")
+    return normalise_namespace(f"Alpine:{release}")
+
+
+def parse_secdb(doc: object, stats: ParseStats, out: _ById,
+                namespace_of: Callable[[dict[str, Any]], str] = alpine_namespace,
+                fixed_ok: Callable[[str], bool] | None = None) -> None:
+    """One branch/repo document (JSON or YAML shape) into per-id rows.
+
+    ``namespace_of`` names the document's namespace (Alpine: from ``distroversion``;
+    the rolling distributions sharing the format pass their own); ``fixed_ok``, when
+    given, rejects secfixes keys that are not versions (counted as skipped).
+    """
     if not isinstance(doc, dict):
         raise FeedError("secdb document must be a mapping")
     packages = doc.get("packages") or []  # an empty repo is written as {}, [] or nothing
     if not isinstance(packages, list):
         raise FeedError("secdb 'packages' must be a list")
-    release = doc.get("distroversion")
-    if not isinstance(release, str) or not release:
-        raise FeedError("secdb document without distroversion")
-    namespace = normalise_namespace(f"Alpine:{release}")
+    namespace = namespace_of(doc)
     for entry in packages:
         stats.records += 1
         pkg = entry.get("pkg") if isinstance(entry, dict) else None
@@ -76,6 +87,9 @@ def parse_secdb(doc: object, stats: ParseStats, out: _ById) -> None:
             stats.skip(f"{namespace}/{pkg['name']}: secfixes is not a mapping")
             continue
         for fixed, ids in secfixes.items():
+            if fixed_ok is not None and str(fixed) != NOT_AFFECTED and not fixed_ok(str(fixed)):
+                stats.skip(f"{namespace}/{pkg['name']}: secfixes key {str(fixed)[:40]!r} is not a version")
+                continue
             for vuln_id in fix_ids(ids):
                 out.add(vuln_id, _row(namespace, pkg["name"], str(fixed)))
 

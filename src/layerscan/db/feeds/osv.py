@@ -3,7 +3,9 @@ directories, per-ecosystem ``all.zip`` files and repository snapshots.
 
 Ranges keep their OSV type: ECOSYSTEM and SEMVER are version-matchable, GIT is
 recorded but carries commit hashes, which no version scheme can compare.
-Withdrawn records are excluded.
+Withdrawn records are excluded. Distribution records (Ubuntu, SUSE, AlmaLinux and
+Rocky errata) get the vendor's rating on their rows and are stored per CVE
+(``osv_distro``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import id_prefix, normalise_severity, str_list, text, valid_id
 from layerscan.db.cvss import base_score
 from layerscan.db.feeds.members import Member, iter_members
+from layerscan.db.feeds.osv_distro import distro_advisories
 from layerscan.db.namespaces import normalise_namespace
 from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Affected, Range, Severity
@@ -226,7 +229,7 @@ class OsvFeed(Feed):
                 stats.skip(f"{member.name}: {exc}")
                 continue
             if advisory is not None:
-                yield advisory
+                yield from distro_advisories(record, advisory)
 
     def parse_with_overlay(self, base: Path, overlay: Path | None, stats: ParseStats) -> Iterator[Advisory]:
         """Records of ``overlay`` (incrementally fetched) replace those of ``base`` by id."""

@@ -13,19 +13,25 @@ from layerscan.db.feeds.debian import DebianFeed
 from layerscan.db.feeds.eol import EolFeed
 from layerscan.db.feeds.epss import EpssFeed
 from layerscan.db.feeds.kev import KevFeed
+from layerscan.db.feeds.mariner import MarinerFeed
 from layerscan.db.feeds.members import iter_members
 from layerscan.db.feeds.nodejs import NodejsFeed
 from layerscan.db.feeds.nvd import NvdFeed
+from layerscan.db.feeds.oracle import OracleFeed
 from layerscan.db.feeds.osv import OsvFeed
+from layerscan.db.feeds.redhat_csaf import RedHatCsafFeed
+from layerscan.db.feeds.wolfi import ChainguardFeed, WolfiFeed
 from layerscan.errors import FeedError
 
 ADVISORY_FEEDS: dict[str, type[Feed]] = {
-    f.name: f for f in (OsvFeed, DebianFeed, AlpineFeed, NvdFeed, NodejsFeed)
+    f.name: f for f in (OsvFeed, DebianFeed, AlpineFeed, NvdFeed, NodejsFeed, WolfiFeed, ChainguardFeed,
+                        RedHatCsafFeed, OracleFeed, MarinerFeed)
 }
 SIDE_FEEDS: dict[str, type[SideFeed]] = {f.name: f for f in (KevFeed, EpssFeed, EolFeed)}
 ALL_FEEDS: dict[str, type[Feed] | type[SideFeed]] = {**ADVISORY_FEEDS, **SIDE_FEEDS}
 # most specific detectors first: OSV accepts any {"id", "modified"} document
-SNIFF_ORDER = ("kev", "nvd", "alpine", "nodejs-security-wg", "osv", "debian", "eol", "epss")
+SNIFF_ORDER = ("kev", "nvd", "alpine", "oracle", "mariner", "wolfi", "chainguard", "nodejs-security-wg", "redhat",
+               "osv", "debian", "eol", "epss")
 IMPORT = "import"  # stats key for members no feed could decode
 
 
