@@ -8,11 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import xml.etree.ElementTree as ET
 import zipfile
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -27,9 +24,9 @@ from layerscan.db.store import Store
 from layerscan.match.namespace import os_namespace
 from layerscan.model import OSInfo
 from layerscan.versions import compare, get_scheme
+from feedsamples import SAMPLES, sample, sample_bytes, serve_directory
 from test_cli_main import run_cli
 
-SAMPLES = "feeds/upstream-samples"
 VUNNEL, VLU = "vunnel-provider-fixtures.zip", "vuln-list-update-testdata.zip"
 VUNNEL_DIR = "tests/unit/providers/mariner/test-fixtures/"
 DOCS = {  # (zip, member) -> namespace its records belong to
@@ -44,15 +41,6 @@ AZURE_OS_RELEASE = 'NAME="Microsoft Azure Linux"\nVERSION="3.0.20240727"\nID=azu
 RPMDB = "rpmdb-cbl-mariner-2.0-curl"
 
 
-def sample_bytes(corpus: Path, archive: str, member: str) -> bytes:
-    with zipfile.ZipFile(corpus / SAMPLES / archive) as zf:
-        return zf.read(member)
-
-
-def sample(corpus: Path, archive: str, member: str, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(sample_bytes(corpus, archive, member))
-    return dest
 
 
 def parse(data: bytes, name: str) -> tuple[list, ParseStats]:
@@ -195,11 +183,6 @@ def test_dangling_test_reference_skips_that_definition(corpus: Path) -> None:
 
 # ---- db update / CLI ----------------------------------------------------------------------------
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def mirror(corpus: Path, tmp_path: Path) -> Iterator[str]:
     """The AzureLinuxVulnerabilityData layout: one <distro>-<release>-oval.xml per release."""
@@ -207,11 +190,8 @@ def mirror(corpus: Path, tmp_path: Path) -> Iterator[str]:
     sample(corpus, VLU, "mariner/testdata/happy/cbl-mariner-1.0-oval.xml", root / "cbl-mariner-1.0-oval.xml")
     sample(corpus, VUNNEL, VUNNEL_DIR + "mariner-truncated-2.0-oval.xml", root / "cbl-mariner-2.0-oval.xml")
     sample(corpus, VLU, "mariner/testdata/happy/azurelinux-3.0-oval.xml", root / "azurelinux-3.0-oval.xml")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as url:
+        yield url
 
 
 def test_db_update_mariner_from_a_mirror(mirror: str, tmp_path: Path) -> None:

@@ -9,11 +9,8 @@ import bz2
 import json
 import re
 import shutil
-import threading
 import xml.etree.ElementTree as ET
 import zipfile
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -28,9 +25,9 @@ from layerscan.db.feeds.oracle import OracleFeed
 from layerscan.db.store import Store
 from layerscan.match.namespace import os_namespace
 from layerscan.versions import compare
+from feedsamples import SAMPLES, sample, sample_bytes, serve_directory
 from test_cli_main import run_cli
 
-SAMPLES = "feeds/upstream-samples"
 VUNNEL = "vunnel-provider-fixtures.zip"
 VLU = "vuln-list-update-testdata.zip"
 VUNNEL_DIR = "tests/unit/providers/oracle/test-fixtures/"
@@ -42,15 +39,6 @@ OS_RELEASE = "trivy-release-oracle-linux"
 RPMDB = "rpmdb-cbl-mariner-2.0-curl"  # the corpus has no Oracle Linux rpmdb (see test_cli_oracle_rootfs)
 
 
-def sample_bytes(corpus: Path, archive: str, member: str) -> bytes:
-    with zipfile.ZipFile(corpus / SAMPLES / archive) as zf:
-        return zf.read(member)
-
-
-def sample(corpus: Path, archive: str, member: str, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(sample_bytes(corpus, archive, member))
-    return dest
 
 
 def xml_of(data: bytes) -> bytes:
@@ -362,21 +350,13 @@ def _wanted(data: bytes) -> dict[tuple[str, str], dict]:
     return {k: v for k, v in want.items() if v}
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def mirror(corpus: Path, tmp_path: Path) -> Iterator[str]:
     """Oracle's layout: /security/oval/com.oracle.elsa-all.xml.bz2 (here: the real all-positive sample)."""
     root = tmp_path / "mirror"
     sample(corpus, VLU, VLU_DIR + "all-positive-data.xml.bz2", root / "security/oval/com.oracle.elsa-all.xml.bz2")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as url:
+        yield url
 
 
 def test_db_update_oracle_from_a_mirror(mirror: str, corpus: Path, tmp_path: Path) -> None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import zipfile
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -22,9 +19,9 @@ from layerscan.db.store import Store
 from layerscan.match.namespace import os_namespace
 from layerscan.model import OSInfo
 from layerscan.versions import compare
+from feedsamples import SAMPLES, sample, serve_directory
 from test_cli_main import run_cli
 
-SAMPLES = "feeds/upstream-samples"
 DOCS = {  # (zip, member) -> the feed it belongs to
     ("vunnel-provider-fixtures.zip", "tests/unit/providers/wolfi/test-fixtures/input/secdb/security.json"): "wolfi",
     ("vunnel-provider-fixtures.zip", "tests/unit/providers/chainguard/test-fixtures/input/secdb/security.json"):
@@ -36,13 +33,6 @@ FEEDS = {"wolfi": WolfiFeed, "chainguard": ChainguardFeed}
 NAMESPACES = {"wolfi": "Wolfi", "chainguard": "Chainguard"}
 WOLFI_OS_RELEASE = 'ID=wolfi\nNAME="Wolfi"\nPRETTY_NAME="Wolfi"\nVERSION_ID="20230201"\n'  # as Wolfi images write it
 
-
-def sample(corpus: Path, archive: str, member: str, dest: Path) -> Path:
-    with zipfile.ZipFile(corpus / SAMPLES / archive) as zf:
-        data = zf.read(member)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(data)
-    return dest
 
 
 def expected_rows(doc: dict, namespace: str) -> set[tuple[str, str, str, str, str]]:
@@ -102,11 +92,6 @@ def test_os_release_of_wolfi_and_chainguard_builds_the_namespace() -> None:
 
 # ---- db update from a local mirror ---------------------------------------------------------------
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def mirror(corpus: Path, tmp_path: Path) -> Iterator[str]:
     """The upstream layout: /os/security.json (Wolfi) and /chainguard/security.json (Chainguard)."""
@@ -115,11 +100,8 @@ def mirror(corpus: Path, tmp_path: Path) -> Iterator[str]:
            "tests/unit/providers/wolfi/test-fixtures/input/secdb/security.json", root / "os/security.json")
     sample(corpus, "vunnel-provider-fixtures.zip",
            "tests/unit/providers/chainguard/test-fixtures/input/secdb/security.json", root / "chainguard/security.json")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as url:
+        yield url
 
 
 def test_db_update_wolfi_and_chainguard(mirror: str, corpus: Path, tmp_path: Path) -> None:

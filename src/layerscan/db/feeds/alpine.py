@@ -107,9 +107,13 @@ class AlpineFeed(Feed):
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_secdb(doc)
 
+    def read_document(self, doc: object, stats: ParseStats, out: _ById) -> None:
+        """One secdb document into ``out`` (distributions sharing the format override it)."""
+        parse_secdb(doc, stats, out)
+
     def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         try:
-            parse_secdb(doc, stats, self._out)
+            self.read_document(doc, stats, self._out)
         except FeedError as exc:
             stats.skip(f"{member.name}: {exc}")
         return iter(())

@@ -12,13 +12,12 @@ Alpine. secfixes keys that are not apk versions are skipped and counted.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
-from layerscan.db.feeds.alpine import _ById, parse_secdb
-from layerscan.db.feeds.base import Feed, ParseStats
+from layerscan.db.feeds.alpine import AlpineFeed, _ById, parse_secdb
+from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.members import Member
 from layerscan.errors import FeedError
-from layerscan.model import Advisory
 from layerscan.versions import get_scheme
 
 # repository domain / reponame -> namespace (Chainguard serves packages.cgr.dev, libraries.cgr.dev, ...)
@@ -50,26 +49,16 @@ def _namespace_of(doc: dict[str, Any]) -> str:
     return namespace
 
 
-class _RollingSecdbFeed(Feed):
-    namespace: ClassVar[str]
+class _RollingSecdbFeed(AlpineFeed):
+    """Alpine's reader with the rolling namespace and version-checked secfixes keys."""
 
-    def __init__(self) -> None:
-        self._out = _ById()
+    namespace: ClassVar[str]
 
     def accepts(self, member: Member, doc: object) -> bool:
         return rolling_namespace(doc) == self.namespace
 
-    def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
-        try:
-            parse_secdb(doc, stats, self._out, _namespace_of, _apk_version)
-        except FeedError as exc:
-            stats.skip(f"{member.name}: {exc}")
-        return iter(())
-
-    def finish(self, stats: ParseStats) -> Iterator[Advisory]:
-        out, self._out = self._out, _ById()
-        for vuln_id, rows in out.rows.items():
-            yield Advisory(id=vuln_id, source=self.name, affected=tuple(dict.fromkeys(rows)))
+    def read_document(self, doc: object, stats: ParseStats, out: _ById) -> None:
+        parse_secdb(doc, stats, out, _namespace_of, _apk_version)
 
 
 class WolfiFeed(_RollingSecdbFeed):
