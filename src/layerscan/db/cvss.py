@@ -78,6 +78,22 @@ def score_v2(vector: str) -> float | None:
     return round((0.6 * impact + 0.4 * exploitability - 1.5) * f_impact + 1e-9, 1)
 
 
+def level_from_score(score: float | None) -> str:
+    """The qualitative rating of a CVSS score (the v3 bands: 9.0+ CRITICAL, 7.0+ HIGH, 4.0+ MEDIUM,
+    above 0 LOW); UNKNOWN without a score."""
+    if score is None:
+        return "UNKNOWN"
+    if score >= 9.0:
+        return "CRITICAL"
+    if score >= 7.0:
+        return "HIGH"
+    if score >= 4.0:
+        return "MEDIUM"
+    if score > 0.0:
+        return "LOW"
+    return "UNKNOWN"
+
+
 def base_score(version: str, vector: str) -> float | None:
     """The base score of a vector, None when it cannot be computed (v4.0, malformed)."""
     if version in ("3.0", "3.1"):

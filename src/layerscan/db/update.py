@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from layerscan.db.build import BuildInput, BuildResult, build_database
 from layerscan.db.feeds.osv import parse_modified_ids
+from layerscan.db.feeds.updateinfo import MAX_REPOMD_BYTES, updateinfo_location
 from layerscan.db.fetch import Fetcher, Validators
 from layerscan.db.lock import BuildLock
 from layerscan.db.nvdapi import DEFAULT_URL as NVD_URL
@@ -50,6 +51,8 @@ DEFAULT_URLS = {
     "oracle": "https://linux.oracle.com/security/oval/com.oracle.elsa-all.xml.bz2",
     "mariner": "https://raw.githubusercontent.com/microsoft/AzureLinuxVulnerabilityData/main",
     "redhat": redhat_sync.DEFAULT_URL,
+    "amazon": "https://cdn.amazonlinux.com",
+    "photon": "https://packages.broadcom.com/photon/photon_cve_metadata",
 }
 SOURCES = tuple(DEFAULT_URLS)
 DEFAULT_ECOSYSTEMS = (
@@ -63,7 +66,6 @@ DEFAULT_EOL_PRODUCTS = (
     "amazon-linux", "python", "nodejs", "go", "java", "ruby", "php", "dotnet",
 )
 FULL_RESYNC_THRESHOLD = 5000  # more changed OSV records than this: download all.zip again
-DEFAULT_MAX_AGE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,17 @@ def _fetch_files(fetcher: Fetcher, items: list[tuple[str, Path]], plan: _Plan, k
                 plan.changed.append(key)
         except FeedError as exc:
             errors.append(str(exc))
-    have = [dest for _, dest in items if dest.exists()]
+    _settle(plan, key, errors, len(items), any(dest.exists() for _, dest in items), paths, feed)
+
+
+def _settle(plan: _Plan, key: str, errors: list[str], attempts: int, have: bool, paths: tuple[Path, ...],
+            feed: str) -> None:
+    """After fetching one source's files: failed (nothing cached), stale (every download failed,
+    built from the cache), else built from what is there."""
     if errors and not have:
         plan.failed[key] = "; ".join(errors)[:500]
         return
-    if errors and len(errors) == len(items):
+    if errors and len(errors) == attempts:
         plan.stale[key] = "; ".join(errors)[:500]
     plan.inputs.append(BuildInput(paths=paths, feed=feed, covers=(key,)))
 
@@ -205,6 +213,81 @@ def _mariner(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
     root = opts.feed_dir / "mariner"
     items = [(f"{opts.url('mariner')}/{name}", root / name) for name in MARINER_FILES]
     _fetch_files(fetcher, items, plan, "mariner", (root,), "mariner")
+
+
+AMAZON_MIRROR_LISTS = {  # release -> its core repository's mirror.list, under the "amazon" base URL
+    "1": "2018.03/updates/x86_64/mirror.list",
+    "2": "2/core/latest/x86_64/mirror.list",
+    "2023": "al2023/core/mirrors/latest/x86_64/mirror.list",
+}
+AMAZON_1_URL = "http://repo.us-west-2.amazonaws.com"  # AL1's mirror list is served there, not by the CDN
+_MAX_MIRROR_LIST = 64 * 1024
+
+
+def _amazon_mirror_list(opts: UpdateOptions, release: str) -> str:
+    base = opts.url("amazon")
+    if release == "1" and base == DEFAULT_URLS["amazon"]:
+        base = AMAZON_1_URL
+    return f"{base}/{AMAZON_MIRROR_LISTS[release]}"
+
+
+def _small_file(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise FeedError(f"{path.name}: larger than {limit} bytes")
+    return data
+
+
+def _first_mirror(path: Path) -> str:
+    """The first http(s) repository URL of a yum mirror.list."""
+    for line in _small_file(path, _MAX_MIRROR_LIST).decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line.startswith(("https://", "http://")) and not any(c.isspace() for c in line):
+            return line.rstrip("/")
+    raise FeedError(f"{path}: no http(s) repository URL in the mirror list")
+
+
+def _amazon_release(fetcher: Fetcher, opts: UpdateOptions, release: str, root: Path) -> bool:
+    """mirror.list -> repodata/repomd.xml -> the updateinfo it names; True if the updateinfo changed."""
+    here = root / release
+    listing = fetcher.get(_amazon_mirror_list(opts, release), here / "mirror.list", "amazon")
+    repo = _first_mirror(listing.path)
+    repomd = fetcher.get(f"{repo}/repodata/repomd.xml", here / "repomd.xml", "amazon")
+    href = updateinfo_location(_small_file(repomd.path, MAX_REPOMD_BYTES), f"{repo}/repodata/repomd.xml")
+    name, other = ("updateinfo.xml.gz", "updateinfo.xml") if href.endswith(".gz") else ("updateinfo.xml",
+                                                                                        "updateinfo.xml.gz")
+    result = fetcher.get(urljoin(f"{repo}/", href), here / name, "amazon")
+    (here / other).unlink(missing_ok=True)  # the repository switched compression: keep one copy
+    return result.changed
+
+
+def _amazon_files(root: Path) -> tuple[Path, ...]:
+    return tuple(sorted(root.glob("*/updateinfo.xml*")))
+
+
+def _amazon(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    """Amazon Linux 1, 2 and 2023: each release's updateinfo from its core repository."""
+    root, errors = opts.feed_dir / "amazon", []
+    for release in AMAZON_MIRROR_LISTS:
+        try:
+            if _amazon_release(fetcher, opts, release, root):
+                plan.changed.append("amazon")
+        except (FeedError, OSError) as exc:
+            errors.append(f"Amazon Linux {release}: {exc}")
+    _settle(plan, "amazon", errors, len(AMAZON_MIRROR_LISTS), bool(_amazon_files(root)), _amazon_files(root),
+            "amazon")
+
+
+PHOTON_RELEASES = ("3.0", "4.0", "5.0")
+
+
+def _photon(fetcher: Fetcher, opts: UpdateOptions, plan: _Plan) -> None:
+    """Photon OS: one cve_data_photon<X.Y>.json per release (the release is in the name)."""
+    root = opts.feed_dir / "photon"
+    items = [(f"{opts.url('photon')}/cve_data_photon{r}.json", root / f"cve_data_photon{r}.json")
+             for r in PHOTON_RELEASES]
+    _fetch_files(fetcher, items, plan, "photon", (root,), "photon")
 
 
 NVD_SYNC_KEY = f"{STATE_PREFIX}nvd-sync"  # end date of the last complete NVD download
@@ -270,6 +353,8 @@ _FETCHERS: dict[str, Callable[[Fetcher, UpdateOptions, _Plan], None]] = {
     "oracle": _single_file("oracle", "com.oracle.elsa-all.xml.bz2"),  # one bz2 OVAL file, streamed
     "mariner": _mariner,
     "redhat": _redhat,
+    "amazon": _amazon,
+    "photon": _photon,
 }
 
 

@@ -22,6 +22,8 @@ DATA_SOURCES: dict[str, tuple[str, str]] = {
                            "https://github.com/nodejs/security-wg"),
     "almalinux": ("AlmaLinux Product Errata", "https://errata.almalinux.org/"),
     "bitnami": ("Bitnami Vulnerability Database", "https://github.com/bitnami/vulndb"),
+    "amazon": ("Amazon Linux Security Center", "https://alas.aws.amazon.com/"),
+    "photon": ("Photon OS CVE metadata", "https://packages.broadcom.com/photon/photon_cve_metadata/"),
 }
 
 

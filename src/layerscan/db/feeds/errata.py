@@ -19,11 +19,18 @@ from typing import Iterable, Iterator, Mapping
 
 from layerscan.db.feeds.common import CVE_RE
 from layerscan.model import Advisory
+from layerscan.versions import get_scheme
 
 
 def cve_ids(ids: Iterable[str]) -> tuple[str, ...]:
     """The well-formed CVE ids among ``ids``, first occurrence order."""
     return tuple(dict.fromkeys(i.strip() for i in ids if isinstance(i, str) and CVE_RE.fullmatch(i.strip())))
+
+
+def lowest_evr(evrs: Iterable[str]) -> str:
+    """The lowest rpm ``[epoch:]version-release`` of ``evrs`` (all valid): the fix of an erratum
+    that ships one package name in several builds (per arch, rebuilds)."""
+    return min(evrs, key=get_scheme("rpm").key)
 
 
 def per_cve(erratum: Advisory, cves: Iterable[str] | None = None,

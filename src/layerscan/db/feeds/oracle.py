@@ -113,11 +113,6 @@ def severity_label(definition: Definition) -> str:
     return m.group(1) if m and normalise_severity(m.group(1)) else ""
 
 
-def _lowest(evrs: list[str]) -> str:
-    scheme = get_scheme("rpm")
-    return min(evrs, key=scheme.key)
-
-
 def affected_rows(definition: Definition, stats: ParseStats, label: str) -> tuple[Affected, ...]:
     """One row per (release, package): the lowest non-ksplice fixed EVR (see module doc)."""
     platforms = {m.group(1) for p in definition.platforms if (m := _PLATFORM.match(p))}
@@ -143,7 +138,7 @@ def affected_rows(definition: Definition, stats: ParseStats, label: str) -> tupl
         Affected(namespace=f"{ECOSYSTEM}:{release}", package=package, status="fixed", fixed_version=fixed,
                  ranges=(Range(type="ECOSYSTEM", events=(("introduced", "0"), ("fixed", fixed))),),
                  severity=severity, urgency=label)
-        for (release, package), evrs in grouped.items() for fixed in (_lowest(evrs),))
+        for (release, package), evrs in grouped.items() for fixed in (errata.lowest_evr(evrs),))
 
 
 def cvss_of(cve: CveRef) -> tuple[CVSS, ...]:

@@ -486,33 +486,31 @@ def strip_zero_epoch(evr: str) -> str:
     return evr[2:] if evr.startswith("0:") else evr
 
 
-# ---- feed plumbing shared by the OVAL distributions ------------------------------------------
+# ---- feed plumbing shared by the XML feeds (OVAL distributions, yum updateinfo) --------------
 
-class OvalFeed(Feed):
-    """A feed whose documents are OVAL XML (plain, .bz2 or .gz).
+class XmlFeed(Feed):
+    """A feed whose documents are XML (plain, .bz2 or .gz), read as a capped stream.
 
-    ``accepts`` sniffs the first bytes of a member (``owns``); ``add`` streams the member
+    ``accepts`` sniffs the first bytes of a member (``sniff``); ``add`` streams the member
     through the capped reader. ``parse`` of a single file streams it from disk, so the
     compressed file is never held in memory either (a directory or zip goes through
-    the members loop, whose members are size-capped)."""
+    the members loop, whose members are size-capped). A document that cannot be read
+    (``FeedError``: malformed, forbidden construct, over the caps) is one counted skip."""
 
     max_member_bytes: ClassVar[int] = 512 << 20  # a compressed document (elsa-all.xml.bz2)
     max_xml_bytes: ClassVar[int] = MAX_XML_BYTES
     max_record_bytes: ClassVar[int] = MAX_RECORD_BYTES
 
     @abstractmethod
-    def owns(self, head: str, member_name: str) -> bool:
-        """Is a document starting with ``head`` one of this distribution's?"""
+    def sniff(self, head: str, member_name: str) -> bool:
+        """Is a document starting with ``head`` (decompressed text) one of this feed's?"""
 
     @abstractmethod
     def records(self, stream: Readable, name: str, stats: ParseStats) -> Iterator[Advisory]:
-        """Advisories of one document (may raise OvalError)."""
+        """Advisories of one document (may raise FeedError)."""
 
     def accepts(self, member: Any, doc: object) -> bool:
-        if doc is not None:
-            return False
-        head = head_text(member.data)
-        return looks_like_oval(head) and self.owns(head, member.name)
+        return doc is None and self.sniff(head_text(member.data), member.name)
 
     def add(self, member: Any, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         stream = open_bytes(member.data, member.name, self.max_xml_bytes, self.max_record_bytes)
@@ -525,9 +523,8 @@ class OvalFeed(Feed):
             return
         try:
             with open(path, "rb") as fh:
-                head = head_text(fh.read(1 << 20))
-                if not (looks_like_oval(head) and self.owns(head, path.name)):
-                    stats.skip(f"{path.name}: not a {self.name} OVAL document")
+                if not self.sniff(head_text(fh.read(1 << 20)), path.name):
+                    stats.skip(f"{path.name}: not a {self.name} document")
                     return
                 fh.seek(0)
                 stream = open_xml(fh, path.name, self.max_xml_bytes, self.max_record_bytes)  # type: ignore[arg-type]
@@ -538,5 +535,16 @@ class OvalFeed(Feed):
     def _guarded(self, stream: Readable, name: str, stats: ParseStats) -> Iterator[Advisory]:
         try:
             yield from self.records(stream, name, stats)
-        except OvalError as exc:
+        except FeedError as exc:
             stats.skip(str(exc))
+
+
+class OvalFeed(XmlFeed):
+    """An XmlFeed of OVAL definitions documents; ``owns`` tells this distribution's apart."""
+
+    @abstractmethod
+    def owns(self, head: str, member_name: str) -> bool:
+        """Is an OVAL document starting with ``head`` one of this distribution's?"""
+
+    def sniff(self, head: str, member_name: str) -> bool:
+        return looks_like_oval(head) and self.owns(head, member_name)

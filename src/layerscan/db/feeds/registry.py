@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from layerscan.db.feeds.alpine import AlpineFeed
+from layerscan.db.feeds.amazon import AmazonFeed
 from layerscan.db.feeds.base import Feed, ParseStats, SideFeed
 from layerscan.db.feeds.common import decode_member
 from layerscan.db.feeds.debian import DebianFeed
@@ -19,19 +20,20 @@ from layerscan.db.feeds.nodejs import NodejsFeed
 from layerscan.db.feeds.nvd import NvdFeed
 from layerscan.db.feeds.oracle import OracleFeed
 from layerscan.db.feeds.osv import OsvFeed
+from layerscan.db.feeds.photon import PhotonFeed
 from layerscan.db.feeds.redhat_csaf import RedHatCsafFeed
 from layerscan.db.feeds.wolfi import ChainguardFeed, WolfiFeed
 from layerscan.errors import FeedError
 
 ADVISORY_FEEDS: dict[str, type[Feed]] = {
     f.name: f for f in (OsvFeed, DebianFeed, AlpineFeed, NvdFeed, NodejsFeed, WolfiFeed, ChainguardFeed,
-                        RedHatCsafFeed, OracleFeed, MarinerFeed)
+                        RedHatCsafFeed, OracleFeed, MarinerFeed, AmazonFeed, PhotonFeed)
 }
 SIDE_FEEDS: dict[str, type[SideFeed]] = {f.name: f for f in (KevFeed, EpssFeed, EolFeed)}
 ALL_FEEDS: dict[str, type[Feed] | type[SideFeed]] = {**ADVISORY_FEEDS, **SIDE_FEEDS}
 # most specific detectors first: OSV accepts any {"id", "modified"} document
-SNIFF_ORDER = ("kev", "nvd", "alpine", "oracle", "mariner", "wolfi", "chainguard", "nodejs-security-wg", "redhat",
-               "osv", "debian", "eol", "epss")
+SNIFF_ORDER = ("kev", "nvd", "alpine", "oracle", "mariner", "amazon", "photon", "wolfi", "chainguard",
+               "nodejs-security-wg", "redhat", "osv", "debian", "eol", "epss")
 IMPORT = "import"  # stats key for members no feed could decode
 
 
