@@ -1,0 +1,175 @@
+"""The fleet HTTP API (``layerscan server``), a thin Starlette app over fleet.store and fleet.tasks.
+
+    POST /images                        {"ref": "registry/repo:tag"} or {"refs": [...]} -> 202 queued
+    GET  /images                        stored images (paginated: ?limit=&offset=)
+    GET  /vulnerabilities/{id}/images   images a vulnerability (or an alias) hits: layer, fixed version
+    GET  /packages/{purl}/images        images holding a package (purl URL-encoded; without @version: any)
+    GET  /summary                       fleet counts, images affected per severity
+    POST /rematch                       re-match the fleet against the current database now
+    GET  /openapi.json                  this API's OpenAPI 3.1 document (fleet/openapi.json)
+
+No authentication yet: bind it to a trusted interface (API tokens are the next slice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+
+from layerscan.fleet import store as fleet_store
+from layerscan.fleet.tasks import AlreadyQueued, FleetRuntime, request_rematch, submit
+
+if TYPE_CHECKING:
+    import procrastinate
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+MAX_REFS = 100
+
+
+def openapi_document() -> dict[str, Any]:
+    return json.loads(resources.files("layerscan.fleet").joinpath("openapi.json").read_text(encoding="utf-8"))
+
+
+class BadRequest(Exception):
+    status = 400
+
+
+class TooLarge(BadRequest):
+    status = 413
+
+
+def _int_param(request: Request, name: str, default: int, top: int) -> int:
+    raw = request.query_params.get(name, str(default))
+    if not raw.isdigit() or not 0 <= int(raw) <= top:
+        raise BadRequest(f"{name} must be an integer between 0 and {top}")
+    return int(raw)
+
+
+def _page_json(page: fleet_store.Page) -> dict[str, Any]:
+    return {"total": page.total, "limit": page.limit, "offset": page.offset,
+            "items": [dataclasses.asdict(item) for item in page.items]}
+
+
+async def _refs(request: Request) -> list[str]:
+    from layerscan.errors import ImageError
+    from layerscan.source.registry.reference import parse_reference
+
+    body = bytearray()
+    async for chunk in request.stream():  # bounded: never more than MAX_BODY in memory
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise TooLarge(f"request body is larger than {MAX_BODY} bytes")
+    try:
+        data = json.loads(bytes(body) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON: {\"ref\": \"registry/repo:tag\"}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object: {\"ref\": \"registry/repo:tag\"}")
+    refs = [data["ref"]] if "ref" in data else data.get("refs")
+    if not isinstance(refs, list) or not refs or len(refs) > MAX_REFS or not all(isinstance(r, str) for r in refs):
+        raise BadRequest(f"give \"ref\" (a string) or \"refs\" (1 to {MAX_REFS} strings)")
+    for ref in refs:
+        try:
+            parse_reference(ref)
+        except ImageError as exc:
+            raise BadRequest(str(exc)) from None
+    return refs
+
+
+def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: bool = False,
+             concurrency: int = 1) -> Starlette:
+    import psycopg
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def query(fn: Callable[..., Any], *args: Any) -> Any:
+        def run() -> Any:
+            with psycopg.connect(runtime.database_url) as conn:
+                return fn(conn, *args)
+        return await run_in_threadpool(run)
+
+    def handler(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except BadRequest as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return wrapped
+
+    async def post_images(request: Request) -> Response:
+        results = []
+        for ref in await _refs(request):
+            digest = await query(fleet_store.image_digest, ref.rsplit("@", 1)[1]) if "@" in ref else ""
+            if digest:
+                results.append({"ref": ref, "status": "stored", "digest": digest})
+                continue
+            try:
+                results.append({"ref": ref, "status": "queued", "job_id": await submit(app, ref)})
+            except AlreadyQueued:
+                results.append({"ref": ref, "status": "already-queued"})
+        return JSONResponse({"results": results}, status_code=202)
+
+    async def get_images(request: Request) -> Response:
+        page = await query(fleet_store.list_images, _int_param(request, "limit", 100, fleet_store.MAX_PAGE),
+                           _int_param(request, "offset", 0, 10 ** 9))
+        return JSONResponse(_page_json(page))
+
+    async def vulnerability_images(request: Request) -> Response:
+        page = await query(fleet_store.images_for_vulnerability, request.path_params["vuln_id"],
+                           _int_param(request, "limit", 100, fleet_store.MAX_PAGE),
+                           _int_param(request, "offset", 0, 10 ** 9))
+        return JSONResponse({"vulnerability": request.path_params["vuln_id"], **_page_json(page)})
+
+    async def package_images(request: Request) -> Response:
+        purl = request.path_params["purl"]
+        if not purl.startswith("pkg:"):
+            raise BadRequest("give a package URL (pkg:type/namespace/name@version), URL-encoded")
+        page = await query(fleet_store.images_for_package, purl,
+                           _int_param(request, "limit", 100, fleet_store.MAX_PAGE),
+                           _int_param(request, "offset", 0, 10 ** 9))
+        return JSONResponse({"purl": purl, **_page_json(page)})
+
+    async def summary(request: Request) -> Response:
+        return JSONResponse(await query(fleet_store.summary))
+
+    async def post_rematch(request: Request) -> Response:
+        job = await request_rematch(app)
+        return JSONResponse({"status": "queued" if job else "already-queued", "job_id": job}, status_code=202)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with app.open_async():
+            worker = asyncio.create_task(app.run_worker_async(concurrency=concurrency, install_signal_handlers=False)) \
+                if embedded_worker else None
+            try:
+                yield
+            finally:
+                if worker:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+
+    routes = [
+        Route("/images", handler(post_images), methods=["POST"]),
+        Route("/images", handler(get_images), methods=["GET"]),
+        Route("/vulnerabilities/{vuln_id}/images", handler(vulnerability_images), methods=["GET"]),
+        Route("/packages/{purl:path}/images", handler(package_images), methods=["GET"]),
+        Route("/summary", handler(summary), methods=["GET"]),
+        Route("/rematch", handler(post_rematch), methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
