@@ -284,12 +284,13 @@ def test_every_sle_product_of_a_service_pack_is_one_stream(product: str) -> None
         "SUSE:Linux Enterprise Server 15")
 
 
-def test_cli_sles_bci_rpmdb_with_a_suse_erratum(corpus: Path, tmp_path: Path) -> None:
-    """The real SLE 15 BCI rpmdb (NDB) with a SLES os-release (the corpus has no SLES os-release case;
-    ID/VERSION_ID as a SLES 15 SP3 BCI image writes them). The real SUSE-SU sample names no package,
-    so the erratum's affected entries are filled in here from the installed packages: one fixed in a
-    later release than installed (reported), one fixed at the installed version (not reported).
-    The erratum's CVE ids are placeholders. Findings come under the CVEs with the SUSE-SU id as alias."""
+def sles_bci_case(corpus: Path, tmp_path: Path) -> tuple[Path, Path, dict, dict]:
+    """(root, feeds, erratum, the installed package it fixes later): the real SLE 15 BCI rpmdb
+    (NDB) with a SLES os-release (the corpus has no SLES os-release case; ID/VERSION_ID as a
+    SLES 15 SP3 BCI image writes them) under ``tmp_path/root``. The real SUSE-SU sample names no
+    package, so the erratum's affected entries are filled in here from the installed packages:
+    one fixed in a later release than installed (reported), one fixed at the installed version
+    (not reported); written to ``tmp_path/feeds``. The erratum's CVE ids are placeholders."""
     root = tmp_path / "root"
     shutil.copytree(corpus / "fixtures/rpm/rpmdb-sle15-bci-ndb", root, ignore=shutil.ignore_patterns("expected.json"))
     (root / "etc").mkdir()
@@ -309,7 +310,14 @@ def test_cli_sles_bci_rpmdb_with_a_suse_erratum(corpus: Path, tmp_path: Path) ->
     ]
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "SUSE-SU-2023:3313-1.json").write_text(json.dumps(rec))
-    assert run_cli("db", "import", str(tmp_path / "feeds"), cwd=tmp_path).returncode == 0
+    return root, tmp_path / "feeds", rec, old
+
+
+def test_cli_sles_bci_rpmdb_with_a_suse_erratum(corpus: Path, tmp_path: Path) -> None:
+    """The SLES case (sles_bci_case): findings come under the CVEs with the SUSE-SU id as alias."""
+    root, feeds, rec, old = sles_bci_case(corpus, tmp_path)
+    later = rec["affected"][0]["ranges"][0]["events"][1]["fixed"]
+    assert run_cli("db", "import", str(feeds), cwd=tmp_path).returncode == 0
     proc = run_cli("rootfs", str(root), "--skip-db-update", "-f", "json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     vulns = [v for r in json.loads(proc.stdout)["Results"] for v in r.get("Vulnerabilities") or []]

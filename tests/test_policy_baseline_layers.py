@@ -190,3 +190,14 @@ def test_hostile_history_values():
     assert [s.empty_layer for s in steps] == [False, False, True, False]
     assert guess_base_history_index(steps) == -1  # "\x1b[2J CMD" is not a CMD step
     assert guess_base_history_index([HistoryStep("CMD x", True)] * 3) == -1
+
+
+@pytest.mark.parametrize("spec", [1, AUTO])
+def test_an_unknown_layer_order_excludes_nothing(spec: int | str) -> None:
+    """Any caller (not only `layerscan sbom`, which refuses first): no boundary from a guessed order."""
+    from dataclasses import replace
+
+    image = replace(SBOM.image, layer_order_known=False) if SBOM.image else ImageMeta(
+        layers=(LayerInfo(0, "sha256:" + "a" * 64),), layer_order_known=False)
+    boundary = resolve_boundary(spec, image)
+    assert boundary.layers == 0 and "order" in boundary.warning

@@ -120,7 +120,9 @@ def test_trivy_cyclonedx_fields() -> None:
         assert pkg.layer is not None
         assert pkg.layer.diff_id == props["aquasecurity:trivy:LayerDiffID"]
         assert pkg.layer.index == diff_ids.index(props["aquasecurity:trivy:LayerDiffID"])
-    assert not sbom.unknowns
+    # Trivy writes the DiffID properties sorted by value, not stacked: the order is not known
+    assert not sbom.image.layer_order_known
+    assert [u.reason for u in sbom.unknowns if "order" not in u.reason] == []
 
 
 def _syft_upstream(purl: str) -> str:
@@ -361,3 +363,73 @@ def test_layers_the_document_does_not_order_go_on_top() -> None:
     sbom = parse_sbom(_cdx(*comps, metadata={"component": root}), "m")
     assert {p.name: p.layer.index for p in sbom.packages} == {"b": 0, "a": 1}
     assert any("order" in u.reason for u in sbom.unknowns)
+
+
+# ---------------------------------------------------------------- Syft JSON (syft -o syft-json)
+
+def _syft_json(**changes: object) -> dict:
+    doc = _raw("sample-syft.syft.json")
+    doc["source"]["metadata"].update(changes)
+    return doc
+
+
+def test_syft_json_layers_in_stacking_order() -> None:
+    import base64
+
+    from imagebuild import sample_image
+
+    raw = _raw("sample-syft.syft.json")
+    sbom = load_sbom(SBOMS / "sample-syft.syft.json")
+    built = sample_image()
+    config = json.loads(base64.b64decode(raw["source"]["metadata"]["config"]))
+    assert [x.diff_id for x in sbom.image.layers] == [x.diff_id for x in built.layers] == config["rootfs"]["diff_ids"]
+    assert [x.created_by for x in sbom.image.layers] == [x.created_by for x in built.layers]
+    assert sbom.image.layer_order_known and sbom.image.image_id == raw["source"]["metadata"]["imageID"]
+    assert json.loads(sbom.image.config_json) == config and dict(sbom.image.labels) == config["config"]["Labels"]
+    by_name = {a["name"]: a for a in raw["artifacts"]}
+    for pkg in sbom.packages:
+        layer_id = by_name[pkg.name]["locations"][0]["layerID"]
+        assert (pkg.layer.index, pkg.layer.diff_id) == (config["rootfs"]["diff_ids"].index(layer_id), layer_id)
+        assert pkg.purl == by_name[pkg.name]["purl"] and pkg.version == by_name[pkg.name]["version"]
+        assert pkg.src_name == (by_name[pkg.name]["metadata"]["source"] or pkg.name)
+    assert (sbom.os.family, sbom.os.name) == (raw["distro"]["id"], raw["distro"]["versionID"])
+    assert not sbom.unknowns
+
+
+@pytest.mark.parametrize("changes", [
+    {"layers": "not a list"}, {"layers": [{"digest": 7}]}, {"layers": [{"digest": "sha256:a"}, {"digest": "sha256:a"}]},
+    {"layers": []}])
+def test_syft_json_with_an_unreadable_layer_list_has_no_order(changes: dict) -> None:
+    sbom = parse_sbom(json.dumps(_syft_json(**changes)).encode(), "syft.json")
+    assert sbom.image is not None and not sbom.image.layer_order_known  # the packages still name their layer
+    assert any("not their order" in u.reason for u in sbom.unknowns)
+
+
+@pytest.mark.parametrize("config", ["%%% not base64", "bm90IGpzb24=", "W10=", "x" * (6 * 1024 * 1024)])
+def test_syft_json_with_a_bad_config_keeps_the_order(config: str) -> None:
+    sbom = parse_sbom(json.dumps(_syft_json(config=config)).encode(), "syft.json")
+    assert sbom.image.layer_order_known and sbom.image.config_json == ""
+    assert [x.created_by for x in sbom.image.layers] == ["", "", "", ""]
+
+
+def test_syft_json_hostile_artifacts_are_skipped() -> None:
+    doc = _raw("sample-syft.syft.json")
+    doc["artifacts"] += [None, 5, {"name": "x", "purl": 3, "locations": "no"}, {"metadata": [1]}]
+    sbom = parse_sbom(json.dumps(doc).encode(), "syft.json")
+    assert len(sbom.packages) == 3
+
+
+def test_tag_value_annotations_attach_to_the_package_they_name() -> None:
+    text = "\n".join([
+        "SPDXVersion: SPDX-2.3", "DocumentName: d", "AnnotationComment: before any Annotator: dropped",
+        "PackageName: zlib", "SPDXID: SPDXRef-z", "PackageVersion: 1.3",
+        "ExternalRef: PACKAGE-MANAGER purl pkg:npm/zlib@1.3",
+        "Annotator: Tool: layerscan-1", "SPDXREF: SPDXRef-z",
+        "AnnotationComment: <text>layerscan:layer:diff_id=sha256:" + "a" * 64 + "</text>",
+        "Annotator: Tool: layerscan-1", "SPDXREF: SPDXRef-nowhere", "AnnotationComment: layerscan:layer:index=9",
+        "Annotator: Tool: layerscan-1", "AnnotationComment: layerscan:layer:index=5",  # no SPDXREF
+    ])
+    sbom = parse_sbom(text.encode(), "t.spdx")
+    (pkg,) = sbom.packages
+    assert pkg.layer is not None and pkg.layer.diff_id == "sha256:" + "a" * 64
+    assert not sbom.image.layer_order_known  # a layer without an index or an image layer list

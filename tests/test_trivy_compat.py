@@ -1,7 +1,10 @@
 """A Trivy-report consumer can read our JSON: Trivy itself (`trivy convert`, a black box)
 parses our report into its own types and writes it back with every vulnerability intact,
-for the demo and for reports with findings from every feed in the corpus (whose dates come
-as bare days, without a zone, or as placeholders such as 1970-01-01)."""
+as JSON, as its table and as SARIF, for the demo and for reports with findings from every
+feed in the corpus (whose dates come as bare days, without a zone, or as placeholders such
+as 1970-01-01): the OSV, Debian, Alpine and nodejs feeds and the distribution feeds of the
+upstream samples (Red Hat CSAF, Oracle ELSA, Mariner/Azure Linux OVAL, Wolfi/Chainguard
+secdb, Ubuntu OSV, Amazon ALAS, Photon, Rocky, SUSE)."""
 
 from __future__ import annotations
 
@@ -25,19 +28,39 @@ def layerscan(*args: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=300)
 
 
-def trivy_convert(ours: Path, tmp_path: Path) -> dict:
-    """Trivy's reading of our report, written back as its JSON (asserts that it read it)."""
-    back = tmp_path / "trivy.json"
-    conv = subprocess.run([trivy_binary(), "convert", "--format", "json", "--list-all-pkgs", "-o", str(back), str(ours)],
+def trivy_render(ours: Path, tmp_path: Path, fmt: str) -> str:
+    """Trivy's reading of our report, written back in ``fmt`` (asserts that it read it)."""
+    back = tmp_path / f"trivy.{fmt}"
+    conv = subprocess.run([trivy_binary(), "convert", "--format", fmt, "--list-all-pkgs", "-o", str(back), str(ours)],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert conv.returncode == 0, conv.stderr
-    return json.loads(back.read_text())
+    return back.read_text()
+
+
+def trivy_convert(ours: Path, tmp_path: Path) -> dict:
+    return json.loads(trivy_render(ours, tmp_path, "json"))
 
 
 def vulns(doc: dict) -> set[tuple[str, str, str, str, str]]:
     return {(r["Target"], v["PkgName"], v["VulnerabilityID"], v["InstalledVersion"], v.get("FixedVersion", ""))
             for r in doc["Results"] for v in r.get("Vulnerabilities") or []}
+
+
+def assert_trivy_reads(ours: Path, tmp_path: Path) -> None:
+    """Every date RFC 3339 in UTC; Trivy's JSON, table and SARIF of our report carry every finding."""
+    mine = json.loads(ours.read_text())
+    assert dates(mine) and all(RFC3339_UTC.match(d) for d in dates(mine)), dates(mine)
+    assert vulns(mine) and vulns(trivy_convert(ours, tmp_path)) == vulns(mine)
+    findings = [v for r in mine["Results"] for v in r.get("Vulnerabilities") or []]
+    table = trivy_render(ours, tmp_path, "table")
+    totals = [int(n) for n in re.findall(r"^Total: (\d+) \(", table, re.M)]
+    assert sum(totals) == len(findings), table[:2000]
+    assert all(v["VulnerabilityID"] in table for v in findings)
+    sarif = json.loads(trivy_render(ours, tmp_path, "sarif"))
+    results = [res for run in sarif["runs"] for res in run["results"]]
+    assert sorted((res["ruleId"], re.search(r"^Package: (.*)$", res["message"]["text"], re.M).group(1))
+                  for res in results) == sorted((v["VulnerabilityID"], v["PkgName"]) for v in findings)
 
 
 @needs_trivy
@@ -57,6 +80,7 @@ def test_trivy_convert_reads_our_json_report(tmp_path: Path):
     assert vulns(mine) and vulns(theirs) == vulns(mine)
     assert packages(theirs) == packages(mine)
     assert theirs["Metadata"]["OS"] == {k: v for k, v in mine["Metadata"]["OS"].items() if k in theirs["Metadata"]["OS"]}
+    assert_trivy_reads(ours, tmp_path)
 
 
 # One SBOM per corpus feed family, with packages the family's records affect. Dates to normalise:
@@ -73,6 +97,23 @@ FEED_SBOMS = {
     "pypi-go-rustsec-ghsa": (None, {"osv:PyPI", "osv:Go", "osv:crates.io", "osv:Maven"}, (
         "pkg:pypi/urllib3@1.24.1", "pkg:golang/golang.org/x/net@v0.22.0", "pkg:cargo/openssl-src@111.8.0",
         "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1")),
+    "bitnami": (None, {"osv:Bitnami"}, ("pkg:bitnami/activemq@5.15.0",)),
+    # the distribution feeds of the upstream samples (corpus/feeds/upstream-samples), each with a
+    # package one of its records fixes in a later version
+    "redhat-csaf": (("rhel", "8.8"), {"redhat"}, ("pkg:rpm/redhat/sudo@1.9.5p2-0.el8?distro=rhel-8.8",)),
+    "oracle-elsa": (("ol", "7.9"), {"oracle"}, ("pkg:rpm/oracle/emacs-git@1.8.3.1-5.el7?distro=ol-7.9",)),
+    "mariner-oval": (("mariner", "2.0"), {"mariner"}, ("pkg:rpm/mariner/golang@1.20.6-1.cm2?distro=mariner-2.0",)),
+    "azurelinux-oval": (("azurelinux", "3.0"), {"mariner"},
+                        ("pkg:rpm/azurelinux/freeglut@3.2.2-1.azl3?distro=azurelinux-3.0",)),
+    "wolfi-secdb": (("wolfi", "20230201"), {"wolfi"}, ("pkg:apk/wolfi/binutils@2.38-r0?distro=wolfi-20230201",)),
+    "chainguard-secdb": (("chainguard", "20230214"), {"chainguard"},
+                         ("pkg:apk/chainguard/binutils@2.38-r0?distro=chainguard-20230214",)),
+    "ubuntu-osv": (("ubuntu", "22.04"), {"osv:Ubuntu"},
+                   ("pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=wayland",)),
+    "amazon-alas": (("amzn", "2"), {"amazon"}, ("pkg:rpm/amazon/kernel@4.9.70-25.242.amzn2?distro=amzn-2",)),
+    "photon": (("photon", "3.0"), {"photon"}, ("pkg:rpm/photon/ansible@2.7.5-1.ph3?distro=photon-3.0",)),
+    "rocky-osv": (("rocky", "8.7"), {"osv:Rocky Linux"},
+                  ("pkg:rpm/rocky/firefox@102.10.0-1.el8_7?distro=rocky-8.7",)),
 }
 
 
@@ -107,5 +148,21 @@ def test_trivy_convert_reads_reports_from_every_feed(corpus_db: Path, tmp_path: 
     mine = json.loads(ours.read_text())
     found = {v["DataSource"]["ID"] for r in mine["Results"] for v in r.get("Vulnerabilities") or []}
     assert sources <= found, f"{family}: findings from {found}"
-    assert dates(mine) and all(RFC3339_UTC.match(d) for d in dates(mine)), dates(mine)
-    assert vulns(trivy_convert(ours, tmp_path)) == vulns(mine)
+    assert_trivy_reads(ours, tmp_path)
+
+
+@needs_trivy
+def test_trivy_convert_reads_a_suse_report(corpus: Path, tmp_path: Path):
+    """SUSE: the corpus database has no SUSE rows (its only SUSE-SU sample names no package), so
+    the SLES case of test_feed_ubuntu_suse fills one in and scans a real SLE rpmdb."""
+    from test_feed_ubuntu_suse import sles_bci_case
+
+    root, feeds, _, _ = sles_bci_case(corpus, tmp_path)
+    cache = str(tmp_path / "cache")
+    assert layerscan("db", "import", str(feeds), "--cache-dir", cache).returncode == 0
+    ours = tmp_path / "ours.json"
+    out = layerscan("rootfs", str(root), "--cache-dir", cache, "--skip-db-update", "-f", "json", "-o", str(ours))
+    assert out.returncode == 0, out.stderr
+    mine = json.loads(ours.read_text())
+    assert mine["Metadata"]["OS"]["Family"].startswith("suse")
+    assert_trivy_reads(ours, tmp_path)

@@ -18,6 +18,10 @@ The ``org.opencontainers.image.base.name`` / ``base.digest`` labels name the
 base image; they are reported with the boundary, and when the history gives no
 boundary the warning says which base the image declares.
 A number N instead says that the first N filesystem layers are the base.
+
+An SBOM read from a file must state the layers' stacking order (ours, Syft JSON);
+one that names each package's layer but not the order (Trivy's and Syft's
+CycloneDX/SPDX), or no layers at all, is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -145,11 +149,34 @@ def guess_boundary(image: ImageMeta) -> BaseBoundary:
     return BaseBoundary(layers_before(steps, index), f"auto: history {step[:80]}", base)
 
 
+SBOM_ORDER_HINT = ("generate the SBOM with the layer order: 'layerscan image IMAGE -f cyclonedx' or "
+                   "'syft IMAGE -o syft-json' (Trivy's and Syft's CycloneDX/SPDX name each package's layer "
+                   "but not the order of the layers), or scan the image itself")
+
+
+def require_layer_order(spec: str | int | None, image: ImageMeta | None, source: str) -> None:
+    """Refuse base-layer exclusion for an SBOM file (``source``) whose layer order is unknown."""
+    if spec is None or spec == 0:
+        return
+    if image is None or not image.layers:
+        why = "names no image layers"
+    elif not image.layer_order_known:
+        why = "names each package's layer but not the order of the layers"
+    else:
+        return
+    raise UsageError(f"--exclude-base-layers: the SBOM {source} {why}, so the base image's layers "
+                     "cannot be told apart", hint=SBOM_ORDER_HINT)
+
+
 def resolve_boundary(spec: str | int | None, image: ImageMeta | None) -> BaseBoundary:
     """The base boundary for a parsed ``--exclude-base-layers`` value (None: no exclusion)."""
     if spec is None:
         return BaseBoundary(0, "")
     base = declared_base(image.labels) if image else ""
+    if image is not None and not image.layer_order_known:  # never a guess (see require_layer_order)
+        return BaseBoundary(0, "layer order unknown", base,
+                            f"--exclude-base-layers {spec}: the SBOM does not state the order of the image's "
+                            "layers; nothing is excluded")
     if isinstance(spec, int):
         count = len(image.layers) if image and image.layers else spec
         return BaseBoundary(min(spec, count), f"--exclude-base-layers {spec}", base)

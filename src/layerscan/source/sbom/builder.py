@@ -46,6 +46,17 @@ class Component:
 
 
 @dataclass(frozen=True)
+class LayerRef:
+    """A layer as a document names it; ``index`` is None when the document does not say
+    where the layer is stacked."""
+
+    diff_id: str
+    digest: str = ""
+    index: int | None = None
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
 class DocFacts:
     """Document-level facts: the artifact, its OS, the image's layers."""
 
@@ -53,14 +64,11 @@ class DocFacts:
     os: OSInfo | None = None
     image_props: Props = ()  # properties of the described artifact (root component)
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _LayerRef:
-    diff_id: str
-    digest: str = ""
-    index: int | None = None
-    created_by: str = ""
+    layers: tuple[LayerRef, ...] = ()  # the image's layers in stacking order, when the format lists them
+    image_id: str = ""
+    repo_tags: tuple[str, ...] = ()
+    config_json: str = ""  # the image config, when the document embeds it (Syft JSON)
+    labels: Props = ()  # the image config's labels
 
 
 def first(props: Props, *keys: str) -> str:
@@ -117,39 +125,42 @@ def _source_is_binary(comp: Component) -> bool:
 
 # ---------------------------------------------------------------- layers
 
-def _layer_ref(props: Props) -> _LayerRef | None:
+def _layer_ref(props: Props) -> LayerRef | None:
     diff_id = first(props, "layerscan:layer:diff_id", "aquasecurity:trivy:LayerDiffID",
                     "syft:location:0:layerID")
     if not diff_id:
         return None
     raw_index = first(props, "layerscan:layer:index")
     index = int(raw_index) if raw_index.isdigit() and len(raw_index) < 7 else None
-    return _LayerRef(diff_id=diff_id,
-                     digest=first(props, "layerscan:layer:digest", "aquasecurity:trivy:LayerDigest"),
-                     index=index, created_by=first(props, "layerscan:layer:created_by"))
+    return LayerRef(diff_id=diff_id,
+                    digest=first(props, "layerscan:layer:digest", "aquasecurity:trivy:LayerDigest"),
+                    index=index, created_by=first(props, "layerscan:layer:created_by"))
 
 
-def _image_layers(image_props: Props) -> list[_LayerRef]:
-    """Ordered layers the root component lists (ours: image:layer:N, Trivy: DiffID)."""
-    ours: dict[int, _LayerRef] = {}
-    for name, value in image_props:
+def _image_layers(facts: DocFacts) -> list[LayerRef]:
+    """The image's layers the document lists: in stacking order when it states one (ours:
+    ``layerscan:image:layer:N``; Syft JSON: ``source.metadata.layers``), else without an index
+    (Trivy's ``DiffID`` properties, which Trivy writes sorted by value, not stacked)."""
+    ours: dict[int, LayerRef] = {}
+    for name, value in facts.image_props:
         prefix = "layerscan:image:layer:"
         if name.startswith(prefix) and name[len(prefix):].isdigit() and len(name) - len(prefix) < 7:
             diff_id, _, created_by = value.partition(" ")
             index = int(name[len(prefix):])
-            ours[index] = _LayerRef(diff_id=diff_id, index=index, created_by=created_by)
+            ours[index] = LayerRef(diff_id=diff_id, index=index, created_by=created_by)
     if ours:
         return [ours[i] for i in sorted(ours)]
-    return [_LayerRef(diff_id=d, index=i)
-            for i, d in enumerate(all_values(image_props, "aquasecurity:trivy:DiffID"))]
+    if facts.layers:
+        return [replace(ref, index=i) for i, ref in enumerate(facts.layers)]
+    return [LayerRef(diff_id=d) for d in all_values(facts.image_props, "aquasecurity:trivy:DiffID")]
 
 
 class _Layers:
     """Resolves per-component layer references to shared LayerInfo values."""
 
-    def __init__(self, listed: list[_LayerRef], refs: Iterable[_LayerRef]) -> None:
+    def __init__(self, listed: list[LayerRef], refs: Iterable[LayerRef]) -> None:
         self.guessed_order = False
-        merged: dict[str, _LayerRef] = {}
+        merged: dict[str, LayerRef] = {}
         for ref in [*listed, *refs]:
             known = merged.get(ref.diff_id)
             merged[ref.diff_id] = ref if known is None else replace(
@@ -159,7 +170,7 @@ class _Layers:
         unordered = [d for d, r in merged.items() if r.index is None]
         if unordered:
             # the document does not order these layers: number them, as they first appear,
-            # after the ones it does order
+            # after the ones it does order, and say so (ImageMeta.layer_order_known)
             self.guessed_order = True
             start = max((r.index for r in merged.values() if r.index is not None), default=-1) + 1
             for offset, diff_id in enumerate(unordered):
@@ -168,7 +179,7 @@ class _Layers:
             d: LayerInfo(index=r.index or 0, diff_id=d, digest=r.digest, created_by=r.created_by)
             for d, r in merged.items()}
 
-    def get(self, ref: _LayerRef | None) -> LayerInfo | None:
+    def get(self, ref: LayerRef | None) -> LayerInfo | None:
         return self.by_diff_id.get(ref.diff_id) if ref else None
 
     def ordered(self) -> tuple[LayerInfo, ...]:
@@ -247,7 +258,8 @@ def _notes(tally: _Tally, layers: _Layers) -> list[str]:
     if tally.bad_purl:
         notes.append(_note("{n} component(s) with an invalid purl skipped ({names})", tally.bad_purl))
     if layers.guessed_order:
-        notes.append("the SBOM does not order the image layers: layers are numbered as they first appear")
+        notes.append("the SBOM names the layers but not their order: layers are numbered as they first appear, "
+                     "and base layers cannot be excluded (--exclude-base-layers)")
     return notes
 
 
@@ -268,21 +280,22 @@ def _os_from_packages(packages: Iterable[Package]) -> OSInfo | None:
 
 def _image_meta(facts: DocFacts, layers: _Layers) -> ImageMeta | None:
     props = facts.image_props
-    image_id = first(props, "layerscan:image:id", "aquasecurity:trivy:ImageID")
+    image_id = first(props, "layerscan:image:id", "aquasecurity:trivy:ImageID") or facts.image_id
     ordered = layers.ordered()
     if not (image_id or ordered):
         return None
     return ImageMeta(image_id=image_id, diff_ids=tuple(layer.diff_id for layer in ordered),
                      repo_tags=tuple(all_values(props, "layerscan:image:repo_tag")
-                                     or all_values(props, "aquasecurity:trivy:RepoTag")),
+                                     or all_values(props, "aquasecurity:trivy:RepoTag")) or facts.repo_tags,
                      repo_digests=tuple(all_values(props, "layerscan:image:repo_digest")
                                         or all_values(props, "aquasecurity:trivy:RepoDigest")),
-                     layers=ordered)
+                     layers=ordered, config_json=facts.config_json, labels=facts.labels,
+                     layer_order_known=not layers.guessed_order)
 
 
 def build_sbom(facts: DocFacts, components: list[Component], location: str) -> Sbom:
     """The Sbom of a document; ``location`` (the file) names the notes."""
-    layers = _Layers(_image_layers(facts.image_props),
+    layers = _Layers(_image_layers(facts),
                      (r for r in (_layer_ref(c.properties) for c in components) if r))
     tally = _Tally()
     packages = tuple(p for p in (_package(c, layers, tally) for c in components) if p)

@@ -1,8 +1,8 @@
 """SPDX 2.x tag-value -> the SPDX JSON shape, so :mod:`spdx` reads both.
 
 Only what a scan needs is kept: document name, packages (name, SPDXID,
-version, purl external refs, purpose, source info, licences, Trivy-style
-annotations are JSON-only) and DESCRIBES relationships.
+version, purl external refs, purpose, source info, licences), relationships, and
+the annotations naming a package (``SPDXREF``; ours carry the layers and their order).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ _PACKAGE_FIELDS = {
     "PackageLicenseConcluded": "licenseConcluded",
 }
 _MAX_TEXT_LINES = 10_000
+_ANNOTATION_FIELDS = {"Annotator": "annotator", "AnnotationComment": "comment", "SPDXREF": "ref"}
+MAX_ANNOTATIONS = 10 * MAX_COMPONENTS
 
 
 def looks_like_tag_value(text: str) -> bool:
@@ -59,10 +61,27 @@ def _external_ref(value: str) -> dict[str, str] | None:
     return {"referenceCategory": parts[0], "referenceType": parts[1], "referenceLocator": parts[2]}
 
 
+def _attach(doc: dict[str, Any], annotations: list[dict[str, str]]) -> None:
+    """Each annotation onto the package its SPDXREF names (others are dropped)."""
+    by_id = {p.get("SPDXID"): p for p in doc["packages"]}
+    for ann in annotations:
+        target = by_id.get(ann.pop("ref", ""))
+        if target is not None:
+            target.setdefault("annotations", []).append(ann)
+
+
 def to_spdx_json(text: str, location: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"packages": [], "relationships": []}
     pkg: dict[str, Any] | None = None
+    annotations: list[dict[str, str]] = []
     for tag, value in _lines(text):
+        if tag == "Annotator":
+            if len(annotations) >= MAX_ANNOTATIONS:
+                raise ImageError(f"{location}: more than {MAX_ANNOTATIONS} annotations; refusing the SBOM")
+            annotations.append({})
+        if tag in _ANNOTATION_FIELDS and annotations:
+            annotations[-1][_ANNOTATION_FIELDS[tag]] = value
+            continue
         if tag == "SPDXVersion":
             doc["spdxVersion"] = value
         elif tag == "DocumentName" and pkg is None:
@@ -85,4 +104,5 @@ def to_spdx_json(text: str, location: str) -> dict[str, Any]:
                 pkg["externalRefs"].append(ref)
         elif pkg is not None and tag in _PACKAGE_FIELDS:
             pkg[_PACKAGE_FIELDS[tag]] = value
+    _attach(doc, annotations)
     return doc
