@@ -91,20 +91,40 @@ def test_same_sbom_from_oci_dir_oci_tar_and_docker_archive(tmp_path: Path) -> No
     assert {name: (v, i) for name, v, _, i, _ in results[0]} == SAMPLE_VERSIONS
 
 
-def test_warm_rescan_opens_no_layer_and_shared_layers_are_reused(tmp_path: Path) -> None:
+def analysed(src: MemorySource, options: ScanOptions):
+    """The SBOM, and the layers walked (a cache hit only hashes its blob: no "analyzing" task)."""
+    progress = RecordingProgress()
+    sbom = scan_image(src, options, progress)
+    return sbom, sorted(int(d.split()[2]) for d in progress.tasks if d.startswith("analyzing layer "))
+
+
+def test_warm_rescan_walks_no_layer_and_shared_layers_are_reused(tmp_path: Path) -> None:
     options = ScanOptions(mode="image", cache_dir=tmp_path)
     first = sample_source()
-    cold = scan_image(first, options)
-    assert sorted(first.opened) == [0, 1, 2, 3]
+    cold, walked = analysed(first, options)
+    assert walked == [0, 1, 2, 3]
     warm_src = sample_source()
-    warm = scan_image(warm_src, options)
-    assert warm_src.opened == [] and warm == cold
+    warm, walked = analysed(warm_src, options)
+    assert walked == [] and warm == cold
+    assert sorted(warm_src.opened) == [0, 1, 2, 3]  # each blob hashed before its entry is trusted
     # an image sharing the first three layers: only the new one is read
     downgrade = memory_layer(ib.layer_tar([ib.file("var/lib/dpkg/status", ib.DPKG_STATUS_BASE)]), "zstd")
     shared = sample_source("other", replace_last=downgrade)
-    sbom = scan_image(shared, options)
-    assert shared.opened == [3]
+    sbom, walked = analysed(shared, options)
+    assert walked == [3]
     assert summary(sbom)["zlib1g"] == ("1:1.2.13.dfsg-1", 0)
+
+
+def test_a_warm_cache_cannot_be_lied_to(tmp_path: Path) -> None:
+    """Blobs whose descriptors claim a cached digest/diff_id but hold other bytes: the cached
+    analysis is not returned (the blob is hashed first)."""
+    options = ScanOptions(mode="image", cache_dir=tmp_path)
+    scan_image(sample_source(), options)
+    for index in (1, 2):  # gzip (digest of the compressed blob) and plain (digest == diff_id)
+        src = sample_source()
+        src.tampered[index] = memory_layer(ib.layer_tar([ib.file("etc/motd", "other bytes")]), "none").blob
+        with pytest.raises(DigestMismatchError, match=src.layers()[index].digest):
+            scan_image(src, options)
 
 
 def test_corrupt_cache_entry_is_ignored_and_rewritten(tmp_path: Path) -> None:
@@ -114,11 +134,10 @@ def test_corrupt_cache_entry_is_ignored_and_rewritten(tmp_path: Path) -> None:
     assert len(entries) == 4
     for i, entry in enumerate(entries[:3]):
         entry.write_bytes([b"{not json", b'{"format": 1}', b'{"format": 1, "results": [["x", {"packages": 5}]]}'][i])
-    src = sample_source()
-    assert scan_image(src, options) == expected
-    assert len(src.opened) == 3
-    again = sample_source()
-    assert scan_image(again, options) == expected and again.opened == []
+    sbom, walked = analysed(sample_source(), options)
+    assert sbom == expected and len(walked) == 3
+    sbom, walked = analysed(sample_source(), options)
+    assert sbom == expected and walked == []
     assert not [p for p in (tmp_path / "layers").iterdir() if p.name.endswith(".tmp")]
 
 

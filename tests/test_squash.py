@@ -9,7 +9,9 @@ from pathlib import Path
 
 from layerscan.analyzers.os.dpkg import DpkgAnalyzer
 from layerscan.model import LayerInfo
+from layerscan.walk.analysis import LayerAnalysis
 from layerscan.walk.layer import analyze_layer
+from layerscan.walk.links import plan_redirects, resolve
 from layerscan.walk.squash import squash
 
 from fixtures.walk.walkhelpers import JsonPkgAnalyzer, StatusAnalyzer, status, tar_bytes
@@ -72,6 +74,42 @@ def test_file_replaced_by_a_symlink_or_unwanted_file_loses_its_result() -> None:
     sq = layers([("a/status", status(("a", "1")), "file"), ("b/status", status(("b", "1")), "file")],
                 [("a/status", None, "symlink:/etc/shadow"), ("b/status", None, "fifo")])
     assert sq.packages == ()
+
+
+def test_a_directory_replaced_by_a_file_symlink_or_device_loses_everything_below_it() -> None:
+    lower = [("srv/a/status", status(("a", "1")), "file"), ("srv/b/c/status", status(("b", "1")), "file"),
+             ("srv/d/status", status(("d", "1")), "file"), ("srv/e/status", status(("e", "1")), "file")]
+    sq = layers(lower, [("srv/a", b"now a file", "file"), ("srv/b", None, "symlink:/tmp"), ("srv/d", None, "fifo"),
+                        ("srv/e", None, "dir")])
+    assert placed(sq) == {("e", "1"): 0}  # a directory replacing a directory merges with it
+
+
+def test_a_file_replaced_by_a_directory_loses_its_result() -> None:
+    sq = layers([("srv/a/status", status(("a", "1")), "file")], [("srv/a/status", None, "dir")])
+    assert sq.packages == ()
+
+
+def test_replacement_in_the_same_layer_follows_tar_order() -> None:
+    sq = layers([("srv/a/status", status(("a", "1")), "file"), ("srv/a", b"file", "file"),
+                 ("srv/b", b"file", "file"), ("srv/b", None, "dir"), ("srv/b/status", status(("b", "1")), "file")])
+    assert placed(sq) == {("b", "1"): 0}
+
+
+def test_links_and_replaced_dirs_survive_the_cache_form() -> None:
+    la = analyze_layer(io.BytesIO(tar_bytes([("srv/x", None, "dir"), ("var/lib/dpkg", None, "symlink:../../opt/d"),
+                                             ("up", None, "symlink:../../../../etc")])), "layer 0", ANALYZERS)
+    assert la.dirs == ("srv/x",) and la.links == (("var/lib/dpkg", "opt/d"), ("up", "etc"))
+    assert LayerAnalysis.from_json(json.loads(json.dumps(la.to_json()))) == la
+
+
+def test_symlinks_resolve_inside_the_image_and_loops_end() -> None:
+    links = {"var/lib/dpkg": "opt/dpkg", "opt": "srv/opt", "loop": "loop", "a": "b", "b": "a"}
+    assert resolve("var/lib/dpkg/status", links) == "srv/opt/dpkg/status"
+    assert resolve("etc/os-release", links) == "etc/os-release"
+    assert resolve("loop/x", links) is None and resolve("a", links) is None
+    redirect = plan_redirects(links, [DpkgAnalyzer()])
+    assert redirect.alias("srv/opt/dpkg/status") == "var/lib/dpkg/status"
+    assert redirect.alias("opt/dpkg/status") is None
 
 
 def test_os_last_one_wins_and_candidates_are_kept() -> None:

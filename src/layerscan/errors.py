@@ -40,6 +40,11 @@ class DigestMismatchError(ImageError):
     pass
 
 
+class UnreadableLayerError(ImageError):
+    """One layer's content cannot be read (truncated, corrupt, unsupported compression): an
+    image scan goes on without it, warning and exiting 4 (docs/cli.md, "Exit codes")."""
+
+
 class RegistryError(ImageError):
     pass
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from layerscan.model import OSInfo, Package, Unknown
 
 MiB = 1024 * 1024
+STREAM_MIN_SIZE = 8 * MiB  # files this large reach a streaming analyzer as a stream, not bytes
+SPOOL_IN_MEMORY = 8 * MiB  # a spooled stream (tar member, nested archive) larger than this goes to a temp file
 
 # Scan modes: "image" and "rootfs" read installed metadata; "fs" reads lockfiles
 # (as Trivy does: image mode does not report a lockfile left in the image).
@@ -83,6 +85,7 @@ class Analyzer(ABC):
     max_file_size: ClassVar[int] = 64 * MiB  # larger files become an Unknown, unread
     files: ClassVar[FileSpec] = FileSpec()  # what it is offered (see FileSpec); empty = nothing
     description: ClassVar[str] = ""  # the format, for docs/analyzers.md
+    streams: ClassVar[bool] = False  # large files go to analyze_stream (see there)
 
     def wants(self, path: str, mode: int, size: int) -> bool:
         """Refine ``files`` for one offered file. path: normalised, relative to the image
@@ -94,9 +97,24 @@ class Analyzer(ABC):
     def analyze(self, path: str, data: bytes) -> AnalysisResult:
         """Parse one wanted file. Never raises for bad content."""
 
+    def analyze_stream(self, path: str, stream: BinaryIO) -> AnalysisResult:
+        """Parse one wanted file given as a seekable binary stream. The walker calls it instead
+        of ``analyze`` for files of at least ``STREAM_MIN_SIZE`` bytes when ``streams`` is set
+        (archives read through their central directory: the file never sits whole in memory)."""
+        return self.analyze(path, stream.read())
+
 
 def is_executable(mode: int) -> bool:
     return bool(mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
+
+
+FILE_TOO_LARGE = "file too large"  # the reason's prefix when a file exceeds max_file_size (unread)
+
+
+def too_large(path: str, size: int, analyzer: "Analyzer") -> Unknown:
+    """The Unknown for a file larger than ``analyzer.max_file_size``."""
+    return Unknown(path=path, reason=f"{FILE_TOO_LARGE} ({size} bytes, limit {analyzer.max_file_size})",
+                   analyzer=analyzer.name)
 
 
 def unknown(path: str, reason: str, analyzer: str) -> AnalysisResult:

@@ -5,8 +5,15 @@
 
 Layers are analysed in parallel (``options.parallel`` threads; decompression
 releases the GIL), each looked up in the layer cache first, so a warm rescan
-opens no layer stream. Every layer that is read is read to EOF, so the source
-verifies its digest.
+walks no layer: a cache hit only has the source check the blob's digest
+(``ImageSource.verify_layer``: hashing, no inflating; a registry trusts its
+content addresses), so bytes that differ from what the descriptor claims never
+get a cached answer. Every layer that is read is read to EOF, so the source
+verifies its digest, and the walk checks its diff_id. A layer that cannot be
+read (truncated, corrupt, xz/bzip2) is left out with an unknown naming it
+(``UNREADABLE_LAYER``): the scan goes on with the others. When the stacked image
+reaches a package database through a symlink, the layers holding its real
+location are walked again for it (``walk.links``).
 """
 
 from __future__ import annotations
@@ -20,15 +27,17 @@ from typing import Sequence
 
 from layerscan.analyzers import analyzers_for
 from layerscan.analyzers.base import Analyzer
-from layerscan.errors import ImageError, UsageError
-from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom
+from layerscan.errors import ImageError, UnreadableLayerError, UsageError
+from layerscan.limits import Limits
+from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.source.base import ImageSource, LayerDescriptor, ProgressReader, created_by_per_layer
-from layerscan.walk.analysis import LayerAnalysis, PathFilter
+from layerscan.walk.analysis import UNREADABLE_LAYER, LayerAnalysis, PathFilter
 from layerscan.walk.cache import LayerCache, cache_key
 from layerscan.walk.fswalk import analyze_directory
 from layerscan.walk.layer import analyze_layer
-from layerscan.walk.squash import SquashedImage, squash
+from layerscan.walk.links import Redirects, merge_redirected, plan_redirects
+from layerscan.walk.squash import SquashedImage, live_links, squash
 
 log = logging.getLogger(__name__)
 MODES = ("image", "rootfs", "fs")
@@ -42,6 +51,7 @@ class ScanOptions:
     include_dev_deps: bool = False
     parallel: int = 2
     skip_dirs: tuple[str, ...] = ()
+    limits: Limits = Limits()  # bytes and tar members a layer may have
 
 
 def _check_mode(options: ScanOptions, allowed: Sequence[str]) -> None:
@@ -67,30 +77,65 @@ class _LayerJob:
         self.skip = PathFilter(options.skip_dirs)
 
     def __call__(self, desc: LayerDescriptor) -> LayerAnalysis:
-        key = cache_key(desc.digest, desc.diff_id, self.analyzers, self.options.mode, self.options.skip_dirs)
+        """The layer's analysis; an unreadable layer (truncated, corrupt, unsupported
+        compression) gives an empty one holding an UNREADABLE_LAYER unknown."""
+        try:
+            return self._cached_or_fresh(desc)
+        except UnreadableLayerError as exc:
+            log.debug("%s: unreadable: %s", _layer_name(desc), exc)
+            return unreadable_layer(desc, exc)
+
+    def _key(self, desc: LayerDescriptor) -> str:
+        return cache_key(desc.digest, desc.diff_id, self.analyzers, self.options.mode, self.options.skip_dirs)
+
+    def _cached_or_fresh(self, desc: LayerDescriptor, redirect: Redirects | None = None) -> LayerAnalysis:
+        key = self._key(desc) if redirect is None else redirect.cache_key(self._key(desc))
         if self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
+                self._verify(self.cache, desc)  # the entry is for that digest: is this blob that digest?
                 log.debug("%s: layer cache hit (%d analysed files)", _layer_name(desc), len(cached.results))
                 return cached
             log.debug("%s: layer cache miss", _layer_name(desc))
         started = time.perf_counter()
-        analysis = self._analyze(desc)
+        identity = self.source.blob_identity(desc) if self.cache is not None else ""
+        analysis = self._analyze(desc, redirect)
         log.debug("%s: %d bytes, %s, %d analysed files in %.3fs", _layer_name(desc), max(desc.size, 0),
                   analysis.compression or "plain", len(analysis.results), time.perf_counter() - started)
         if self.cache is not None:
             self.cache.put(key, analysis)
+            self.cache.mark_verified(identity, desc.digest)  # read to EOF: digest and diff_id checked
         return analysis
 
-    def _analyze(self, desc: LayerDescriptor) -> LayerAnalysis:
+    def _verify(self, cache: LayerCache, desc: LayerDescriptor) -> None:
+        """Hash the stored blob, unless this very file (same stat identity) was hashed before."""
+        identity = self.source.blob_identity(desc)
+        if cache.verified(identity, desc.digest):
+            return
+        log.debug("%s: hashing the stored blob before trusting its cache entry", _layer_name(desc))
+        self.source.verify_layer(desc)
+        cache.mark_verified(identity, desc.digest)
+
+    def redirected(self, desc: LayerDescriptor, redirect: Redirects) -> LayerAnalysis:
+        """The files of ``desc`` at the real locations of symlinked package databases."""
+        try:
+            return self._cached_or_fresh(desc, redirect)
+        except UnreadableLayerError as exc:
+            return unreadable_layer(desc, exc)
+
+    def _analyze(self, desc: LayerDescriptor, redirect: Redirects | None = None) -> LayerAnalysis:
         task = self.progress.task(f"analyzing {_layer_name(desc)}", desc.size if desc.size >= 0 else None)
         try:
             raw = self.source.open_layer(desc)
             try:
                 # fresh analyzer instances per layer: layers run in parallel threads
                 analyzers = [type(a)() for a in self.analyzers]
+                limits = self.options.limits
                 return analyze_layer(ProgressReader(raw, task.advance), _layer_name(desc),  # type: ignore[arg-type]
-                                     analyzers, skip=self.skip)
+                                     analyzers, skip=self.skip, max_bytes=limits.max_layer_bytes,
+                                     max_entries=limits.max_layer_entries, redirect=redirect,
+                                     # a stored plain tar is its own diff_id, checked as the blob's digest
+                                     diff_id="" if desc.digest == desc.diff_id else desc.diff_id)
             finally:
                 raw.close()
         finally:
@@ -140,7 +185,38 @@ def analyze_image_layers(source: ImageSource, options: ScanOptions,
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerscan-layer") as pool:
             done = list(pool.map(job, todo))
     by_blob = {(d.digest, d.diff_id): analysis for d, analysis in zip(todo, done)}
-    return descs, [by_blob[(d.digest, d.diff_id)] for d in descs]
+    analyses = [by_blob[(d.digest, d.diff_id)] for d in descs]
+    return descs, _follow_links(job, descs, analyses)
+
+
+def _follow_links(job: _LayerJob, descs: list[LayerDescriptor],
+                  analyses: list[LayerAnalysis]) -> list[LayerAnalysis]:
+    """Walk again (once per blob) the layers holding a package database that the stacked image
+    reaches through a symlink (``walk.links``)."""
+    redirect = plan_redirects(live_links(analyses), job.analyzers)
+    if not redirect:
+        return analyses
+    extra: dict[tuple[str, str], LayerAnalysis] = {}
+    out = []
+    for desc, analysis in zip(descs, analyses):
+        if redirect.touches(analysis):
+            blob = (desc.digest, desc.diff_id)
+            if blob not in extra:
+                log.debug("%s: walked again for symlinked package databases", _layer_name(desc))
+                extra[blob] = job.redirected(desc, redirect)
+            analysis = merge_redirected(analysis, extra[blob], redirect)
+        out.append(analysis)
+    return out
+
+
+def unreadable_layer(desc: LayerDescriptor, exc: UnreadableLayerError) -> LayerAnalysis:
+    """What an unreadable layer contributes: nothing but the unknown naming it (path "/": all of it)."""
+    name, message = _layer_name(desc), str(exc)
+    if message.startswith(f"layer {desc.digest} "):  # the source's own name for it
+        message = name + message[len(f"layer {desc.digest}"):]
+    elif not message.startswith(name):
+        message = f"{name}: {message}"
+    return LayerAnalysis(unknowns=(Unknown(path="/", reason=message, analyzer=UNREADABLE_LAYER),))
 
 
 def scan_image(source: ImageSource, options: ScanOptions, progress: Progress = NULL_PROGRESS) -> Sbom:
@@ -162,6 +238,7 @@ def scan_image(source: ImageSource, options: ScanOptions, progress: Progress = N
         variant=_str(config, "variant"),
         config_json=config_blob.raw.decode("utf-8", "replace"),
         labels=_labels(config),
+        annotations=tuple(source.annotations),
     )
     return _finish(source.name, "container_image", squashed, options, meta)
 

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager
 
 from layerscan.errors import ImageError, InputNotFoundError, UsageError
-from layerscan.model import Sbom
+from layerscan.analyzers.base import FILE_TOO_LARGE
+from layerscan.model import Sbom, Unknown
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.scan.config import DatabaseConfig, InventoryConfig, ScanConfig
+from layerscan.walk.analysis import UNREADABLE_LAYER
 
 if TYPE_CHECKING:
     from layerscan.policy.baselayers import BaseBoundary
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
 ProgressFactory = Callable[[], ContextManager[Progress]]
+MAX_TOO_LARGE_WARNINGS = 5  # files named one by one on stderr
+EXIT_INCOMPLETE = 4  # the scan finished without one or more unreadable layers (docs/cli.md, "Exit codes")
 
 
 def no_progress() -> ContextManager[Progress]:
@@ -48,8 +52,14 @@ class ScanOutcome:
     sbom: Sbom  # the inventory with the unknowns and end-of-life the matcher added
 
     @property
+    def incomplete(self) -> bool:
+        """A layer could not be read: the report holds the other layers' packages only."""
+        return any(u.analyzer == UNREADABLE_LAYER for u in self.sbom.unknowns)
+
+    @property
     def exit_code(self) -> int:
-        return self.policy.exit_code
+        """The policy's code; else EXIT_INCOMPLETE when a layer was left out; else 0."""
+        return self.policy.exit_code or (EXIT_INCOMPLETE if self.incomplete else 0)
 
 
 class Scanner:
@@ -66,12 +76,22 @@ class Scanner:
             sbom = _inventory(config, progress)
         log.debug("inventory of %s: %d packages, %d unknowns in %.3fs", sbom.artifact_name, len(sbom.packages),
                   len(sbom.unknowns), time.perf_counter() - started)
+        for message in too_large_warnings(sbom.unknowns):
+            self.warn(message)
+        for u in sbom.unknowns:
+            if u.analyzer == UNREADABLE_LAYER:
+                self.warn(f"{u.reason}; the layer is left out, the results hold the other layers' packages "
+                          f"(exit code {EXIT_INCOMPLETE})")
         return sbom
 
     # ---- the whole scan ----------------------------------------------------------------
 
     def run(self, config: ScanConfig) -> ScanOutcome:
         sbom = self.inventory(config.inventory)
+        if config.inventory.target.kind == "sbom":  # before any database work: a usage error
+            from layerscan.policy.baselayers import require_layer_order
+
+            require_layer_order(config.base_layers, sbom.image, config.inventory.target.name)
         vulns = self._vulnerabilities(sbom, config.database) if config.vulnerabilities else None
         if vulns is not None:
             sbom = _with_match_facts(sbom, vulns)
@@ -117,6 +137,21 @@ class Scanner:
             self.warn(f"ignore entry {rule.id} ({rule.source}) expired on {rule.expires}; it no longer suppresses")
         report = _report(config, sbom, vulns, unchecked, result, boundary)
         return ScanOutcome(report=report, policy=result, sbom=sbom)
+
+
+def too_large_warnings(unknowns: tuple[Unknown, ...], shown: int = MAX_TOO_LARGE_WARNINGS) -> list[str]:
+    """One line per file left unread for exceeding an analyzer's size limit (the first
+    ``shown`` files), then one line counting the rest."""
+    files: dict[str, list[Unknown]] = {}
+    for u in unknowns:
+        if u.reason.startswith(FILE_TOO_LARGE):
+            files.setdefault(u.path, []).append(u)
+    lines = [f"{path}: not analyzed: {found[0].reason} for {', '.join(u.analyzer for u in found)}"
+             for path, found in list(files.items())[:shown]]
+    if len(files) > shown:
+        lines.append(f"{len(files) - shown} more file(s) not analyzed for exceeding a size limit "
+                     "(the report's unknowns list them)")
+    return lines
 
 
 # ---- steps ------------------------------------------------------------------------------

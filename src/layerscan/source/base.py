@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from layerscan.errors import DigestMismatchError, ImageError
+from layerscan.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ImageSource(ABC):
     name: str  # what the user asked for (artifact name)
     repo_tags: tuple[str, ...] = ()
     repo_digests: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # manifest annotations, when the format has them
 
     @abstractmethod
     def config(self) -> ImageConfig: ...
@@ -69,6 +71,19 @@ class ImageSource(ABC):
     @abstractmethod
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         """Stream of the stored blob, digest-verified at EOF."""
+
+    def verify_layer(self, layer: LayerDescriptor) -> None:
+        """Check that the stored blob has ``layer.digest`` (DigestMismatchError otherwise) before a
+        cached analysis of that digest is trusted: hashing only, no inflating or walking. Sources
+        that do not hold the bytes (a registry: content-addressed, would mean a download) override it."""
+        with self.open_layer(layer) as stream:
+            while stream.read(1 << 20):
+                pass
+
+    def blob_identity(self, layer: LayerDescriptor) -> str:
+        """A stat fingerprint of the file holding the layer's stored bytes (``blobstore.file_identity``),
+        or "" (no local file): the scan remembers which identities were verified to which digest."""
+        return ""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -205,3 +220,4 @@ class SourceOptions:
     timeout: float = 60.0
     retries: int = 4
     retry_max_wait: float = 30.0  # cap (seconds) on one backoff sleep, Retry-After included
+    limits: Limits = Limits()  # the sources use max_spool_bytes (a .tar.gz archive's temp spool)

@@ -79,6 +79,11 @@ class BlobStore(ABC):
     def exists(self, name: str) -> bool:
         return self.size(name) >= 0
 
+    def identity(self, name: str) -> str:
+        """A stat fingerprint of the bytes ``name`` holds (``file_identity``), or "" when there
+        is none worth remembering (a missing file, a temp spool)."""
+        return ""
+
     def read(self, name: str, limit: int) -> bytes:
         size = self.size(name)
         if size < 0:
@@ -97,6 +102,14 @@ def _clean_name(name: str) -> str | None:
     if not norm or norm == "." or norm.startswith("../") or norm == "..":
         return None
     return norm
+
+
+def file_identity(path: str | os.PathLike[str]) -> str:
+    """Device, inode, size, mtime and ctime (ns) of a file: any rewrite of its bytes changes it
+    (ctime cannot be set back without changing the system clock), so a digest verified for one
+    identity need not be hashed again while the identity is unchanged."""
+    st = os.stat(path)
+    return f"{os.fspath(path)}|{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 class DirStore(BlobStore):
@@ -120,6 +133,13 @@ class DirStore(BlobStore):
         if path is None or not path.is_file():
             raise ImageError(f"{self.description}: missing {name}")
         return open(path, "rb")  # noqa: SIM115 - caller closes
+
+    def identity(self, name: str) -> str:
+        path = self._path(name)
+        try:
+            return file_identity(path) if path is not None and path.is_file() else ""
+        except OSError:
+            return ""
 
 
 class TarStore(BlobStore):
@@ -187,6 +207,15 @@ class TarStore(BlobStore):
             raise ImageError(f"{self.description}: missing {name}")
         return SectionReader(self.path, *found)  # type: ignore[return-value]
 
+    def identity(self, name: str) -> str:
+        found = self._resolve(name)
+        if found is None or self._cleanup:  # a spool is a new file every time
+            return ""
+        try:
+            return f"{file_identity(self.path.resolve())}|{found[0]}:{found[1]}"
+        except OSError:
+            return ""
+
     def close(self) -> None:
         if self._cleanup:
             shutil.rmtree(self._cleanup, ignore_errors=True)
@@ -209,28 +238,29 @@ def _gzip_open(path: Path) -> BinaryIO:
         return gzip.open(path, "rb")  # type: ignore[return-value]
 
 
-def open_tar_store(path: Path, description: str) -> TarStore:
-    """A TarStore for a plain or gzip-compressed tar (the latter spooled to a temp dir)."""
+def open_tar_store(path: Path, description: str, max_spool_bytes: int = MAX_SPOOL_BYTES) -> TarStore:
+    """A TarStore for a plain or gzip-compressed tar (the latter spooled to a temp dir, at most
+    ``max_spool_bytes``)."""
     if not is_gzip_file(path):
         return TarStore(path, description)
     tmpdir = tempfile.mkdtemp(prefix="layerscan-archive-")
     spool = Path(tmpdir) / "archive.tar"
     try:
-        _inflate(path, spool, description)
+        _inflate(path, spool, description, max_spool_bytes)
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise
     return TarStore(spool, description, cleanup_dir=tmpdir)
 
 
-def _inflate(src: Path, dest: Path, description: str) -> None:
+def _inflate(src: Path, dest: Path, description: str, limit: int) -> None:
     written = 0
     try:
         with _gzip_open(src) as gz, open(dest, "wb") as out:
             while chunk := gz.read(_CHUNK):
                 written += len(chunk)
-                if written > MAX_SPOOL_BYTES:
-                    raise ImageError(f"{description}: decompresses to more than {MAX_SPOOL_BYTES} bytes")
+                if written > limit:
+                    raise ImageError(f"{description}: decompresses to more than {limit} bytes")
                 out.write(chunk)
     except (OSError, EOFError, ValueError) as exc:
         raise ImageError(f"{description}: corrupt or truncated gzip archive ({exc})") from None

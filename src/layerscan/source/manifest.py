@@ -79,6 +79,7 @@ class ImageManifest:
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
+    annotations: tuple[tuple[str, str], ...] = ()  # the manifest's own (org.opencontainers.image.base.name, ...)
 
 
 def check_digest(value: object, what: str) -> str:
@@ -150,7 +151,11 @@ def parse_image_manifest(doc: dict, digest: str, media_type: str, what: str) -> 
         if layer.media_type not in LAYER_MEDIA_TYPES:
             raise ImageError(f"{what}: unsupported layer media type {layer.media_type!r} "
                              f"for {layer.digest}")
-    return ImageManifest(digest=digest, media_type=media_type, config=config, layers=layers)
+    raw_annotations = doc.get("annotations")
+    annotations = tuple(sorted((str(k), str(v)) for k, v in raw_annotations.items())
+                        if isinstance(raw_annotations, dict) else ())
+    return ImageManifest(digest=digest, media_type=media_type, config=config, layers=layers,
+                         annotations=annotations)
 
 
 def parse_index(doc: dict, what: str) -> list[Descriptor]:
@@ -239,6 +244,10 @@ class ManifestImageSource(ImageSource):
         if self._layers is None:
             self._layers = layer_descriptors(self.manifest, self.config().parsed())
         return self._layers
+
+    @property
+    def annotations(self) -> tuple[tuple[str, str], ...]:  # type: ignore[override]
+        return self.manifest.annotations
 
 
 def layer_descriptors(manifest: ImageManifest, config: dict) -> list[LayerDescriptor]:

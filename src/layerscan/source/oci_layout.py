@@ -122,6 +122,9 @@ class BlobImageSource(ManifestImageSource):
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         return self._reader.open_blob(layer.digest, layer.size, f"layer {layer.digest}", self._progress)
 
+    def blob_identity(self, layer: LayerDescriptor) -> str:
+        return self._reader.store.identity(blob_path(layer.digest))
+
     def close(self) -> None:
         self._reader.store.close()
 

@@ -64,7 +64,7 @@ def open_image(name: str | None = None, *, input_path: str | None = None,
 def open_input(text: str, *, options: SourceOptions = SourceOptions(),
                progress: Progress = NULL_PROGRESS) -> ImageSource:
     spec = parse_input(text)
-    store = _store_for(spec.path)
+    store = _store_for(spec.path, options.limits.max_spool_bytes)
     try:
         if is_docker_archive(store) and not spec.digest:
             return DockerArchiveSource(store, text, repo_tag=spec.tag, progress=progress)
@@ -78,12 +78,12 @@ def open_input(text: str, *, options: SourceOptions = SourceOptions(),
     raise ImageError(f"{spec.path}: not a docker archive or OCI layout")
 
 
-def _store_for(path: Path) -> BlobStore:
+def _store_for(path: Path, max_spool_bytes: int) -> BlobStore:
     if path.is_dir():
         return DirStore(path)
     if not path.is_file():
         raise ImageError(f"{path}: not a regular file or directory")
     try:
-        return open_tar_store(path, f"archive {path}")
+        return open_tar_store(path, f"archive {path}", max_spool_bytes)
     except NotATarError:
         raise ImageError(f"{path}: not a docker archive or OCI layout") from None

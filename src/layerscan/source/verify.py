@@ -6,7 +6,7 @@ import hashlib
 import io
 from typing import BinaryIO
 
-from layerscan.errors import DigestMismatchError, ImageError
+from layerscan.errors import DigestMismatchError, ImageError, UnreadableLayerError
 from layerscan.progress import NULL_PROGRESS, Progress, ProgressTask
 from layerscan.source.base import VerifyingReader
 
@@ -39,7 +39,13 @@ class _TrackedReader(VerifyingReader):
         self._seen = 0
 
     def readinto(self, b) -> int:  # type: ignore[override]
-        n = super().readinto(b)
+        try:
+            n = super().readinto(b)
+        except DigestMismatchError:
+            if 0 <= self._seen < self._limit:  # ends early: cut short, not tampered with
+                raise UnreadableLayerError(f"{self._what} is truncated: {self._seen} of the {self._limit} "
+                                           "bytes its descriptor declares") from None
+            raise
         self._seen += n
         if 0 <= self._limit < self._seen:
             raise ImageError(f"{self._what}: more data than the {self._limit} bytes its descriptor declares")

@@ -6,4 +6,5 @@ per-layer analysis cache, and squash with layer attribution.
 - ``layer.analyze_layer`` / ``fswalk.analyze_directory`` -> ``analysis.LayerAnalysis``.
 - ``cache.LayerCache`` / ``cache.cache_key``: atomic JSON entries under cache_dir/layers/.
 - ``squash.squash``: stack analyses, attribute packages to layers -> ``SquashedImage``.
+- ``links.plan_redirects``: package databases the stacked image reaches through a symlink.
 """

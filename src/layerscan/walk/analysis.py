@@ -1,6 +1,8 @@
 """What one layer (or one directory tree) contributes: per-path analyzer results,
-whiteouts, opaque dirs and the paths it replaces — and the dispatcher that fills
-it from the entries a walker meets (tar layer or directory).
+whiteouts, opaque dirs, the paths it replaces (non-directories, which hide
+everything a lower layer had at and below them; directories, which hide a lower
+layer's file of that name) and its symlinks — and the dispatcher that fills it
+from the entries a walker meets (tar layer or directory).
 
 The dispatcher offers each regular file to the analyzers whose declared
 ``files`` spec can match it (``AnalyzerIndex``), asks those ``wants(path, mode,
@@ -13,18 +15,20 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer
+from layerscan.analyzers.base import STREAM_MIN_SIZE, AnalysisResult, Analyzer, too_large
 from layerscan.analyzers.index import AnalyzerIndex
 from layerscan.model import Unknown
+from layerscan.walk.tarstream import normalize_path
 from layerscan.walk.serialize import json_list, leaf_from_json, leaf_to_json, result_from_json, result_to_json
 
-FORMAT = 2  # bump when LayerAnalysis' JSON form changes (part of the cache key)
+FORMAT = 3  # bump when LayerAnalysis' JSON form changes (part of the cache key)
 HARDLINK_MEMO_BYTES = 32 << 20  # content of wanted files kept per layer to resolve hard links to them
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 MAX_WANTS_FAILURES = 5  # per analyzer and layer
+UNREADABLE_LAYER = "layer"  # Unknown.analyzer of a layer left out of the scan (truncated, corrupt, unsupported)
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class LayerAnalysis:
     results: tuple[tuple[str, AnalysisResult], ...] = ()  # path -> merged result of every analyzer wanting it
     whiteouts: tuple[str, ...] = ()  # paths deleted from lower layers (with everything under them)
     opaque_dirs: tuple[str, ...] = ()  # directories whose lower-layer content is hidden
-    shadowed: tuple[str, ...] = ()  # other non-directory entries: they replace a lower layer's file
+    shadowed: tuple[str, ...] = ()  # other non-directory entries: they replace a lower layer's path (and its tree)
+    dirs: tuple[str, ...] = ()  # directories: they replace a lower layer's non-directory of that path
+    links: tuple[tuple[str, str], ...] = ()  # symlinks: (path, target resolved inside the image)
     unknowns: tuple[Unknown, ...] = ()  # layer-wide problems not tied to a result path
     compression: str = ""  # "gzip" | "zstd" | "none" as sniffed ("" for directories)
 
@@ -43,6 +49,8 @@ class LayerAnalysis:
             "whiteouts": list(self.whiteouts),
             "opaque_dirs": list(self.opaque_dirs),
             "shadowed": list(self.shadowed),
+            "dirs": list(self.dirs),
+            "links": [list(link) for link in self.links],
             "unknowns": [leaf_to_json(u) for u in self.unknowns],
             "compression": self.compression,
         }
@@ -65,6 +73,8 @@ class LayerAnalysis:
             whiteouts=_strings(data.get("whiteouts")),
             opaque_dirs=_strings(data.get("opaque_dirs")),
             shadowed=_strings(data.get("shadowed")),
+            dirs=_strings(data.get("dirs")),
+            links=_pairs(data.get("links")),
             unknowns=tuple(leaf_from_json(Unknown, u) for u in json_list(data.get("unknowns"))),
             compression=compression,
         )
@@ -75,6 +85,30 @@ def _strings(value: Any) -> tuple[str, ...]:
     if not all(isinstance(s, str) for s in items):
         raise ValueError("expected a list of strings")
     return tuple(items)
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    items = json_list(value)
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in items):
+        raise ValueError("expected a list of string pairs")
+    return tuple((p[0], p[1]) for p in items)
+
+
+def parents(path: str) -> Iterator[str]:
+    """'a/b/c' -> 'a', 'a/b' (every ancestor directory, not the path itself)."""
+    i = path.find("/")
+    while i != -1:
+        yield path[:i]
+        i = path.find("/", i + 1)
+
+
+def link_target(path: str, target: str) -> str:
+    """Where symlink ``path`` -> ``target`` points, as an image-root relative path: absolute
+    targets start at the image root, relative ones at the link's directory, and ``..`` stops
+    at the root (as a container runtime resolves it), so a link never leads out of the image."""
+    head = path.rpartition("/")[0]
+    joined = target if target.startswith("/") or not head else f"{head}/{target}"
+    return normalize_path(joined)
 
 
 def merge_results(results: Sequence[AnalysisResult]) -> AnalysisResult:
@@ -107,10 +141,14 @@ class PathFilter:
         return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path, g + "/*") for g in self._globs)
 
 
-def run_analyzer(analyzer: Analyzer, path: str, data: bytes) -> AnalysisResult:
-    """``analyzer.analyze`` guarded: never raises."""
+def run_analyzer(analyzer: Analyzer, path: str, data: bytes | BinaryIO) -> AnalysisResult:
+    """``analyzer.analyze`` (bytes) or ``analyze_stream`` (a stream, rewound first) guarded: never raises."""
     try:
-        result = analyzer.analyze(path, data)
+        if isinstance(data, bytes):
+            result = analyzer.analyze(path, data)
+        else:
+            data.seek(0)
+            result = analyzer.analyze_stream(path, data)
     except Exception as exc:  # noqa: BLE001 - a broken analyzer must not end the scan
         reason = f"analyzer {analyzer.name} failed: {type(exc).__name__}: {exc}"[:500]
         return AnalysisResult(unknowns=(Unknown(path=path, reason=reason, analyzer=analyzer.name),))
@@ -134,6 +172,11 @@ class LayerBuilder:
         self._whiteouts: list[str] = []
         self._opaque: list[str] = []
         self._shadowed: dict[str, None] = {}
+        self._dirs: dict[str, None] = {}
+        self._links: dict[str, str] = {}
+        self._seq = 0  # entry order, so that a later entry replacing a directory drops what was read below it
+        self._result_seq: dict[str, int] = {}
+        self._replaced_seq: dict[str, int] = {}
         self._unknowns: list[Unknown] = []
         self._memo: dict[str, bytes] = {}
         self._memo_bytes = 0
@@ -163,8 +206,11 @@ class LayerBuilder:
             self._unknowns.append(Unknown(path=path, analyzer=analyzer.name,
                                           reason=f"analyzer {analyzer.name} failed: {type(exc).__name__}: {exc}"[:500]))
 
-    def add_file(self, path: str, mode: int, size: int, read: Callable[[], bytes]) -> None:
-        """A regular file; ``read()`` returns its whole content (called at most once)."""
+    def add_file(self, path: str, mode: int, size: int, read: Callable[[], bytes],
+                 open_stream: Callable[[], BinaryIO] | None = None) -> None:
+        """A regular file; ``read()`` returns its whole content, ``open_stream()`` a seekable
+        stream of it (for streaming analyzers, see ``Analyzer.streams``); one of them is called,
+        at most once."""
         wanting = self._wanting(path, mode, size)
         if not wanting:
             self.add_other(path)
@@ -173,11 +219,13 @@ class LayerBuilder:
         readers = []
         for a in wanting:
             if size > a.max_file_size:
-                reason = f"file too large ({size} bytes, limit {a.max_file_size})"
-                results.append(AnalysisResult(unknowns=(Unknown(path=path, reason=reason, analyzer=a.name),)))
+                results.append(AnalysisResult(unknowns=(too_large(path, size, a),)))
             else:
                 readers.append(a)
-        if readers:
+        if readers and open_stream is not None and size >= STREAM_MIN_SIZE and all(a.streams for a in readers):
+            with open_stream() as stream:  # a large archive: never whole in memory
+                results.extend(run_analyzer(a, path, stream) for a in readers)
+        elif readers:
             data = read()
             results.extend(run_analyzer(a, path, data) for a in readers)
             self._remember(path, data)
@@ -203,16 +251,46 @@ class LayerBuilder:
             self._memo[path] = data
             self._memo_bytes += len(data)
 
+    def _tick(self) -> int:
+        self._seq += 1
+        return self._seq
+
     def _set_result(self, path: str, result: AnalysisResult) -> None:
         self._results[path] = result
+        self._result_seq[path] = self._tick()
         self._shadowed.pop(path, None)
+        self._dirs.pop(path, None)
+        self._links.pop(path, None)
 
-    def add_other(self, path: str) -> None:
-        """A non-directory entry nobody analyses: it still replaces a lower layer's file."""
+    def _drop_result(self, path: str) -> None:
         if self._results.pop(path, None) is not None:
             self._memo.pop(path, None)
+
+    def add_other(self, path: str) -> None:
+        """A non-directory entry nobody analyses: it still replaces a lower layer's path
+        (a file, or a directory with everything below it)."""
+        self._drop_result(path)
+        self._replaced_seq[path] = self._tick()
+        self._dirs.pop(path, None)
+        self._links.pop(path, None)
         if self._record_shadowed:
             self._shadowed[path] = None
+
+    def add_symlink(self, path: str, target: str) -> None:
+        """A symlink replaces what lower layers had at ``path``; its target is remembered
+        (resolved inside the image) so that a package database reached through it is found."""
+        self.add_other(path)
+        if target:
+            self._links[path] = link_target(path, target)
+
+    def add_dir(self, path: str) -> None:
+        """A directory replaces a lower layer's file (or symlink) of that name; a lower
+        directory's content stays (directories merge). A non-directory met earlier at ``path``
+        in this layer stays recorded as shadowed: it removed the lower layers' tree first."""
+        self._drop_result(path)
+        self._links.pop(path, None)
+        if self._record_shadowed:
+            self._dirs[path] = None
 
     def add_whiteout_entry(self, path: str) -> bool:
         """Handle ``path`` if it is a whiteout marker; True when it was one."""
@@ -237,12 +315,22 @@ class LayerBuilder:
     def add_unknown(self, path: str, reason: str) -> None:
         self._unknowns.append(Unknown(path=path, reason=reason))
 
+    def _live_results(self) -> tuple[tuple[str, AnalysisResult], ...]:
+        """Results not under a path that a later entry of this layer replaced by a non-directory."""
+        replaced = self._replaced_seq
+        if not replaced:
+            return tuple(self._results.items())
+        return tuple((path, result) for path, result in self._results.items()
+                     if not any(replaced.get(p, -1) > self._result_seq[path] for p in parents(path)))
+
     def build(self, compression: str = "") -> LayerAnalysis:
         return LayerAnalysis(
-            results=tuple(self._results.items()),
+            results=self._live_results(),
             whiteouts=tuple(self._whiteouts),
             opaque_dirs=tuple(self._opaque),
             shadowed=tuple(self._shadowed),
+            dirs=tuple(self._dirs),
+            links=tuple(self._links.items()),
             unknowns=tuple(self._unknowns),
             compression=compression,
         )

@@ -3,8 +3,14 @@
 Key: sha256 over (entry format, the layer's stored digest and diff_id, every
 analyzer's name and version, the scan mode and the options that change a
 layer's output). The stored digest is in the key because it is what the source
-verifies while streaming: a config that lies about a diff_id cannot poison the
-entry of the real layer.
+verifies while streaming, and an entry is written only after the walk checked
+the diff_id too: a config that lies about a diff_id cannot poison the entry of
+the real layer. Before an entry is trusted the scan has the source hash the
+blob (``ImageSource.verify_layer``), so a layer whose bytes differ from the
+digest its descriptor claims is never answered from the cache. A hashed (or
+walked) local blob leaves a marker keyed by its file's stat identity (device,
+inode, size, mtime, ctime) and digest, so an unchanged file is not hashed again;
+any rewrite of the file changes its identity.
 
 Writes are atomic (temp file in the same directory + ``os.replace``), so
 concurrent scans never see half-written entries and never wait on each other;
@@ -63,6 +69,9 @@ class LayerCache:
 
     def put(self, key: str, analysis: LayerAnalysis) -> bool:
         """Store atomically; False (and no exception) if the cache is not writable."""
+        return self._write(key, self._path(key), analysis.to_json())
+
+    def _write(self, key: str, path: Path, doc: object) -> bool:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.dir)
@@ -70,12 +79,27 @@ class LayerCache:
             return False
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(analysis.to_json(), fh, separators=(",", ":"))
-            os.replace(tmp, self._path(key))
+                json.dump(doc, fh, separators=(",", ":"))
+            os.replace(tmp, path)
             return True
         except (OSError, ValueError):
             _unlink(tmp)
             return False
+
+    # -- blobs already hashed: a warm rescan of an unchanged file need not hash it again --
+
+    def _marker(self, identity: str, digest: str) -> tuple[str, Path]:
+        key = hashlib.sha256(f"verified\0{identity}\0{digest}".encode()).hexdigest()
+        return key, self.dir / f"{key}.verified.json"
+
+    def verified(self, identity: str, digest: str) -> bool:
+        """Was the file of this stat ``identity`` (``blobstore.file_identity``) hashed to ``digest``?"""
+        return bool(identity) and self._marker(identity, digest)[1].is_file()
+
+    def mark_verified(self, identity: str, digest: str) -> None:
+        if identity:
+            key, path = self._marker(identity, digest)
+            self._write(key, path, {"digest": digest})
 
     def clear(self) -> int:
         """Remove every entry (and temp files left by interrupted writers); returns how many."""

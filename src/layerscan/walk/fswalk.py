@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 from layerscan.analyzers.base import Analyzer
 from layerscan.errors import ImageError
@@ -26,8 +26,8 @@ class FileReadError(Exception):
     """A file could not be read (recorded as an Unknown by the walk)."""
 
 
-def read_regular_file(path: str, size: int) -> bytes:
-    """Read at most ``size`` bytes of a regular file without following a symlink."""
+def _open_regular(path: str) -> int:
+    """A file descriptor on a regular file, opened without following a symlink."""
     try:
         fd = os.open(path, _O_FLAGS)
     except OSError as exc:
@@ -35,6 +35,23 @@ def read_regular_file(path: str, size: int) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FileReadError("no longer a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular_file(path: str) -> BinaryIO:
+    """A regular file as a binary stream, opened without following a symlink."""
+    fd = _open_regular(path)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular_file(path: str, size: int) -> bytes:
+    """Read at most ``size`` bytes of a regular file without following a symlink."""
+    fd = _open_regular(path)
+    try:
         chunks, left = [], size
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -98,7 +115,8 @@ def _list_dir(abs_dir: str, rel_dir: str, builder: LayerBuilder) -> list[tuple[s
 
 def _add_file(builder: LayerBuilder, abs_path: str, rel: str, st_mode: int, size: int) -> None:
     try:
-        builder.add_file(rel, st_mode, size, lambda: read_regular_file(abs_path, size))
+        builder.add_file(rel, st_mode, size, lambda: read_regular_file(abs_path, size),
+                         lambda: open_regular_file(abs_path))
     except FileReadError as exc:
         builder.add_unknown(rel, f"cannot read: {exc}")
 

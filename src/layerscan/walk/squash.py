@@ -1,9 +1,11 @@
 """Stack per-layer analyses into the image's view, with layer attribution.
 
 Layers are applied in order: opaque dirs and whiteouts delete what lower layers
-had there (results of package databases under them included), replaced paths
-drop their lower result, and a layer's own results replace earlier ones at the
-same path.
+had there (results of package databases under them included); a path replaced
+by a non-directory (file, symlink, device) loses the lower layers' result there
+and everything below it (a directory replaced by a file or a symlink is gone
+whole); a path replaced by a directory loses a lower file's result; and a
+layer's own results replace earlier ones at the same path.
 
 Attribution: a package — keyed by (result path, file_path, type, name, version,
 arch) — belongs to the OLDEST layer of its continuous presence. A layer that
@@ -24,7 +26,7 @@ from typing import Iterator, Sequence
 from layerscan.analyzers.base import AnalysisResult
 from layerscan.model import LayerInfo, OSInfo, Package, Unknown
 from layerscan.model.package import OS_TYPES
-from layerscan.walk.analysis import LayerAnalysis
+from layerscan.walk.analysis import LayerAnalysis, parents
 
 PackageKey = tuple[str, str, str, str, str, str]
 
@@ -43,27 +45,45 @@ class _Placed:
     result: AnalysisResult
 
 
-def _parents(path: str) -> Iterator[str]:
-    """'a/b/c' -> 'a', 'a/b' (every ancestor directory, not the path itself)."""
-    i = path.find("/")
-    while i != -1:
-        yield path[:i]
-        i = path.find("/", i + 1)
+class _Hidden:
+    """What one layer hides of the layers below it: whiteouts and opaque dirs (with everything
+    under them), non-directory entries (a file, symlink or device replacing a directory
+    removes the directory's whole tree) and directories (replacing a lower non-directory)."""
 
+    def __init__(self, layer: LayerAnalysis) -> None:
+        self.whiteouts = frozenset(layer.whiteouts)
+        self.opaque = frozenset(layer.opaque_dirs)
+        self.replaced = frozenset(layer.shadowed)
+        self.dirs = frozenset(layer.dirs)
+        self.trees = self.whiteouts | self.opaque | self.replaced
 
-def _deleted(path: str, whiteouts: frozenset[str], opaque: frozenset[str]) -> bool:
-    if path in whiteouts or "" in opaque:
-        return True
-    return any(p in whiteouts or p in opaque for p in _parents(path))
+    def __bool__(self) -> bool:
+        return bool(self.trees or self.dirs)
+
+    def hides(self, path: str) -> bool:
+        if path in self.whiteouts or path in self.replaced or path in self.dirs or "" in self.opaque:
+            return True
+        return any(p in self.trees for p in parents(path))
 
 
 def _apply_deletions(state: dict[str, _Placed], layer: LayerAnalysis) -> None:
-    if layer.whiteouts or layer.opaque_dirs:
-        whiteouts, opaque = frozenset(layer.whiteouts), frozenset(layer.opaque_dirs)
-        for path in [p for p in state if _deleted(p, whiteouts, opaque)]:
+    hidden = _Hidden(layer)
+    if state and hidden:
+        for path in [p for p in state if hidden.hides(p)]:
             del state[path]
-    for path in layer.shadowed:
-        state.pop(path, None)
+
+
+def live_links(layers: Sequence[LayerAnalysis]) -> dict[str, str]:
+    """The symlinks of the stacked image (path -> target inside the image), stacked the way
+    results are: a later layer's entry at or above a link's path removes it."""
+    links: dict[str, str] = {}
+    for layer in layers:
+        hidden = _Hidden(layer)
+        if links and hidden:
+            for path in [p for p in links if hidden.hides(p)]:
+                del links[path]
+        links.update(layer.links)
+    return links
 
 
 def _key(path: str, pkg: Package) -> PackageKey:

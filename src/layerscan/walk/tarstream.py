@@ -7,7 +7,7 @@ reads into a reusable buffer unless the caller asks for them.
 Formats: ustar (with prefix), old GNU (long names ``L``/``K``, old sparse
 ``S`` skipped), PAX extended (``x``: path, linkpath, size) and global (``g``,
 ignored) headers. Header checksums are validated; a truncated or corrupt
-archive raises :class:`ImageError` naming the layer.
+archive raises :class:`UnreadableLayerError` naming the layer (a limit exceeded: ``ImageError``).
 
 Paths are normalised (no leading ``/`` or ``./``, ``.`` collapsed, ``..``
 clamped at the root the way container runtimes do), decoded as UTF-8 with
@@ -17,10 +17,11 @@ undecodable bytes backslash-escaped (so every path is a valid ``str``).
 from __future__ import annotations
 
 import struct
+import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, cast
 
-from layerscan.errors import ImageError, LayerscanError
+from layerscan.errors import ImageError, LayerscanError, UnreadableLayerError
 from layerscan.limits import MAX_LAYER_BYTES, MAX_LAYER_ENTRIES
 
 BLOCK = 512
@@ -145,8 +146,9 @@ class TarStream:
 
     # -- low-level reads -------------------------------------------------
 
-    def _fail(self, reason: str) -> ImageError:
-        return ImageError(f"{self._what}: {reason}")
+    def _fail(self, reason: str, kind: type[ImageError] = UnreadableLayerError) -> ImageError:
+        """A truncated or corrupt layer by default; ``ImageError`` for a limit (not partial-able)."""
+        return kind(f"{self._what}: {reason}")
 
     def _read(self, n: int) -> bytes:
         try:
@@ -161,7 +163,7 @@ class TarStream:
     def _count(self, n: int) -> None:
         self._consumed += n
         if self._consumed > self._max_bytes:
-            raise self._fail(f"layer is larger than {self._max_bytes} bytes uncompressed")
+            raise self._fail(f"layer is larger than {self._max_bytes} bytes uncompressed", ImageError)
 
     def _read_exact(self, n: int) -> bytes:
         data = self._read(n)
@@ -215,6 +217,23 @@ class TarStream:
         self._remaining = 0
         return self._read_exact(n) if n else b""
 
+    def spool_content(self, max_in_memory: int) -> BinaryIO:
+        """The content of the current member as a seekable stream (rewound), kept in memory
+        up to ``max_in_memory`` bytes, else in an anonymous temp file; the caller closes it."""
+        spool = tempfile.SpooledTemporaryFile(max_size=max_in_memory, prefix="layerscan-member-")
+        try:
+            while self._remaining:
+                chunk = self._read(min(self._remaining, SKIP_CHUNK))
+                if not chunk:
+                    raise self._fail("truncated tar archive (member data cut short)")
+                self._remaining -= len(chunk)
+                spool.write(chunk)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return cast(BinaryIO, spool)
+
     def entries(self) -> Iterator[TarEntry]:
         pax: dict[str, bytes] = {}
         long_name: bytes | None = None
@@ -254,7 +273,7 @@ class TarStream:
             pax, long_name, long_link = {}, None, None
             self.entries_seen += 1
             if self.entries_seen > self._max_entries:
-                raise self._fail(f"layer has more than {self._max_entries} entries")
+                raise self._fail(f"layer has more than {self._max_entries} entries", ImageError)
             yield entry
 
     # -- header decoding ---------------------------------------------------

@@ -4,13 +4,19 @@ Identity per archive: every ``pom.properties`` inside it (shaded jars carry
 several, one package each); when none describes the archive itself, the
 ``MANIFEST.MF`` attributes, then the file name. Nested archives (Spring Boot
 ``BOOT-INF/lib``, ``WEB-INF/lib``, ``lib/`` of ears, ``META-INF/jars``...) are
-read recursively from memory and reported with ``outer.jar!/inner/path.jar``.
+read recursively and reported with ``outer.jar!/inner/path.jar``.
 
-Hostile archives are bounded: nesting depth, members per archive, bytes per
-member, compression ratio, total bytes inflated per top-level archive, number
-of nested archives, and self-nesting (an archive containing its own bytes). A
-breach becomes an :class:`Unknown` with the reason; the packages found before
-it are kept.
+Only the members named above are read, through the central directory, each as
+a bounded stream: a large jar reaches the analyzer as a stream (``streams``),
+never whole in memory, and a nested archive is spooled (in memory up to
+``SPOOL_IN_MEMORY``, else to an anonymous temp file) while it is walked.
+
+Hostile archives are bounded: nesting depth, members per archive and bytes of
+the central directory (checked from the end record before it is parsed), bytes
+per member, compression ratio, total bytes inflated per top-level archive,
+number of nested archives, and self-nesting (an archive containing its own
+bytes). A breach becomes an :class:`Unknown` with the reason; the packages
+found before it are kept.
 
 Modes: all (image, rootfs and fs), as Trivy does: a jar in a source tree is an
 artifact that ships, not a lockfile.
@@ -21,10 +27,13 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
+from typing import BinaryIO, cast
 
-from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, MiB, spec
+from layerscan.analyzers.base import ALL_MODES, SPOOL_IN_MEMORY, AnalysisResult, Analyzer, MiB, spec
 from layerscan.analyzers.java.coords import Coordinates, maven_package
 from layerscan.analyzers.java.identity import (
     ARCHIVE_SUFFIXES,
@@ -36,6 +45,10 @@ from layerscan.analyzers.java.identity import (
 from layerscan.model import Package, Unknown
 
 NAME = "java-archive"
+_EOCD = b"PK\x05\x06"  # end of central directory record (22 bytes + comment)
+_EOCD64_LOCATOR = b"PK\x06\x07"  # 20 bytes, right before the EOCD of a zip64 archive
+_EOCD64 = b"PK\x06\x06"  # 56 bytes, right before its locator (as zipfile reads it)
+_TAIL = 22 + 0xFFFF  # the EOCD lies within this many bytes of the end
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,10 @@ class Limits:
     max_ratio: int = 200  # inflated/compressed, for members above ratio_floor bytes
     ratio_floor: int = 1 * MiB
     max_archives: int = 10_000  # nested archives opened under one top-level archive
+    # bytes of one archive's member list (~100 per member in real jars; zipfile holds up to
+    # ~11x that in objects), and of the member lists open at once (an archive and its ancestors)
+    max_central_directory: int = 12 * MiB
+    max_open_directories: int = 16 * MiB
 
 
 class _LimitExceeded(Exception):
@@ -63,6 +80,7 @@ class _Walk:
     unknowns: list[Unknown] = field(default_factory=list)
     inflated: int = 0
     archives: int = 0
+    open_directories: int = 0  # central-directory bytes of the archives being walked
 
     def unknown(self, path: str, reason: str) -> None:
         self.unknowns.append(Unknown(path=path, reason=reason, analyzer=NAME))
@@ -72,15 +90,56 @@ def is_archive_name(path: str) -> bool:
     return path.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def parse(path: str, data: bytes, limits: Limits = Limits()) -> AnalysisResult:
-    """Pure parser: packages in the archive ``data`` (named ``path``) and its nested archives."""
+def parse(path: str, data: bytes | BinaryIO, limits: Limits = Limits()) -> AnalysisResult:
+    """Pure parser: packages in the archive ``data`` (bytes, or a seekable binary stream) named
+    ``path``, and in its nested archives."""
     walk = _Walk(limits)
     _walk_archive(walk, path, data, ancestors=())
     return AnalysisResult(packages=tuple(walk.packages), unknowns=tuple(walk.unknowns))
 
 
-def _walk_archive(walk: _Walk, path: str, data: bytes, ancestors: tuple[str, ...]) -> None:
-    digest = hashlib.sha256(data).hexdigest()
+def _sha256(stream: BinaryIO) -> str:
+    stream.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _le(data: bytes, start: int, size: int) -> int:
+    return int.from_bytes(data[start:start + size], "little")
+
+
+def _check_central_directory(stream: BinaryIO, limits: Limits, already_open: int) -> int:
+    """Members and central-directory bytes from the end records, before zipfile builds an
+    object per member; the central directory's size. A missing or damaged record is left
+    for zipfile to report."""
+    end = stream.seek(0, io.SEEK_END)
+    tail_start = max(0, end - _TAIL)
+    stream.seek(tail_start)
+    tail = stream.read(end - tail_start)
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) < at + 22:
+        return 0
+    members, size = _le(tail, at + 10, 2), _le(tail, at + 12, 4)
+    eocd = tail_start + at
+    if at >= 20 and tail[at - 20:at - 16] == _EOCD64_LOCATOR and eocd >= 20 + 56:
+        stream.seek(eocd - 20 - 56)
+        record = stream.read(56)
+        if record[:4] == _EOCD64:
+            members, size = _le(record, 32, 8), _le(record, 40, 8)  # the 32-bit fields say 0xFFFF...
+    if members > limits.max_members:
+        raise _LimitExceeded(f"archive has {members} members (limit {limits.max_members})")
+    if size > limits.max_central_directory:
+        raise _LimitExceeded(f"archive's member list is {size} bytes (limit {limits.max_central_directory})")
+    if already_open + size > limits.max_open_directories:
+        raise _LimitExceeded(f"member lists of nested archives above {limits.max_open_directories} bytes")
+    return size
+
+
+def _walk_archive(walk: _Walk, path: str, data: bytes | BinaryIO, ancestors: tuple[str, ...]) -> None:
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    digest = _sha256(stream)
     if digest in ancestors:
         walk.unknown(path, "self-nesting archive: it contains a copy of an enclosing archive")
         return
@@ -91,14 +150,19 @@ def _walk_archive(walk: _Walk, path: str, data: bytes, ancestors: tuple[str, ...
     if walk.archives > walk.limits.max_archives:
         walk.unknown(path, f"more than {walk.limits.max_archives} nested archives")
         return
+    directory = 0
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        directory = _check_central_directory(stream, walk.limits, walk.open_directories)
+        walk.open_directories += directory
+        with zipfile.ZipFile(stream) as zf:
             _walk_members(walk, path, zf, ancestors + (digest,))
     except _LimitExceeded as exc:
         walk.unknown(path, str(exc))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
             OSError, ValueError, RuntimeError) as exc:
         walk.unknown(path, f"unreadable archive: {exc}")
+    finally:
+        walk.open_directories -= directory
 
 
 def _walk_members(walk: _Walk, path: str, zf: zipfile.ZipFile, ancestors: tuple[str, ...]) -> None:
@@ -111,13 +175,14 @@ def _walk_members(walk: _Walk, path: str, zf: zipfile.ZipFile, ancestors: tuple[
             continue
         inner_path = f"{path}!/{info.filename}"
         try:
-            inner = _read(walk, zf, info, walk.limits.max_nested_bytes)
+            inner = _spool(walk, zf, info, walk.limits.max_nested_bytes)
         except _LimitExceeded as exc:
             walk.unknown(inner_path, str(exc))
             if walk.inflated >= walk.limits.max_total_bytes:
                 raise
             continue
-        _walk_archive(walk, inner_path, inner, ancestors)
+        with inner:
+            _walk_archive(walk, inner_path, inner, ancestors)
 
 
 def _identify(walk: _Walk, path: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
@@ -162,8 +227,8 @@ def _read_text(walk: _Walk, path: str, zf: zipfile.ZipFile, info: zipfile.ZipInf
         return ""
 
 
-def _read(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes:
-    """Read one member after checking its declared size, ratio and the walk's budget.
+def _admit(walk: _Walk, info: zipfile.ZipInfo, max_bytes: int) -> None:
+    """Check one member's declared size, ratio and the walk's budget before it is read.
     zipfile stops at the declared size, so a lying header cannot inflate more."""
     limits = walk.limits
     if info.file_size > max_bytes:
@@ -176,8 +241,28 @@ def _read(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: in
         walk.inflated = limits.max_total_bytes
         raise _LimitExceeded(f"more than {limits.max_total_bytes} bytes inflated in one archive")
     walk.inflated += info.file_size
+
+
+def _read(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes:
+    """One (small) member's content, admitted first."""
+    _admit(walk, info, max_bytes)
     with zf.open(info) as member:
         return member.read(info.file_size)
+
+
+def _spool(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> BinaryIO:
+    """One member (a nested archive), admitted first, as a rewound seekable stream: in memory
+    up to ``SPOOL_IN_MEMORY`` bytes, else in an anonymous temp file. The caller closes it."""
+    _admit(walk, info, max_bytes)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="layerscan-jar-")
+    try:
+        with zf.open(info) as member:
+            shutil.copyfileobj(member, spool, 1 << 20)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return cast(BinaryIO, spool)
 
 
 class JavaArchiveAnalyzer(Analyzer):
@@ -186,9 +271,13 @@ class JavaArchiveAnalyzer(Analyzer):
     files = spec(extensions=ARCHIVE_SUFFIXES)
     modes = ALL_MODES
     max_file_size = 512 * MiB
+    streams = True
 
     def wants(self, path: str, mode: int, size: int) -> bool:
         return is_archive_name(path)
 
     def analyze(self, path: str, data: bytes) -> AnalysisResult:
         return parse(path, data)
+
+    def analyze_stream(self, path: str, stream: BinaryIO) -> AnalysisResult:
+        return parse(path, stream)

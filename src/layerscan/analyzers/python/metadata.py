@@ -14,6 +14,7 @@ header block is read; the description body after the first blank line is not.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import ClassVar
 
@@ -23,26 +24,37 @@ from layerscan.model import Package
 
 ANALYZER = "python-metadata"
 _HEADER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]*)\s*:\s?(.*)$")
-_MAX_HEADER_LINES = 20_000
+# The header block is bounded by the file size limit only: a real Name may follow
+# tens of thousands of Classifier / Requires-Dist lines. What is kept is bounded:
+_MAX_VALUES = 2_000  # values kept per header name (classifiers)
+_MAX_VALUE_LINES = 64  # lines kept per (continued) value
+USED_HEADERS = frozenset({"name", "version", "license", "license-expression", "classifier"})
 
 
-def parse_headers(text: str) -> dict[str, list[str]]:
-    """Header block -> lower-cased key -> values (repeated keys keep every value)."""
+def parse_headers(text: str, keep: frozenset[str] | None = None) -> dict[str, list[str]]:
+    """Header block -> lower-cased key -> values (repeated keys keep every value, up to
+    a bound). ``keep``: only these keys are stored (all when None)."""
     headers: dict[str, list[list[str]]] = {}  # each value as its lines, joined at the end
-    last: str | None = None
-    for index, line in enumerate(text.splitlines()):
-        if not line.strip() or index >= _MAX_HEADER_LINES:
+    current: list[str] | None = None  # lines of the value continuation lines extend
+    for line in io.StringIO(text, newline=None):  # lazily: the body after the header block is never split
+        line = line.rstrip("\n")
+        if not line.strip():
             break
         if line[0] in " \t":
-            if last is not None and headers[last]:
-                headers[last][-1].append(line.strip())
+            if current is not None and len(current) < _MAX_VALUE_LINES:
+                current.append(line.strip())
             continue
         match = _HEADER.match(line)
+        current = None  # a stray line is not a header, nor part of the previous one
         if match is None:
-            last = None  # a stray line: not a header, and not part of the previous one
             continue
-        last = match[1].lower()
-        headers.setdefault(last, []).append([match[2].strip()])
+        key = match[1].lower()
+        if keep is not None and key not in keep:
+            continue
+        values = headers.setdefault(key, [])
+        if len(values) < _MAX_VALUES:
+            current = [match[2].strip()]
+            values.append(current)
     return {key: ["\n".join(lines) for lines in values] for key, values in headers.items()}
 
 
@@ -69,7 +81,7 @@ def licenses(headers: dict[str, list[str]]) -> tuple[str, ...]:
 
 def parse(data: bytes) -> Parsed:
     """Parse one METADATA / PKG-INFO file into (at most) one package."""
-    headers = parse_headers(decode_text(data, strict=False))
+    headers = parse_headers(decode_text(data, strict=False), USED_HEADERS)
     name, version = _first(headers, "name"), _first(headers, "version")
     if not name:
         raise ParseError("no Name field in the metadata headers")
@@ -92,7 +104,7 @@ def is_metadata_path(path: str) -> bool:
 
 class PythonMetadataAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: headers past 20,000 lines are read
     files: ClassVar[FileSpec] = spec(names=("METADATA", "PKG-INFO"), extensions=("egg-info",))
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 16 * MiB

@@ -31,6 +31,10 @@ class RegistrySource(ManifestImageSource):
     def read_config(self, digest: str) -> bytes:
         return self._client.fetch_blob(self.ref.repository, digest, MAX_CONFIG_BYTES, f"image config {digest}")
 
+    def verify_layer(self, layer: LayerDescriptor) -> None:
+        """A cached analysis is trusted without a download: the registry addresses blobs by
+        digest, and an entry exists only for a blob that was verified (digest and diff_id)."""
+
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         return self._client.open_blob(self.ref.repository, layer.digest, layer.size,
                                       what=f"layer {layer.digest}", progress=self._progress,
