@@ -278,19 +278,25 @@ class BuiltIndex:
 
 def build_image(layers: list[LayerSpec], *, architecture: str = "amd64",
                 empty_steps: dict[int, list[str]] | None = None,
-                labels: dict[str, str] | None = None) -> BuiltImage:
+                labels: dict[str, str] | None = None, env: list[str] | None = None,
+                annotations: dict[str, str] | None = None) -> BuiltImage:
     """Assemble an image. ``empty_steps[i]`` are empty_layer history entries placed before layer i
-    (``i == len(layers)`` puts them after the last layer)."""
+    (``i == len(layers)`` puts them after the last layer); ``env`` is added to the config's Env,
+    ``annotations`` to the manifest's."""
     built = [BuiltLayer(tar, compress(tar, spec.compression), LAYER_TYPES[spec.compression],
                         spec.created_by or f"layer {i}")
              for i, spec in enumerate(layers) for tar in [layer_tar(spec.entries)]]
-    config = canonical_json(_config(built, architecture, empty_steps or {}, labels or {}))
-    manifest = canonical_json({
+    config_doc = _config(built, architecture, empty_steps or {}, labels or {})
+    config_doc["config"]["Env"] += list(env or [])
+    config = canonical_json(config_doc)
+    manifest_doc = {
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
         "layers": [{"mediaType": b.media_type, "digest": b.digest, "size": len(b.blob)} for b in built],
-    })
-    return BuiltImage(built, config, manifest, architecture)
+    }
+    if annotations:
+        manifest_doc["annotations"] = dict(annotations)
+    return BuiltImage(built, config, canonical_json(manifest_doc), architecture)
 
 
 def build_index(images: list[BuiltImage]) -> BuiltIndex:
@@ -339,17 +345,24 @@ def _tar_members(members: dict[str, bytes]) -> bytes:
 def _skopeo_push(writer, registry: str, repo: str, tag: str, creds: str, all_images: bool) -> str:
     if shutil.which("skopeo") is None:
         raise RuntimeError("skopeo is not installed")
-    dest = f"{registry}/{repo}:{tag}"
     with tempfile.TemporaryDirectory() as tmp:
         layout = writer(Path(tmp) / "layout", tag)
-        cmd = ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
-               "--preserve-digests"]
-        if all_images:
-            cmd.append("--all")
-        if creds:
-            cmd += ["--dest-creds", creds]
-        cmd += [f"oci:{layout}:{tag}", f"docker://{dest}"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        return skopeo_copy(f"oci:{layout}:{tag}", registry, repo, tag, creds, all_images)
+
+
+def skopeo_copy(source: str, registry: str, repo: str, tag: str, creds: str = "", all_images: bool = False) -> str:
+    """Copy a skopeo source (``oci:DIR:TAG``, ``docker-archive:FILE``) to an insecure (HTTP)
+    registry as ``repo:tag``; returns the reference pushed."""
+    if shutil.which("skopeo") is None:
+        raise RuntimeError("skopeo is not installed")
+    dest = f"{registry}/{repo}:{tag}"
+    cmd = ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false", "--preserve-digests"]
+    if all_images:
+        cmd.append("--all")
+    if creds:
+        cmd += ["--dest-creds", creds]
+    cmd += [source, f"docker://{dest}"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return dest
 
 

@@ -120,7 +120,7 @@ def test_index_offers_every_fixture_file(root):
 def test_every_feed_module_is_reachable_from_the_registry():
     registered = {cls.__module__ for cls in feed_registry.ALL_FEEDS.values()}
     # imported by the registered feeds or by db.update: helpers, not feeds of their own
-    helpers = {"base", "common", "members", "registry", "errata", "osv_distro", "oval"}
+    helpers = {"base", "common", "members", "registry", "errata", "osv_distro", "oval", "updateinfo"}
     for name in _modules("layerscan.db.feeds"):
         if name.rsplit(".", 1)[-1] in helpers:
             continue
@@ -130,7 +130,7 @@ def test_every_feed_module_is_reachable_from_the_registry():
 
 
 def test_every_report_module_is_a_writer_or_shared():
-    shared = {"document", "json_input", "text", "versions", "vulninfo"}
+    shared = {"document", "dockerfile_map", "fingerprint", "json_input", "text", "versions", "vulninfo"}
     for name in _modules("layerscan.report"):
         if name.rsplit(".", 1)[-1] in shared:
             continue

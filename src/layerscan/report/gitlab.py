@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import uuid
 from typing import Any, TextIO
 
 from layerscan.model import Finding
 from layerscan.report.document import Result, ScanReport
+from layerscan.report.fingerprint import fingerprint
 from layerscan.report.text import encodable
 from layerscan.report.vulninfo import primary_url
 
@@ -46,13 +46,10 @@ def gitlab_time(rfc3339: str) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def vulnerability_uuid(target: str, f: Finding) -> str:
-    """Stable across runs: the same finding in the same place gets the same id (a UUID
-    version 5; "surrogatepass" so that no undecodable name can break the hash)."""
-    p = f.package
-    key = "\x00".join((target, p.name, p.version, p.file_path, f.vulnerability_id))
-    digest = hashlib.sha1(_ID_NAMESPACE.bytes + key.encode("utf-8", "surrogatepass")).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=5))
+def vulnerability_uuid(artifact_name: str, f: Finding) -> str:
+    """Stable across runs, tags and digests: a UUID version 5 of the finding key
+    (report/fingerprint.py), the identity SARIF's partialFingerprints carry too."""
+    return str(uuid.uuid5(_ID_NAMESPACE, fingerprint(artifact_name, f)))
 
 
 def identifier_type(vid: str) -> str:
@@ -98,7 +95,7 @@ def operating_system(report: ScanReport) -> str:
 def vulnerability(f: Finding, r: Result, report: ScanReport) -> dict[str, Any]:
     p = f.package
     vuln: dict[str, Any] = {
-        "id": vulnerability_uuid(r.target, f),
+        "id": vulnerability_uuid(report.artifact_name, f),
         "name": _clip(f.title or f"{f.vulnerability_id} in {p.name}", MAX_NAME),
         "description": _clip(f.description or f.title or f.vulnerability_id, MAX_DESCRIPTION),
         "severity": SEVERITY.get(f.severity, "Unknown"),
