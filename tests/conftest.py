@@ -33,3 +33,7 @@ def corpus_available() -> bool:
 # `registry` (anonymous, plain HTTP) and `token_registry` (bearer-token auth, .username/.password).
 from registry import registry, token_registry  # noqa: E402,F401
 from dbfixture import corpus_db  # noqa: E402,F401
+# The corpus / registry / slow markers, applied by what each test uses (tests/markers.py).
+from markers import pytest_collection_modifyitems  # noqa: E402,F401
+# A throw-away PostgreSQL cluster (tests/pg.py; skip when the server binaries are absent).
+from pg import pg_database, postgres  # noqa: E402,F401

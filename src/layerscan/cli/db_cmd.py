@@ -1,77 +1,54 @@
 """``layerscan db update|import|status|push``.
 
-Wired into cli/main.py through ``register(subparsers, common_parents)`` and
-``run(args) -> int``. Global flags (--cache-dir, -q, --no-progress, --timeout)
-come from ``common_parents``; the db flags below also read ``LAYERSCAN_*`` env
-variables (LAYERSCAN_DB_MAX_AGE, LAYERSCAN_ECOSYSTEMS, LAYERSCAN_DB_SOURCES,
-LAYERSCAN_DB_REPOSITORY). Runnable alone: ``python -m layerscan.cli.db_cmd``.
+Wired into cli/main.py through ``register(subparsers)`` and ``run(args) -> int``.
+Every flag (the global ones, --db-max-age, --ecosystems, --sources, ...) is declared in
+the one flag table, ``cli/flags.py``, with its ``LAYERSCAN_*`` variable and config key;
+a subcommand resolves them as the command ``db SUBCOMMAND``. Only the positional PATHs
+of ``db import`` and REF of ``db push`` are added here. Runnable alone:
+``python -m layerscan.cli.db_cmd``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TextIO
 
+from layerscan.cli.flags import DB_SUBCOMMANDS, add_flags, environment, flags_for, resolve
+from layerscan.cli.parser import CliParser
 from layerscan.errors import InputNotFoundError, LayerscanError, UsageError
 
-DEFAULT_MAX_AGE = "7d"
 log = logging.getLogger(__name__)
+_HELP = {
+    "update": "download feeds and rebuild the database",
+    "import": "build the database from local files (air-gapped)",
+    "status": "show the database version, sources and age",
+    "push": "publish the database to an OCI registry",
+}
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _add_insecure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--insecure", action="store_true",
-                        default=os.environ.get("LAYERSCAN_INSECURE", "").lower() in ("1", "true", "yes", "on"),
-                        help="allow a plain-HTTP registry or unverified TLS, as for image pulls "
-                             "[env LAYERSCAN_INSECURE]")
-
-
-def _add_common_db_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db-max-age", default=os.environ.get("LAYERSCAN_DB_MAX_AGE", DEFAULT_MAX_AGE),
-                        metavar="AGE", help="warn when the database is older than AGE (7d, 12h) "
-                                            "[env LAYERSCAN_DB_MAX_AGE]")
-
-
-def register(subparsers: Any, common_parents: Sequence[argparse.ArgumentParser]) -> None:
-    """Add the ``db`` command and its subcommands to ``subparsers``."""
+def register(subparsers: Any) -> None:
+    """Add the ``db`` command and its subcommands (flags from the flag table) to ``subparsers``."""
     db = subparsers.add_parser("db", help="manage the vulnerability database",
                                description="manage the vulnerability database")
     sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
-    parents = list(common_parents)
+    commands = {name: sub.add_parser(name, help=_HELP[name], description=_HELP[name]) for name in DB_SUBCOMMANDS}
+    commands["import"].add_argument("paths", nargs="+", metavar="PATH",
+                                    help="feed files, directories or zips (any format)")
+    commands["push"].add_argument("reference", metavar="REGISTRY/REPO:TAG")
+    for name, parser in commands.items():
+        add_flags(parser, flags_for(command_of(name)))
 
-    update = sub.add_parser("update", parents=parents, help="download feeds and rebuild the database")
-    update.add_argument("--ecosystems", default=os.environ.get("LAYERSCAN_ECOSYSTEMS", ""), metavar="LIST",
-                        help="OSV ecosystems to fetch, comma-separated (default: all known) [env LAYERSCAN_ECOSYSTEMS]")
-    update.add_argument("--sources", default=os.environ.get("LAYERSCAN_DB_SOURCES", ""), metavar="LIST",
-                        help="feeds to fetch, comma-separated, e.g. osv,debian,nvd (default: all; an unknown name "
-                             "lists them) [env LAYERSCAN_DB_SOURCES]")
-    update.add_argument("--db-repository", default=os.environ.get("LAYERSCAN_DB_REPOSITORY", ""),
-                        metavar="REF", help="pull a prebuilt database from an OCI registry instead "
-                                            "[env LAYERSCAN_DB_REPOSITORY]")
-    update.add_argument("--force", action="store_true", help="rebuild even when no feed changed")
-    _add_insecure(update)
-    _add_common_db_flags(update)
 
-    imp = sub.add_parser("import", parents=parents, help="build the database from local files (air-gapped)")
-    imp.add_argument("paths", nargs="+", metavar="PATH", help="feed files, directories or zips (any format)")
-    imp.add_argument("--replace", action="store_true", help="drop sources not present in PATHs")
-    _add_common_db_flags(imp)
-
-    status = sub.add_parser("status", parents=parents, help="show the database version, sources and age")
-    status.add_argument("--json", action="store_true", help="print the metadata as JSON")
-    _add_common_db_flags(status)
-
-    push = sub.add_parser("push", parents=parents, help="publish the database to an OCI registry")
-    push.add_argument("reference", metavar="REGISTRY/REPO:TAG")
-    _add_insecure(push)
-    _add_common_db_flags(push)
+def command_of(subcommand: str | None) -> str:
+    """The flag-table command a ``db`` subcommand's flags are resolved as."""
+    return f"db {subcommand}" if subcommand else "db"
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
@@ -123,12 +100,12 @@ def _run_update(args: argparse.Namespace) -> int:
         path = pull_database(args.db_repository, cache, timeout=_timeout(args), insecure=args.insecure)
         _say(args, f"pulled {args.db_repository} -> {path}")
         return _warn_age(args, path)
-    opts = UpdateOptions(cache_dir=cache, sources=_csv(args.sources) or SOURCES,
+    opts = UpdateOptions(cache_dir=cache, sources=_csv(args.db_sources) or SOURCES,
                          ecosystems=_csv(args.ecosystems) or DEFAULT_ECOSYSTEMS,
                          timeout=_timeout(args))
     progress = _progress(args)
     try:
-        result = update_database(opts, progress, force=args.force)
+        result = update_database(opts, progress, force=args.db_force)
     finally:
         _stop(progress)
     _warn_failed(args, result.failed)
@@ -160,7 +137,7 @@ def _run_import(args: argparse.Namespace) -> int:
         raise InputNotFoundError("feed path", ", ".join(missing))
     progress = _progress(args)
     try:
-        result = import_paths(db_path(_cache_dir(args)), paths, keep_others=not args.replace, progress=progress)
+        result = import_paths(db_path(_cache_dir(args)), paths, keep_others=not args.db_replace, progress=progress)
     finally:
         _stop(progress)
     _report_build(args, result)
@@ -188,7 +165,7 @@ def _run_status(args: argparse.Namespace) -> int:
     with Store.open(path) as store:
         meta = store.metadata()
     meta.pop("state", None)
-    if args.json:
+    if args.db_json:
         print(json.dumps({"path": str(path), **meta}, indent=2, sort_keys=True))
     else:
         print(f"database:       {path}")
@@ -224,13 +201,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _standalone_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="layerscan")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--cache-dir", default=os.environ.get("LAYERSCAN_CACHE_DIR", ""))
-    common.add_argument("-q", "--quiet", action="store_true")
-    common.add_argument("--no-progress", action="store_true")
-    common.add_argument("--timeout", type=int, default=60)
-    register(parser.add_subparsers(dest="command"), [common])
+    parser = CliParser(prog="layerscan")
+    register(parser.add_subparsers(dest="command"))
     return parser
 
 
@@ -238,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m layerscan.cli.db_cmd db ...`` (the same commands without cli/main.py)."""
     args = _standalone_parser().parse_args(argv)
     try:
+        for key, value in resolve(args, command_of(getattr(args, "db_command", None)), environment(), {}).items():
+            setattr(args, key, value)
         return run(args)
     except LayerscanError as exc:
         print(f"layerscan: error: {exc}", file=sys.stderr)

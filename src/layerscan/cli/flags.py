@@ -17,7 +17,12 @@ from typing import Any, Callable, Iterable, Mapping
 from layerscan.errors import UsageError
 
 SCAN_COMMANDS = frozenset({"image", "rootfs", "fs", "sbom"})
-ALL_COMMANDS = SCAN_COMMANDS | {"db", "explain"}
+DB_SUBCOMMANDS = ("update", "import", "status", "push")
+DB_COMMANDS = frozenset(f"db {name}" for name in DB_SUBCOMMANDS)  # ``db update`` ... resolve as "db update"
+DB_UPDATE = frozenset({"db update"})
+REMEDIATE_COMMANDS = frozenset({"cves", "quickview", "compare"})  # take every ``image`` flag too
+ALL_COMMANDS = SCAN_COMMANDS | {"db", "explain"} | DB_COMMANDS | REMEDIATE_COMMANDS
+REGISTRY_COMMANDS = ALL_COMMANDS - {"db import", "db status"}  # may talk to an OCI registry
 IMAGE = frozenset({"image", "explain"})  # commands that open an image
 WALK = SCAN_COMMANDS - {"sbom"} | {"explain"}  # commands that may walk layers / directories
 EXPLAIN = frozenset({"explain"})
@@ -98,7 +103,7 @@ FLAGS: tuple[Flag, ...] = (
        "read the registry password from stdin", IMAGE, "image"),
     _f("--insecure", "insecure", "bool", False, "insecure",
        "allow plain-HTTP registries and unverified TLS (image pulls and --db-repository)",
-       ALL_COMMANDS, "image"),
+       REGISTRY_COMMANDS, "image"),
     _f("--docker-config", "docker_config", "str", "", "registry.docker-config",
        "docker config.json with registry credentials (default ~/.docker/config.json)", IMAGE, "image",
        metavar="FILE"),
@@ -130,9 +135,19 @@ FLAGS: tuple[Flag, ...] = (
        SCAN_COMMANDS),
     _f("--db-repository", "db_repository", "str", "", "db.repository",
        "pull a prebuilt database (OCI artifact REGISTRY/REPO:TAG, see 'db push') instead of the feeds",
-       SCAN_COMMANDS, metavar="REF"),
+       SCAN_COMMANDS | DB_UPDATE, "db", metavar="REF"),
     _f("--db-max-age", "db_max_age", "str", "7d", "db.max-age",
-       "warn when the database is older than this (e.g. 7d, 12h)", SCAN_COMMANDS, metavar="AGE"),
+       "warn when the database is older than this (e.g. 7d, 12h)", SCAN_COMMANDS | DB_COMMANDS, "db",
+       metavar="AGE"),
+    # db subcommands (the positional PATHs of 'db import' and REF of 'db push' are in cli/db_cmd.py)
+    _f("--ecosystems", "ecosystems", "list", "", "db.ecosystems",
+       "OSV ecosystems to fetch, comma-separated (default: all known)", DB_UPDATE, "db", metavar="LIST"),
+    _f("--sources", "db_sources", "list", "", "db.sources",
+       "feeds to fetch, comma-separated, e.g. osv,debian,nvd (default: all; an unknown name lists them)",
+       DB_UPDATE, "db", metavar="LIST"),
+    _f("--force", "db_force", "bool", False, "", "rebuild even when no feed changed", DB_UPDATE, "db"),
+    _f("--replace", "db_replace", "bool", False, "", "drop sources not present in PATHs", {"db import"}, "db"),
+    _f("--json", "db_json", "bool", False, "", "print the metadata as JSON", {"db status"}, "db"),
     # policy
     _f("-s --severity", "severity", "list", "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL", "severity",
        "severities to show (comma-separated; default all). UNKNOWN = no source rates the finding: "
@@ -204,14 +219,30 @@ FLAGS: tuple[Flag, ...] = (
     _f("--sbom", "sbom_target", "str", "", "", "explain for a CycloneDX/SPDX SBOM file", EXPLAIN, "target",
        metavar="FILE"),
     _f("--dockerfile", "dockerfile", "str", "", "report.dockerfile",
-       "Dockerfile path that SARIF results point at", SCAN_COMMANDS, "report", metavar="FILE"),
+       "Dockerfile path that SARIF results point at (cves/quickview/compare: its final FROM names the base image)",
+       SCAN_COMMANDS, "report", metavar="FILE"),
+    # remediation (cves, quickview, compare; docs/cli.md "Remediation")
+    _f("--build-arg", "build_arg", "multi", (), "remediate.build-arg",
+       "NAME=VALUE for an ARG of --dockerfile when its FROM line names the base image (repeatable)",
+       REMEDIATE_COMMANDS, "remediation", metavar="NAME=VALUE"),
+    _f("--only-fixed", "only_fixed", "bool", False, "remediate.only-fixed",
+       "only vulnerabilities with a fixed version", {"cves"}, "remediation"),
+    _f("--only-severity", "only_severity", "list", "", "remediate.only-severity",
+       "only these severities (comma-separated)", {"cves"}, "remediation", metavar="LIST"),
+    _f("--only-package", "only_package", "list", "", "remediate.only-package",
+       "only these packages (comma-separated names)", {"cves"}, "remediation", metavar="NAMES"),
+    _f("--only-base", "only_base", "bool", False, "remediate.only-base",
+       "only vulnerabilities in the base image's layers", {"cves"}, "remediation"),
+    _f("--ignore-base", "ignore_base", "bool", False, "remediate.ignore-base",
+       "leave out vulnerabilities in the base image's layers", {"cves"}, "remediation"),
 )
 
 BY_DEST: dict[str, Flag] = {f.dest: f for f in FLAGS}
 
 
 def flags_for(command: str) -> tuple[Flag, ...]:
-    return tuple(f for f in FLAGS if command in f.commands)
+    inherited = "image" if command in REMEDIATE_COMMANDS else command
+    return tuple(f for f in FLAGS if command in f.commands or inherited in f.commands)
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag]) -> None:

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from layerscan.cli import clean_cmd, convert_cmd, db_cmd, version_cmd
+from layerscan.cli import clean_cmd, convert_cmd, db_cmd, fleet_cmd, version_cmd
+from layerscan.cli import compare_cmd, cves_cmd, quickview_cmd  # remediation
 from layerscan.cli.parser import EXIT_USAGE, PROG, CliParser
 from layerscan.cli.flags import (ALL_COMMANDS, add_flags, default_config_yaml, environment, flags_for,
                                  resolve)
@@ -28,8 +29,11 @@ _COMMANDS = {
               "image name (registry reference); omit with --input"),
     "rootfs": ("scan an unpacked root filesystem (installed packages)", "PATH", "root filesystem directory"),
     "fs": ("scan a project directory (lockfiles and manifests)", "PATH", "directory or file"),
-    "sbom": ("scan a CycloneDX or SPDX JSON SBOM", "FILE", "SBOM file"),
+    "sbom": ("scan a CycloneDX, SPDX or Syft JSON SBOM", "FILE", "SBOM file"),
 }
+
+
+_REMEDIATION = {"cves": cves_cmd, "quickview": quickview_cmd, "compare": compare_cmd}
 
 
 def _global_flags() -> tuple:
@@ -64,10 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     version.add_argument("-f", "--format", dest="version_format", choices=version_cmd.FORMATS, default="table",
                          help="table (plain text) or json, as 'trivy version -f json'")
     _add_global_flags(version)
-    parent = CliParser(add_help=False)
-    add_flags(parent, _global_flags())
-    db_cmd.register(sub, [parent])
+    db_cmd.register(sub)
     clean_cmd.register(sub, _add_global_flags)
+    for remediation in _REMEDIATION.values():
+        remediation.register(sub)
+    fleet_cmd.register(sub)
     return parser
 
 
@@ -95,6 +100,15 @@ def resolve_options(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return opts
 
 
+def _options_of(args: argparse.Namespace) -> str:
+    """The flag-table command whose flags ``args.command`` resolves."""
+    if args.command == "convert":
+        return convert_cmd.OPTIONS_OF
+    if args.command == "db":
+        return db_cmd.command_of(args.db_command)
+    return str(args.command)
+
+
 def dispatch(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -106,16 +120,20 @@ def dispatch(argv: Sequence[str]) -> int:
         sys.stdout.write(default_config_yaml())
         return EXIT_OK
     if not args.command:
-        print(f"{PROG}: error: a command is required: image, rootfs, fs, sbom, explain, convert, db, clean "
-              f"or version (see '{PROG} --help')", file=sys.stderr)
+        print(f"{PROG}: error: a command is required: image, rootfs, fs, sbom, explain, convert, db, clean, "
+              f"server, worker or version (see '{PROG} --help')", file=sys.stderr)
         return EXIT_USAGE
-    opts = resolve_options(args, convert_cmd.OPTIONS_OF if args.command == "convert" else args.command)
+    if args.command in fleet_cmd.COMMANDS:  # images are opened as `image` opens them
+        return fleet_cmd.run(args, resolve_options(args, "image"))
+    opts = resolve_options(args, _options_of(args))
     if args.command == "db":
         return db_cmd.run(args)
     if args.command == "clean":
         return clean_cmd.run(args, Path(opts["cache_dir"]))
     if args.command == "convert":
         return convert_cmd.run(args.report, opts)
+    if args.command in _REMEDIATION:
+        return _REMEDIATION[args.command].run(args, opts)
     if args.command == "explain":
         from layerscan.cli import explain_cmd
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, TextIO
 
 from layerscan.errors import LayerscanError, UsageError
+from layerscan.limits import Limits, limits_from_env
 from layerscan.progress import Progress
 from layerscan.scan.config import DatabaseConfig, InventoryConfig, ReportConfig, ScanConfig, Target
 from layerscan.scan.inventory import ScanOptions
@@ -84,14 +85,15 @@ def inventory_config(command: str, target: str, opts: Options) -> InventoryConfi
     from layerscan.source.base import SourceOptions
 
     image = command == "image"  # the registry/archive flags exist only for images
+    limits = limits_from_env(os.environ)  # LAYERSCAN_MAX_* (limits.py), read here, once per scan
     source = SourceOptions(platform=opts["platform"], username=opts["username"], password=_password(opts),
                            insecure=opts["insecure"], docker_config=opts["docker_config"],
-                           timeout=float(opts["timeout"])) if image else SourceOptions()
+                           timeout=float(opts["timeout"]), limits=limits) if image else SourceOptions()
     return InventoryConfig(Target(command, target, opts["input"] if image else ""), source,
-                           _walk_options(command, opts))
+                           _walk_options(command, opts, limits))
 
 
-def _walk_options(command: str, opts: Options) -> ScanOptions:
+def _walk_options(command: str, opts: Options, limits: Limits) -> ScanOptions:
     from layerscan.scan import ScanOptions
 
     if command not in ("image", "rootfs", "fs"):
@@ -99,7 +101,7 @@ def _walk_options(command: str, opts: Options) -> ScanOptions:
     cache = None if opts["no_cache"] else Path(opts["cache_dir"]) / "layers"
     skip = tuple(d.strip() for d in f'{opts["skip_dirs"]},{opts["skip_files"]}'.split(",") if d.strip())
     return ScanOptions(mode=command, cache_dir=cache, include_dev_deps=opts["include_dev_deps"],
-                       parallel=max(1, opts["parallel"]), skip_dirs=skip)
+                       parallel=max(1, opts["parallel"]), skip_dirs=skip, limits=limits)
 
 
 def database_config(opts: Options) -> DatabaseConfig:

@@ -25,7 +25,7 @@ from layerscan.db.feeds.osv import OsvFeed
 from layerscan.db.feeds.registry import ALL_FEEDS, new_stats, read_mixed
 from layerscan.db.lock import BuildLock
 from layerscan.db.namespaces import base_ecosystem, name_key
-from layerscan.db.records import EolInfo, EpssScore, KevEntry
+from layerscan.db.records import EolInfo, EpssScore, IndexEntry, KevEntry
 from layerscan.db.store import STATE_PREFIX  # metadata keys carried from build to build
 from layerscan.errors import DatabaseError
 from layerscan.model import Advisory
@@ -126,10 +126,16 @@ class _Writer:
             self.flush()
 
     def side(self, feed: str, record: object) -> None:
-        t = self.tally(feed, feed)
+        key = schema.INDEX_SOURCE_PREFIX + record.repo if isinstance(record, IndexEntry) else feed
+        t = self.tally(key, feed)
         t.records += 1
         t.rows += 1
-        if isinstance(record, KevEntry):
+        if isinstance(record, IndexEntry):
+            t.saw(record.last_seen)
+            self._side("INSERT OR REPLACE INTO base_index VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
+                record.chain_id, record.layers, record.repo, record.tag, record.digest, record.manifest,
+                record.platform, record.first_seen, record.last_seen, int(record.current), key))
+        elif isinstance(record, KevEntry):
             t.saw(record.date_added)
             self._side("INSERT OR REPLACE INTO kev VALUES (?,?,?,?,?,?,?,?)", (
                 record.cve, record.vendor, record.product, record.name, record.date_added,
@@ -198,7 +204,7 @@ def _attach_old(conn: sqlite3.Connection, target: Path, warnings: list[str]) -> 
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{target}?mode=ro",))
         version = conn.execute("PRAGMA old.user_version").fetchone()[0]
         conn.execute("BEGIN")
-        if version != schema.SCHEMA_VERSION:
+        if version not in schema.REUSABLE_VERSIONS:
             warnings.append(f"previous database has schema {version}, not {schema.SCHEMA_VERSION}: not reused")
             return False
         return True
@@ -213,6 +219,7 @@ def _copy_old_sources(conn: sqlite3.Connection, replaced: set[str], failed: Mapp
                       keep_others: bool) -> list[SourceResult]:
     """Copy every old source not replaced by this build; failed ones are marked as kept."""
     results = []
+    old_tables = {r[0] for r in conn.execute("SELECT name FROM old.sqlite_master WHERE type = 'table'")}
     for name, feed, records, rows, data_date in conn.execute(
             "SELECT name, feed, records, rows, data_date FROM old.sources").fetchall():
         if name in replaced or not (keep_others or name in failed):
@@ -221,7 +228,7 @@ def _copy_old_sources(conn: sqlite3.Connection, replaced: set[str], failed: Mapp
             table = schema.SIDE_TABLES[name]
             conn.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM old.{table}")
         else:
-            for table in schema.SOURCED_TABLES:
+            for table in (t for t in schema.SOURCED_TABLES if t in old_tables):  # schema 1 has no base_index
                 conn.execute(f"INSERT OR IGNORE INTO {table} SELECT * FROM old.{table} WHERE source = ?", (name,))
         message = f"update failed ({failed[name]}); previous data kept" if name in failed else "previous data kept"
         results.append(SourceResult(name, feed, "kept", records, rows, data_date, message))
@@ -341,7 +348,7 @@ def _build_into(tmp: Path, target: Path, inputs: Sequence[BuildInput], failed: d
         if conn.execute("PRAGMA database_list").fetchall()[-1][1] == "old":
             conn.execute("DETACH DATABASE old")
         conn.execute("ANALYZE")
-        expected = sum(r.rows for r in results if r.name not in schema.SIDE_TABLES)
+        expected = sum(r.rows for r in results if schema.counts_affected_rows(r.name))
         _verify(conn, expected)
         skipped = {name: s.skipped for name, s in stats.items() if s.skipped}
         warnings += [w for s in stats.values() for w in s.warnings]

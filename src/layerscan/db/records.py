@@ -76,3 +76,26 @@ class AffectedRow:
     def matchable(self) -> bool:
         a = self.affected
         return bool(a.versions) or any(r.type != "GIT" for r in a.ranges) or a.status != "affected"
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One image of the base-image index: the chain ID of its whole layer stack (computed over
+    diff_ids, so recompression does not change it) and where it was seen. ``digest`` is what
+    the tag resolved to (an index for a multi-platform tag), ``manifest`` the platform's image
+    manifest; ``current`` is True while the tag still points at ``digest``."""
+
+    chain_id: str
+    layers: int  # how many filesystem layers the image has
+    repo: str  # as docker prints it: "debian", "127.0.0.1:5000/base/debian"
+    tag: str
+    digest: str
+    manifest: str
+    platform: str  # "linux/amd64", "linux/arm64/v8"
+    first_seen: str  # RFC 3339 UTC
+    last_seen: str
+    current: bool = True
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repo}:{self.tag}@{self.digest}"

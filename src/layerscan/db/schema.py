@@ -4,6 +4,11 @@
 *source key* it came from ("osv:PyPI", "debian", "alpine", "nvd", ...), so an
 update can replace one source and keep the others. Indexes are created after
 the bulk load (``INDEXES``).
+
+Schema 2 added ``base_index`` (the base-image index: the chain ID of every indexed image's
+layer stack -> repo, tag, digest, platform, first/last seen; one source key per repository,
+``index:REPO``). Schema 1 files are reused by the next build (the tables they have are
+unchanged); a scan refuses them until ``db update``/``db import`` rebuilds the file.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Any, Sequence
 
 from layerscan.model import CVSS, Range, Severity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+REUSABLE_VERSIONS = frozenset({1, 2})  # previous files a build may copy sources from
 DB_FILENAME = "layerscan.db"
 
 TABLES = """
@@ -46,6 +52,11 @@ CREATE TABLE eol (
     product TEXT NOT NULL, cycle TEXT NOT NULL, codename TEXT, release_date TEXT, eol TEXT, eoes TEXT,
     latest TEXT, latest_date TEXT, lts INTEGER, PRIMARY KEY (product, cycle)
 ) WITHOUT ROWID;
+CREATE TABLE base_index (
+    chain_id TEXT NOT NULL, layers INTEGER NOT NULL, repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,
+    manifest TEXT NOT NULL, platform TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    current INTEGER NOT NULL, source TEXT NOT NULL, PRIMARY KEY (repo, tag, digest, platform)
+) WITHOUT ROWID;
 """
 
 INDEXES = """
@@ -56,12 +67,20 @@ CREATE INDEX aliases_id ON aliases (id);
 CREATE INDEX aliases_alias ON aliases (alias);
 CREATE INDEX groups_group ON groups (group_id);
 CREATE INDEX vulnerabilities_source ON vulnerabilities (source);
+CREATE INDEX base_index_chain ON base_index (chain_id);
+CREATE INDEX base_index_source ON base_index (source);
 """
 
 # tables whose rows carry a source column (replaced per source key)
-SOURCED_TABLES = ("vulnerabilities", "aliases", "affected")
+SOURCED_TABLES = ("vulnerabilities", "aliases", "affected", "base_index")
+INDEX_SOURCE_PREFIX = "index:"  # base-index sources: "index:REPO", rows in base_index
 # tables that belong to one side feed as a whole
 SIDE_TABLES = {"kev": "kev", "epss": "epss", "eol": "eol"}
+
+
+def counts_affected_rows(source: str) -> bool:
+    """Does this source's ``rows`` count rows of the affected table (checked after a build)?"""
+    return source not in SIDE_TABLES and not source.startswith(INDEX_SOURCE_PREFIX)
 
 
 def create(conn: sqlite3.Connection) -> None:

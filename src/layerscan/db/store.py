@@ -16,6 +16,11 @@ Contract used by match/ and report/:
                                               #    sources: {key: {...}}, state: {update bookkeeping})
     store.namespaces()                        # -> set[str]
     store.has_namespace(namespace)            # -> bool (any advisory row in it; one indexed lookup)
+    store.key_digests()                       # -> Iterator[(namespace, name_key, sha256)]: one content hash
+                                              #    per key's advisory rows (fleet re-match diffs them)
+    store.index_hits(chain_ids)               # -> list[IndexEntry]: base-index images whose whole stack is
+                                              #    one of chain_ids
+    store.index_entries(repo="")              # -> list[IndexEntry]: the base index (one repository's, or all)
 
 The file is opened with ``mode=ro``: a builder's atomic rename never disturbs
 an open store (it keeps reading the inode it opened).
@@ -24,23 +29,24 @@ an open store (it keeps reading the inode it opened).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from layerscan.db import schema
 from layerscan.db.namespaces import name_key
-from layerscan.db.records import AffectedRow, EolInfo, KevEntry
+from layerscan.db.records import AffectedRow, EolInfo, IndexEntry, KevEntry
 from layerscan.errors import DatabaseError
 from layerscan.model import Advisory, Affected
 
 log = logging.getLogger(__name__)
 
-_AFFECTED_SQL = (
-    "SELECT vuln_id, primary_id, source, namespace, package, ranges, versions, status, fixed_version,"
-    " severity, urgency, purl FROM affected WHERE namespace = ? AND name_key = ?"
-)
+_AFFECTED_COLUMNS = ("vuln_id, primary_id, source, namespace, package, ranges, versions, status, fixed_version,"
+                     " severity, urgency, purl")
+_AFFECTED_SQL = f"SELECT {_AFFECTED_COLUMNS} FROM affected WHERE namespace = ? AND name_key = ?"
+_INDEX_COLUMNS = "chain_id, layers, repo, tag, digest, manifest, platform, first_seen, last_seen, current"
 STATE_PREFIX = "state:"  # metadata keys kept for ``db update`` (HTTP validators, OSV sync points)
 _VULN_SQL = ("SELECT source, summary, details, published, modified, severities, cvss, cwes, refs, related"
              " FROM vulnerabilities WHERE id = ?")
@@ -87,7 +93,8 @@ class Store:
                                 f"({schema.SCHEMA_VERSION})", hint="upgrade layerscan, or run 'layerscan db update'")
         if version < schema.SCHEMA_VERSION:
             conn.close()
-            raise DatabaseError(f"vulnerability database {path} has old schema {version}")
+            raise DatabaseError(f"vulnerability database {path} has old schema {version}",
+                                hint="run 'layerscan db update' (or 'db import') to rebuild it")
         log.debug("opened database %s (schema %d, %d bytes)", path, version, path.stat().st_size)
         return cls(conn, path)
 
@@ -106,6 +113,21 @@ class Store:
         rows = self._conn.execute(_AFFECTED_SQL, (namespace, name_key(namespace, package_name))).fetchall()
         log.debug("query affected %s %s: %d rows", namespace, package_name, len(rows))
         return [_row_to_affected(r) for r in rows]
+
+    def key_digests(self) -> Iterator[tuple[str, str, bytes]]:
+        """(namespace, name_key, sha256 of that key's affected rows) for every key, in key order."""
+        cur = self._conn.execute(f"SELECT namespace, name_key, {_AFFECTED_COLUMNS}"
+                                 " FROM affected ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")
+        key: tuple[str, str] | None = None
+        digest = hashlib.sha256()
+        for row in cur:
+            if (row[0], row[1]) != key:
+                if key is not None:
+                    yield key[0], key[1], digest.digest()
+                key, digest = (row[0], row[1]), hashlib.sha256()
+            digest.update(repr(row[2:]).encode())
+        if key is not None:
+            yield key[0], key[1], digest.digest()
 
     def primary_id(self, vuln_id: str) -> str:
         row = self._conn.execute("SELECT group_id FROM groups WHERE id = ?", (vuln_id,)).fetchone()
@@ -191,6 +213,20 @@ class Store:
         }
         return meta
 
+    def index_hits(self, chain_ids: Iterable[str]) -> list[IndexEntry]:
+        wanted = list(dict.fromkeys(chain_ids))
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            part = wanted[start:start + 500]
+            rows += self._conn.execute(f"SELECT {_INDEX_COLUMNS} FROM base_index WHERE chain_id IN "
+                                       f"({','.join('?' * len(part))})", part).fetchall()
+        return [_index_entry(r) for r in rows]
+
+    def index_entries(self, repo: str = "") -> list[IndexEntry]:
+        where, args = ("WHERE repo = ?", (repo,)) if repo else ("", ())
+        return [_index_entry(r) for r in self._conn.execute(
+            f"SELECT {_INDEX_COLUMNS} FROM base_index {where} ORDER BY repo, tag, first_seen, platform", args)]
+
     def namespaces(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM affected")}
 
@@ -204,3 +240,7 @@ def _eol_info(row: tuple[Any, ...]) -> EolInfo:
     values = dict(zip((f.name for f in dataclasses.fields(EolInfo)), row))
     values["lts"] = bool(values.get("lts"))
     return EolInfo(**values)
+
+
+def _index_entry(row: tuple[Any, ...]) -> IndexEntry:
+    return IndexEntry(*row[:9], current=bool(row[9]))

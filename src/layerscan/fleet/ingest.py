@@ -49,7 +49,7 @@ def package_row(pkg: Package, os_info: OSInfo | None) -> PackageRow:
     from layerscan.db.namespaces import name_key
 
     namespace = package_namespace(pkg, os_info)
-    name = name_key(namespace, lookup_name(pkg)) if namespace else pkg.name
+    name = name_key(namespace, lookup_name(pkg, namespace)) if namespace else pkg.name
     ident = pkg.purl or f"{pkg.type}/{pkg.name}@{pkg.version}"
     pkey = "|".join((namespace, ident, pkg.src_name, pkg.src_version, "m" if pkg.matchable else "-"))
     own_os = os_info if os_info and pkg.type in OS_TYPES else None

@@ -54,7 +54,7 @@ def lookup(pkg: Package, os_info: OSInfo | None, store: StoreLike) -> tuple[str,
     namespace = package_namespace(pkg, os_info)
     if not namespace:
         return "", "", []
-    name = lookup_name(pkg)
+    name = lookup_name(pkg, namespace)
     return namespace, name, ubuntu_pro.affected_rows(pkg, namespace, name, store)
 
 

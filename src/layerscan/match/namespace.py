@@ -8,22 +8,13 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from layerscan.ecosystems import language_namespaces, matched_os_types
 from layerscan.model import OSInfo, Package
 from layerscan.model.package import OS_TYPES
 
-LANGUAGE_NAMESPACES = {
-    "pypi": "PyPI",
-    "npm": "npm",
-    "maven": "Maven",
-    "golang": "Go",
-    "cargo": "crates.io",
-    "gem": "RubyGems",
-    "composer": "Packagist",
-    "nuget": "NuGet",
-    "hex": "Hex",
-    "pub": "Pub",
-    "swift": "SwiftURL",
-}
+# language package type -> OSV ecosystem ("pypi" -> "PyPI"), from the ecosystem records
+LANGUAGE_NAMESPACES: dict[str, str] = language_namespaces()
+_DISTRO_MATCHED = matched_os_types()  # deb, apk, rpm: OS types with a version scheme
 
 # OS family -> (OSV ecosystem name, how many release components identify the stream)
 _OS_ECOSYSTEMS = {
@@ -53,8 +44,24 @@ _OS_ECOSYSTEMS = {
 }
 
 
+# ecosystems whose OS advisories name the source package (spec), not the binary rpm
+_SOURCE_NAMED_RPM = frozenset({"Photon OS"})
+_AMAZON_STREAMS = ("2", "2022", "2023")
+
+
+def amazon_release(name: str) -> str:
+    """The Amazon Linux advisory stream of an OS name: "2 (Karoo)" -> "2",
+    "2023.6.20241111 (Amazon Linux)" -> "2023"; Amazon Linux 1 ("AMI release 2018.03",
+    os-release's "2018.03") -> "1"; "" without a name."""
+    fields = name.split()
+    if not fields:
+        return ""
+    major = fields[0].split(".")[0]
+    return major if major in _AMAZON_STREAMS else "1"
+
+
 def os_namespace(os_info: OSInfo | None) -> str:
-    """"Debian:12", "Alpine:v3.19", "Ubuntu:22.04", "AlmaLinux:8"; "" if unknown."""
+    """"Debian:12", "Alpine:v3.19", "Ubuntu:22.04", "AlmaLinux:8", "Amazon Linux:2"; "" if unknown."""
     if os_info is None:
         return ""
     entry = _OS_ECOSYSTEMS.get(os_info.family.lower())
@@ -63,6 +70,9 @@ def os_namespace(os_info: OSInfo | None) -> str:
     eco, parts = entry
     if parts == 0:
         return eco
+    if eco == "Amazon Linux":
+        stream = amazon_release(os_info.name)
+        return f"{eco}:{stream}" if stream else ""
     release = os_info.name.split()[0] if os_info.name else ""
     comps = release.split(".")
     if not release or not comps[0].isdigit():
@@ -74,7 +84,7 @@ def os_namespace(os_info: OSInfo | None) -> str:
 
 
 def package_namespace(pkg: Package, os_info: OSInfo | None) -> str:
-    if pkg.type in ("deb", "apk", "rpm"):
+    if pkg.type in _DISTRO_MATCHED:
         return os_namespace(os_info)
     return LANGUAGE_NAMESPACES.get(pkg.type, "")
 
@@ -91,11 +101,14 @@ def unchecked_os_packages(packages: Iterable[Package], os_info: OSInfo | None,
     return len(os_packages) if not namespace or not has_namespace(namespace) else 0
 
 
-def lookup_name(pkg: Package) -> str:
+def lookup_name(pkg: Package, namespace: str = "") -> str:
     """The name advisories use: the source package for deb/apk (Debian Source:,
-    Alpine origin), the binary name for rpm (as the RPM distros publish errata),
-    group:artifact for Maven, the normalised name for PyPI."""
+    Alpine origin), the binary name for rpm (as the RPM distros publish errata) except
+    where the distro names specs (Photon OS: the source rpm's name), group:artifact for
+    Maven, the normalised name for PyPI."""
     if pkg.type in ("deb", "apk"):
+        return pkg.src_name or pkg.name
+    if pkg.type == "rpm" and namespace.partition(":")[0] in _SOURCE_NAMED_RPM:
         return pkg.src_name or pkg.name
     if pkg.type == "pypi":
         import re

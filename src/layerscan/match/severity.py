@@ -1,35 +1,27 @@
 """Choose the severity of a finding and record where it came from.
 
 Order: the distro's own per-package severity for OS findings (Debian urgency,
-Alpine/Alma vendor level), else the GitHub advisory's, else NVD's CVSS
-(v3.x/v4 preferred over v2), else any other vendor level; then, when the
-finding's own records rate nothing, the rating another record of the same CVE
-gives (its alias group: NVD, then GHSA, then any other CVE-level source such as
-Bitnami or an OSV database's), else UNKNOWN. See docs/cli.md "Severity".
+Alpine/Alma vendor level) and Bitnami's for its packages (the package's CVSS),
+else the GitHub advisory's, else NVD's CVSS (v3.x/v4 preferred over v2), else
+any other vendor level; then, when the finding's own records rate nothing, the
+rating another record of the same CVE gives (its alias group: NVD, then GHSA,
+then any other CVE-level source such as Bitnami or an OSV database's), else
+UNKNOWN. See docs/cli.md "Severity".
 """
 
 from __future__ import annotations
 
+from layerscan.db.cvss import level_from_score
 from layerscan.match.namespace import os_namespace
 from layerscan.model import Advisory, Affected, CVSS, OSInfo, Severity
 from layerscan.model.advisory import SEVERITIES
 from layerscan.versions import ECOSYSTEM_SCHEME
 
 _ALIAS_PREFERENCE = ("nvd", "ghsa")  # then every other CVE-level source, by name
-
-
-def level_from_score(score: float | None) -> str:
-    if score is None:
-        return "UNKNOWN"
-    if score >= 9.0:
-        return "CRITICAL"
-    if score >= 7.0:
-        return "HIGH"
-    if score >= 4.0:
-        return "MEDIUM"
-    if score > 0.0:
-        return "LOW"
-    return "UNKNOWN"
+# Language ecosystems whose feed rates each package itself (Bitnami: the package's CVSS, OSV
+# affected[].severity): that rating is the finding's own, ahead of GHSA and NVD, as a distro's
+# is for its packages (Trivy reports the data source's vendor severity first). Key: OSV ecosystem.
+_PACKAGE_RATED = {"Bitnami": "bitnami"}
 
 
 def _cvss_level(cvss: tuple[CVSS, ...], source: str) -> str:
@@ -48,8 +40,11 @@ def _nvd_level(cvss: tuple[CVSS, ...]) -> str:
 
 def vendor_source(source: str) -> str:
     """Who rates a distro row, named as Trivy does: the OSV source key "osv:Ubuntu" -> "ubuntu",
-    "osv:Rocky Linux" -> "rocky"; other feeds are their own name ("debian", "alpine")."""
+    "osv:Rocky Linux" -> "rocky", "osv:Bitnami" -> "bitnami"; other feeds are their own name
+    ("debian", "alpine")."""
     feed, _, ecosystem = source.partition(":")
+    if feed == "osv" and ecosystem in _PACKAGE_RATED:
+        return _PACKAGE_RATED[ecosystem]
     if feed != "osv" or ECOSYSTEM_SCHEME.get(ecosystem) not in ("deb", "rpm", "apk"):
         return source
     return ecosystem.split()[0].lower()
@@ -97,7 +92,8 @@ def choose(advisory: Advisory | None, affected: Affected, source: str, os_packag
 
 
 def _own_severity(advisory: Advisory | None, affected: Affected, source: str, os_package: bool) -> tuple[str, str]:
-    if os_package and affected.severity in SEVERITIES and affected.severity != "UNKNOWN":
+    package_rated = os_package or source.partition(":")[2] in _PACKAGE_RATED
+    if package_rated and affected.severity in SEVERITIES and affected.severity != "UNKNOWN":
         return affected.severity, vendor_source(source)
     sev = advisory.severities if advisory else ()
     for s in sev:

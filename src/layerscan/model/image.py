@@ -44,3 +44,7 @@ class ImageMeta:
     variant: str = ""
     config_json: str = ""  # the raw image config JSON text (kept as text so the dataclass stays hashable)
     labels: tuple[tuple[str, str], ...] = field(default=())
+    annotations: tuple[tuple[str, str], ...] = ()  # the image manifest's annotations (OCI layout, registry)
+    # False when the layers' stacking order is not known (an SBOM that names each package's layer
+    # but not the order of the layers): ``layers`` is then numbered as listed, not as stacked
+    layer_order_known: bool = True

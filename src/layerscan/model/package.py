@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from layerscan.ecosystems import os_types
 from layerscan.model.image import LayerInfo
 
 # Package.type values (one per ecosystem). OS: deb, apk, rpm (opkg: OpenWrt status files).
-OS_TYPES = frozenset({"deb", "apk", "rpm", "opkg"})
+OS_TYPES: frozenset[str] = os_types()  # the ecosystem records of kind OS (layerscan.ecosystems)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Iterable
 
+from layerscan.ecosystems import aggregated_results, per_file_results
 from layerscan.model import Finding, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.model.advisory import SEVERITIES
 from layerscan.model.image import ImageMeta
@@ -20,22 +21,11 @@ from layerscan.model.package import OS_TYPES
 OS_CLASS = "os-pkgs"
 LANG_CLASS = "lang-pkgs"
 
-# Installed packages that Trivy aggregates into one result per ecosystem.
-_AGGREGATED: dict[str, tuple[str, str]] = {
-    "pypi": ("Python", "python-pkg"),
-    "npm": ("Node.js", "node-pkg"),
-    "gem": ("Ruby", "gemspec"),
-    "maven": ("Java", "jar"),
-    "conda": ("Conda", "conda-pkg"),
-}
+# Installed packages that Trivy aggregates into one result per ecosystem: type -> (Target, Type).
+_AGGREGATED: dict[str, tuple[str, str]] = aggregated_results()
 
-# Installed packages reported per file (binaries, vendor manifests).
-_PER_FILE_INSTALLED: dict[str, str] = {
-    "golang": "gobinary",
-    "cargo": "rustbinary",
-    "nuget": "dotnet-core",
-    "composer": "composer-vendor",
-}
+# Installed packages reported per file (binaries, vendor manifests): type -> Type.
+_PER_FILE_INSTALLED: dict[str, str] = per_file_results()
 
 # Lockfile / manifest names -> Trivy's result Type.
 _LOCKFILE_TYPES: dict[str, str] = {

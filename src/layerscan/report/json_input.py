@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from layerscan.ecosystems import result_type_packages
 from layerscan.errors import UsageError
 from layerscan.model import (CVSS, Finding, ImageMeta, LayerInfo, MatchDetail, OSInfo, Package, Severity,
                              Unknown)
@@ -40,15 +41,7 @@ MAX_MIB = MAX_REPORT_BYTES // (1024 * 1024)
 # Result Type -> Package.type, for packages without a purl.
 _APK_FAMILIES = frozenset({"alpine", "wolfi", "chainguard"})
 _DEB_FAMILIES = frozenset({"debian", "ubuntu"})
-_LANG_PACKAGE_TYPES: Mapping[str, str] = {
-    "python-pkg": "pypi", "pip": "pypi", "pipenv": "pypi", "poetry": "pypi", "uv": "pypi", "pdm": "pypi",
-    "node-pkg": "npm", "npm": "npm", "yarn": "npm", "pnpm": "npm", "bun": "npm",
-    "jar": "maven", "pom": "maven", "gradle": "maven", "gemspec": "gem", "bundler": "gem",
-    "gobinary": "golang", "gomod": "golang", "rustbinary": "cargo", "cargo": "cargo",
-    "composer": "composer", "composer-vendor": "composer",
-    "nuget": "nuget", "dotnet-core": "nuget", "packages-props": "nuget",
-    "conda-pkg": "conda", "conda-environment": "conda",
-}
+_LANG_PACKAGE_TYPES: Mapping[str, str] = result_type_packages()  # from the ecosystem records
 # Trivy's CVSS map keys -> CVSS versions ("V3" is 3.0 or 3.1: the vector says which).
 _CVSS_KEYS = (("V2", "2.0"), ("V3", "3.1"), ("V40", "4.0"))
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from layerscan.ecosystems import language_schemes
 from layerscan.versions.base import InvalidVersion, VersionScheme
 
 # scheme name -> "module:Class"
@@ -29,15 +30,7 @@ ECOSYSTEM_SCHEME: dict[str, str] = {
     "Mageia": "rpm", "Amazon Linux": "rpm", "Oracle Linux": "rpm", "Fedora": "rpm", "CentOS": "rpm",
     "Photon OS": "rpm", "Azure Linux": "rpm", "CBL-Mariner": "rpm", "Mariner": "rpm", "openEuler": "rpm",
     "MinimOS": "apk",
-    "pypi": "pep440", "PyPI": "pep440",
-    "npm": "npm",
-    "maven": "maven", "Maven": "maven",
-    "golang": "golang", "Go": "golang",
-    "cargo": "semver", "crates.io": "semver",
-    "gem": "gem", "RubyGems": "gem",
-    "nuget": "nuget", "NuGet": "nuget",
-    "composer": "composer", "Packagist": "composer",
-    "Bitnami": "semver", "hex": "semver", "Hex": "semver", "swift": "semver", "SwiftURL": "semver",
+    **language_schemes(),  # pypi/PyPI -> pep440, ...: from the ecosystem records (layerscan.ecosystems)
 }
 
 _cache: dict[str, VersionScheme] = {}

@@ -5,7 +5,8 @@ Ranges keep their OSV type: ECOSYSTEM and SEMVER are version-matchable, GIT is
 recorded but carries commit hashes, which no version scheme can compare.
 Withdrawn records are excluded. Distribution records (Ubuntu, SUSE, AlmaLinux and
 Rocky errata) get the vendor's rating on their rows and are stored per CVE
-(``osv_distro``).
+(``osv_distro``). A package's own CVSS (``affected[].severity``, OSV 1.5; Bitnami
+rates each package so) rates its row, and its vectors join the record's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import id_prefix, normalise_severity, str_list, text, valid_id
-from layerscan.db.cvss import base_score
+from layerscan.db.cvss import base_score, level_from_score
 from layerscan.db.feeds.members import Member, iter_members
 from layerscan.db.feeds.osv_distro import distro_advisories
 from layerscan.db.namespaces import normalise_namespace
@@ -98,6 +99,28 @@ def _package_severity(item: dict[str, Any]) -> str:
     return ""
 
 
+def _cvss_entries(raw: object, source: str) -> tuple[CVSS, ...]:
+    """The CVSS vectors of an OSV ``severity`` list (record- or package-level)."""
+    out = []
+    for entry in raw if isinstance(raw, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("score"), str) \
+                and str(entry.get("type", "")).upper().startswith("CVSS"):
+            cvss = cvss_from_vector(entry["score"], source)
+            if cvss is not None:
+                out.append(cvss)
+    return tuple(out)
+
+
+def _cvss_package_level(scores: tuple[CVSS, ...]) -> str:
+    """The level of a package's own CVSS: the newest scored version (v4.0 vectors carry no
+    score here, see db.cvss); "" when none is scored."""
+    for version in ("3.1", "3.0", "2.0"):
+        for c in scores:
+            if c.version == version and c.score is not None:
+                return level_from_score(c.score)
+    return ""
+
+
 def _git_repo(item: dict[str, Any]) -> str:
     for rng in item.get("ranges") or ():
         if isinstance(rng, dict) and str(rng.get("type", "")).upper() == "GIT" and isinstance(rng.get("repo"), str):
@@ -105,9 +128,12 @@ def _git_repo(item: dict[str, Any]) -> str:
     raise FeedError("affected entry without a package")
 
 
-def _affected(item: object) -> Affected:
+def _affected(item: object, rating: str = "", record_level: str = "") -> Affected:
     """One affected entry. OSV allows a package-less entry with GIT ranges only: it is
-    kept under namespace "GIT" with the repository URL as the package name."""
+    kept under namespace "GIT" with the repository URL as the package name. A package
+    rated by its own CVSS (``rating``: who rates it) gets that level, else, when its vector
+    cannot be scored (v4.0), ``record_level``: the record's level word, given when the
+    record rates this one package only."""
     if not isinstance(item, dict):
         raise FeedError("affected entry must be a mapping")
     pkg = item.get("package")
@@ -129,28 +155,29 @@ def _affected(item: object) -> Affected:
         versions=versions,
         status="affected",
         fixed_version=fixed_versions(ranges),
-        severity=_package_severity(item),
+        severity=_package_severity(item) or _own_cvss_level(item, rating, record_level),
         purl=str(pkg.get("purl") or "") if isinstance(pkg.get("purl"), str) else "",
     )
 
 
+def _own_cvss_level(item: dict[str, Any], rating: str, record_level: str) -> str:
+    scores = _cvss_entries(item.get("severity"), rating)
+    return (_cvss_package_level(scores) or record_level) if scores else ""
+
+
 def _severities(record: dict[str, Any], source: str) -> tuple[tuple[Severity, ...], tuple[CVSS, ...]]:
     levels: list[Severity] = []
-    scores: list[CVSS] = []
-    for entry in record.get("severity") or ():
+    raw = record.get("severity")
+    for entry in raw if isinstance(raw, list) else ():
         if not isinstance(entry, dict) or not isinstance(entry.get("score"), str):
             continue
         kind = str(entry.get("type", "")).upper()
-        if kind.startswith("CVSS"):
-            cvss = cvss_from_vector(entry["score"], source)
-            if cvss is not None:
-                scores.append(cvss)
-        elif normalise_severity(entry["score"]):
+        if not kind.startswith("CVSS") and normalise_severity(entry["score"]):
             levels.append(Severity(source=kind.lower() or source, level=normalise_severity(entry["score"])))
     extra = record.get("database_specific")
     if isinstance(extra, dict) and normalise_severity(extra.get("severity")):
         levels.append(Severity(source=source, level=normalise_severity(extra.get("severity"))))
-    return tuple(levels), tuple(scores)
+    return tuple(levels), _cvss_entries(raw, source)
 
 
 _RATING_SOURCES = {"bit": "bitnami"}  # id prefix -> the source name Trivy reports ("ghsa", "pysec", "go", ...)
@@ -183,7 +210,11 @@ def record_to_advisory(record: object, source: str = "osv") -> Advisory | None:
     if not isinstance(raw_affected, list) or len(raw_affected) > MAX_AFFECTED:
         raise FeedError(f"{record['id']}: affected must be a list")
     vuln_id = record["id"].strip()
-    levels, scores = _severities(record, _rating_source(vuln_id))
+    rating = _rating_source(vuln_id)
+    levels, scores = _severities(record, rating)
+    record_level = next((s.level for s in levels if s.source == rating), "") if len(raw_affected) == 1 else ""
+    package_scores = tuple(c for item in raw_affected if isinstance(item, dict)
+                           for c in _cvss_entries(item.get("severity"), rating))
     aliases = tuple(a for a in str_list(record.get("aliases")) if a != vuln_id and valid_id(a))
     return Advisory(
         id=vuln_id,
@@ -192,12 +223,12 @@ def record_to_advisory(record: object, source: str = "osv") -> Advisory | None:
         summary=text(record.get("summary"), 2000),
         details=text(record.get("details")),
         severities=levels,
-        cvss=scores,
+        cvss=tuple(dict.fromkeys((*scores, *package_scores))),
         cwes=_cwes(record),
         references=_references(record.get("references")),
         published=text(record.get("published"), 64),
         modified=text(record.get("modified"), 64),
-        affected=tuple(_affected(item) for item in raw_affected),
+        affected=tuple(_affected(item, rating, record_level) for item in raw_affected),
         related=related_ids(record),
     )
 
