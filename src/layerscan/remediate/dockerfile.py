@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from layerscan.errors import UsageError
+from layerscan.report.dockerfile_map import parse_steps
 
 MAX_DOCKERFILE = 1 << 20  # bytes read; real Dockerfiles are a few KiB
 MAX_STAGES = 1000
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
-_ESCAPE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -27,32 +27,6 @@ class FromLine:
     line: int  # 1-based line of the FROM instruction
     stage: str = ""  # the AS name, lower-case
     unresolved: tuple[str, ...] = ()  # ARG names used without a value
-
-
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first line number, instruction text) with continuations joined and comments dropped."""
-    lines = text.splitlines()
-    escape = "\\"
-    if lines and (m := _ESCAPE.match(lines[0].strip())):
-        escape = m.group(1)
-    out: list[tuple[int, str]] = []
-    current, start = "", 0
-    for number, raw in enumerate(lines, 1):
-        stripped = raw.strip()
-        if stripped.startswith("#") or (not stripped and current):
-            continue
-        if not current:
-            start = number
-        if stripped.endswith(escape):
-            current += stripped[:-1] + " "
-            continue
-        current += stripped
-        if current.strip():
-            out.append((start, current.strip()))
-        current = ""
-    if current.strip():
-        out.append((start, current.strip()))
-    return out
 
 
 def _substitute(text: str, values: Mapping[str, str], missing: list[str]) -> str:
@@ -92,9 +66,8 @@ def final_from(text: str, build_args: Mapping[str, str] | None = None) -> FromLi
     overrides = dict(build_args or {})
     global_args: dict[str, str] = {}
     stages: list[FromLine] = []
-    for number, instruction in _logical_lines(text[:MAX_DOCKERFILE]):
-        keyword, _, rest = instruction.partition(" ")
-        keyword = keyword.upper()
+    for step in parse_steps(text[:MAX_DOCKERFILE]):
+        keyword, rest, number = step.keyword, step.args, step.line
         if keyword == "ARG" and not stages:
             _arg(rest, global_args, overrides)
         elif keyword == "FROM":

@@ -10,6 +10,7 @@ image's and map to the ``FROM`` line. Lines are 1-based; an unmapped layer gets 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -26,29 +27,43 @@ class Step:
     args: str  # whitespace-normalised, continuation lines joined
 
 
+_ESCAPE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)
+
+
 def parse_steps(text: str) -> tuple[Step, ...]:
-    """Instructions with their first line; comments, blank lines and ``\\`` continuations
-    handled (heredoc bodies are not parsed: their lines are treated as text)."""
+    """Instructions with their first line; comments, blank lines and continuations (``\\``,
+    or the character a leading ``# escape=`` directive names) handled (heredoc bodies are not
+    parsed: their lines are treated as text)."""
+    lines = text.splitlines()
+    escape = "\\"
+    if lines and (directive := _ESCAPE.match(lines[0].strip())):
+        escape = directive.group(1)
     steps: list[Step] = []
     pending: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not pending and (not line or line.startswith("#")):
             continue
-        if pending and line.startswith("#"):
-            continue  # comment lines inside a continued instruction are dropped, as Docker does
+        if pending and (not line or line.startswith("#")):
+            continue  # comment and empty lines inside a continued instruction are dropped, as Docker does
         if not pending:
             start = number
-        if line.endswith("\\"):
+        if line.endswith(escape):
             pending.append(line[:-1])
             continue
         pending.append(line)
-        joined = " ".join(" ".join(pending).split())
+        steps.append(_step(start, pending))
         pending = []
-        keyword, _, args = joined.partition(" ")
-        steps.append(Step(start, keyword.upper(), args))
+    if pending:
+        steps.append(_step(start, pending))
     return tuple(steps)
+
+
+def _step(start: int, parts: list[str]) -> Step:
+    joined = " ".join(" ".join(parts).split())
+    keyword, _, args = joined.partition(" ")
+    return Step(start, keyword.upper(), args)
 
 
 def final_stage(steps: Iterable[Step]) -> tuple[Step, ...]:
