@@ -65,14 +65,23 @@ def import_db(cache: Path, feeds: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def create_token(database: str, scope: str) -> str:
+    done = run_cli("server", "token", "create", "--scope", scope, "--database", database)
+    assert done.returncode == 0 and "not shown again" in done.stderr, done.stderr
+    return done.stdout.strip()
+
+
 @dataclass
 class Http:
     base: str
+    token: str = ""
 
-    def call(self, method: str, path: str, body: object = None) -> tuple[int, dict]:
+    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, dict]:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        token = self.token if token is None else token
         req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())
@@ -151,10 +160,11 @@ def fleet(pg_database: str, registry, tmp_path: Path) -> Iterator[Fleet]:  # reg
     port = free_port()
     common = ["--database", pg_database, "--cache-dir", str(cache), "--insecure"]
     logs = [tmp_path / "server.log", tmp_path / "worker.log"]
+    token = create_token(pg_database, "write")  # applies the migrations first, as the server would
     server = start(["server", "--port", str(port), *common], logs[0])
     worker = None
     try:
-        http = Http(f"http://127.0.0.1:{port}")
+        http = Http(f"http://127.0.0.1:{port}", token)
 
         def up() -> bool:
             if server.poll() is not None:
@@ -234,7 +244,9 @@ def test_two_images_one_base_then_a_new_generation(fleet: Fleet) -> None:
     assert affected(fleet, SHARED_CVE) == hits  # unchanged
     with psycopg.connect(fleet.database) as conn:
         keys, packages = conn.execute("SELECT keys_changed, packages FROM generations WHERE id = 2").fetchone()
+        events = conn.execute("SELECT count(*) FROM webhook_outbox").fetchone()[0]
     assert (keys, packages) == (2, 3)  # PyPI/urllib3 and PyPI/jinja2; the three packages under them
+    assert events == 0  # no webhook endpoint: nothing is written to the outbox
 
 
 def test_api_refuses_bad_input(fleet: Fleet) -> None:
@@ -253,6 +265,41 @@ def test_api_refuses_bad_input(fleet: Fleet) -> None:
                                                                  "limit": 100, "offset": 0, "items": []}
     spec = http.get("/openapi.json")
     assert spec["openapi"].startswith("3.1") and "/vulnerabilities/{vuln_id}/images" in spec["paths"]
+
+
+def test_api_tokens_and_scopes(fleet: Fleet) -> None:
+    http = fleet.http
+    read = create_token(fleet.database, "read")
+    assert read.startswith("lsk_") and read != http.token
+    for method, path in (("GET", "/summary"), ("GET", "/images"), ("POST", "/images"), ("POST", "/rematch"),
+                         ("GET", f"/vulnerabilities/{SHARED_CVE}/images")):
+        for bad in ("", "lsk_0123456789abcdef_wrong", read[:-1] + ("A" if read[-1] != "A" else "B"), "lsk_",
+                    "x" * 5000, "lsk_" + "z" * 16 + "_" + read.rsplit("_", 1)[-1]):
+            status, doc = http.call(method, path, {"ref": fleet.refs["a"]} if method == "POST" else None, token=bad)
+            assert status == 401 and doc["error"], (method, path, bad[:20])
+            conforms(path, method.lower(), status, doc)
+    req = urllib.request.Request(http.base + "/summary", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    assert refused.value.code == 401 and refused.value.headers["WWW-Authenticate"] == "Bearer"
+    # a read token reads, and is refused (403) on every POST route; the write token does both
+    assert http.call("GET", "/summary", token=read)[0] == 200
+    for path, body in (("/images", {"ref": fleet.refs["a"]}), ("/rematch", None)):
+        status, doc = http.call("POST", path, body, token=read)
+        assert status == 403 and "write" in doc["error"]
+        conforms(path, "post", status, doc)
+    assert http.call("POST", "/images", {"ref": fleet.refs["a"]})[0] == 202
+    # the document itself is public; it names the scheme every other operation needs
+    status, spec = http.call("GET", "/openapi.json", token="")
+    assert status == 200 and spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    with psycopg.connect(fleet.database) as conn:  # only hashes are stored
+        stored = {bytes(h) for (h,) in conn.execute("SELECT hash FROM api_tokens")}
+    assert len(stored) == 2 and not any(read.encode() in h or h in read.encode() for h in stored)
+
+
+def test_token_create_refuses_a_bad_scope(pg_database: str) -> None:
+    done = run_cli("server", "token", "create", "--scope", "admin", "--database", pg_database)
+    assert done.returncode == 2 and "--scope" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_migrations_apply_once(pg_database: str) -> None:
@@ -311,10 +358,11 @@ def test_one_pending_scan_per_image_and_the_embedded_worker(pg_database: str, re
 
     port = free_port()
     log = tmp_path / "server.log"
+    token = create_token(pg_database, "read")
     server = start(["server", "--embedded-worker", "--port", str(port), "--database", pg_database,
                     "--cache-dir", str(cache), "--insecure"], log)
     try:
-        http = Http(f"http://127.0.0.1:{port}")
+        http = Http(f"http://127.0.0.1:{port}", token)
 
         def stored() -> bool:
             try:

@@ -3,6 +3,9 @@
 Both take ``--database URL`` (env LAYERSCAN_DATABASE) and the image flags (--insecure, --username,
 --platform, ...); images are opened and walked as ``layerscan image`` would (the config builders of
 cli/scan_cmd.py). They need the ``server`` extra; without it they say how to install it.
+
+    layerscan server token create --scope read|write    an API token, printed once (stored hashed)
+    layerscan server webhook add URL [--allow-private]  a Standard Webhooks endpoint; prints its secret
 """
 
 from __future__ import annotations
@@ -33,15 +36,35 @@ def _flags() -> tuple:
                  if (f.group in ("global", "image") and f.dest != "input") or f.dest in _SCAN_DESTS)
 
 
-def _database_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database", default=os.environ.get("LAYERSCAN_DATABASE", ""), metavar="URL",
+def _database_flag(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    parser.add_argument("--database", default=os.environ.get("LAYERSCAN_DATABASE", "") if default is None else default,
+                        metavar="URL",
                         help="the fleet's PostgreSQL database (postgresql://user@host/db) [env LAYERSCAN_DATABASE]")
+
+
+def _register_admin(server: argparse.ArgumentParser) -> None:
+    admin = server.add_subparsers(dest="server_command", metavar="{token,webhook}")
+    tokens = admin.add_parser("token", help="API tokens").add_subparsers(
+        dest="admin_action", metavar="create", required=True)
+    create = tokens.add_parser("create", help="create an API token and print it (once)")
+    create.add_argument("--scope", choices=("read", "write"), required=True,
+                        help="read: the GET routes; write: the POST routes too")
+    create.add_argument("--name", default="", help="a note stored with the token (who it is for)")
+    webhooks = admin.add_parser("webhook", help="webhook endpoints").add_subparsers(
+        dest="admin_action", metavar="add", required=True)
+    add = webhooks.add_parser("add", help="add a Standard Webhooks endpoint and print its signing secret")
+    add.add_argument("url", help="http(s) URL the events are posted to")
+    add.add_argument("--allow-private", action="store_true",
+                     help="allow a loopback or private-network target (refused by default: SSRF guard)")
+    for parser in (create, add):
+        _database_flag(parser, argparse.SUPPRESS)  # after the subcommand too; the server's value otherwise
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     summary = "serve the fleet HTTP API (stored SBOMs on PostgreSQL: which images does CVE-X hit?)"
     server = subparsers.add_parser("server", help=summary, description=summary)
     _database_flag(server)
+    _register_admin(server)
     server.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     server.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     server.add_argument("--embedded-worker", action="store_true",
@@ -109,6 +132,8 @@ def run(args: argparse.Namespace, opts: Options) -> int:
     _need_extra()
     _log_to_stderr(opts)
     runtime, app = _prepare(args, opts)
+    if getattr(args, "server_command", None):
+        return _admin(args, runtime.database_url)
     if args.command == "worker" or args.embedded_worker:
         from layerscan.fleet.tasks import open_vulndb
 
@@ -118,6 +143,27 @@ def run(args: argparse.Namespace, opts: Options) -> int:
         "server": lambda: _server(runtime, app, args.host, args.port, args.embedded_worker),
     }
     commands[args.command]()
+    return 0
+
+
+def _admin(args: argparse.Namespace, database_url: str) -> int:
+    import psycopg
+
+    from layerscan.fleet import tokens, webhooks
+
+    with psycopg.connect(database_url) as conn:
+        if args.server_command == "token":
+            print(tokens.create_token(conn, args.scope, args.name))
+            print(f"layerscan: created a {args.scope} token; it is not shown again (only its hash is stored)",
+                  file=sys.stderr)
+            return 0
+        try:
+            endpoint, secret = webhooks.add_endpoint(conn, args.url, args.allow_private)
+        except webhooks.TargetRefused as exc:
+            raise UsageError(f"webhook add: {exc}") from None
+    print(secret)
+    print(f"layerscan: webhook endpoint {endpoint} added for {args.url}; verify its deliveries with the secret"
+          " above (Standard Webhooks)", file=sys.stderr)
     return 0
 
 

@@ -8,8 +8,13 @@ package, re-matched when the vulnerability database changes, answered by an HTTP
                     the fleet has not seen are matched
     fleet.rematch   a new database generation: content hash per (namespace, name), re-match the
                     changed keys only, one transaction
-    fleet.tasks     the procrastinate app: ``scan_image`` (one pending scan per image), ``rematch``
-    fleet.api       the Starlette app (``layerscan server``)
+    fleet.outbox    per-image webhook events (vulnerability.new/fixed, scan.completed), written to the
+                    outbox in the re-match's or ingest's own transaction
+    fleet.webhooks  Standard Webhooks endpoints, signing, SSRF guard, delivery with backoff (410 disables)
+    fleet.tokens    API tokens (sha256 at rest, read/write scopes)
+    fleet.tasks     the procrastinate app: ``scan_image`` (one pending scan per image), ``rematch``,
+                    ``deliver_webhooks``
+    fleet.api       the Starlette app (``layerscan server``), bearer tokens on every route
 
 Needs the ``server`` extra (psycopg, procrastinate, starlette, uvicorn); nothing else in layerscan
 imports this package.

@@ -8,7 +8,9 @@
     POST /rematch                       re-match the fleet against the current database now
     GET  /openapi.json                  this API's OpenAPI 3.1 document (fleet/openapi.json)
 
-No authentication yet: bind it to a trusted interface (API tokens are the next slice).
+Every route but /openapi.json needs ``Authorization: Bearer <token>`` (``layerscan server token
+create``, fleet.tokens): GET routes the ``read`` scope, POST routes ``write`` (which also reads). No
+or an unknown token is a 401, a token without the scope a 403.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from layerscan.fleet import store as fleet_store
+from layerscan.fleet import tokens
 from layerscan.fleet.tasks import AlreadyQueued, FleetRuntime, request_rematch, submit
 
 if TYPE_CHECKING:
@@ -45,6 +48,21 @@ class BadRequest(Exception):
 
 class TooLarge(BadRequest):
     status = 413
+
+
+class Unauthorized(BadRequest):
+    status = 401
+
+
+class Forbidden(BadRequest):
+    status = 403
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("give an API token: Authorization: Bearer <token> (layerscan server token create)")
+    return token.strip()
 
 
 def _int_param(request: Request, name: str, default: int, top: int) -> int:
@@ -99,12 +117,21 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
                 return fn(conn, *args)
         return await run_in_threadpool(run)
 
-    def handler(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    async def authorize(request: Request, scope: str) -> None:
+        have = await query(tokens.token_scope, bearer_token(request))
+        if not have:
+            raise Unauthorized("the API token is not valid")
+        if not tokens.allows(have, scope):
+            raise Forbidden(f"this token has the {have} scope; this route needs {scope}")
+
+    def handler(fn: Callable[[Request], Any], scope: str) -> Callable[[Request], Any]:
         async def wrapped(request: Request) -> Response:
             try:
+                await authorize(request, scope)
                 return await fn(request)
             except BadRequest as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+                headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+                return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
         return wrapped
 
     async def post_images(request: Request) -> Response:
@@ -164,12 +191,12 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
                         await worker
 
     routes = [
-        Route("/images", handler(post_images), methods=["POST"]),
-        Route("/images", handler(get_images), methods=["GET"]),
-        Route("/vulnerabilities/{vuln_id}/images", handler(vulnerability_images), methods=["GET"]),
-        Route("/packages/{purl:path}/images", handler(package_images), methods=["GET"]),
-        Route("/summary", handler(summary), methods=["GET"]),
-        Route("/rematch", handler(post_rematch), methods=["POST"]),
+        Route("/images", handler(post_images, "write"), methods=["POST"]),
+        Route("/images", handler(get_images, "read"), methods=["GET"]),
+        Route("/vulnerabilities/{vuln_id}/images", handler(vulnerability_images, "read"), methods=["GET"]),
+        Route("/packages/{purl:path}/images", handler(package_images, "read"), methods=["GET"]),
+        Route("/summary", handler(summary, "read"), methods=["GET"]),
+        Route("/rematch", handler(post_rematch, "write"), methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

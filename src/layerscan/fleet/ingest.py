@@ -1,6 +1,8 @@
 """An SBOM into the fleet store: the image, its packages (stored once fleet-wide), the layer each
 came from, and matches for the packages the fleet had not seen before (``match.matcher`` on the
-distinct packages only; the vulnerability database is the SQLite store)."""
+distinct packages only; the vulnerability database is the SQLite store), and the image's webhook
+events in the same transaction (``fleet.outbox``: scan.completed; vulnerability.new/fixed when a
+stored digest is scanned again and its findings changed)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from layerscan.fleet import outbox
 from layerscan.fleet import store as fleet_store
 from layerscan.fleet.store import ImagePackage, MatchRow, PackageRow
 from layerscan.match.matcher import StoreLike, match_sbom
@@ -31,6 +34,7 @@ class IngestResult:
     packages: int  # distinct (package, file) rows of the image
     new_packages: int  # packages the fleet had not stored before (the only ones matched)
     matches: int  # package_vuln rows added for them
+    events: int = 0  # webhook events written to the outbox
 
 
 def image_digest(sbom: Sbom) -> str:
@@ -96,10 +100,18 @@ def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLik
         members.append(ImagePackage(row.pkey, pkg.file_path, pkg.layer.index if pkg.layer else None))
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (INGEST_LOCK,))
+        notify = outbox.wanted(conn)
+        known = fleet_store.image_digest(conn, digest) == digest
         image_id = fleet_store.upsert_image(conn, digest, ref, os_name, layers)
+        before = outbox.image_vulns(conn, [image_id]) if notify and known else {}
         ids, new = fleet_store.upsert_packages(conn, list(rows.values()))
         count = fleet_store.set_image_packages(conn, image_id, members, ids)
         matches, notes = match_packages([rows[k] for k in sorted(new)], vulndb)
         fleet_store.replace_matches(conn, [ids[k] for k in new], matches, ids, generation)
         fleet_store.set_match_notes(conn, {ids[k]: note for k, note in notes.items()})
-    return IngestResult(digest, image_id, count, len(new), len(matches))
+        events = 0
+        if notify:
+            after = outbox.image_vulns(conn, [image_id])
+            events = outbox.record(conn, [*(outbox.changes(before, after, generation) if known else []),
+                                          outbox.scan_completed(image_id, after[image_id], count, generation)])
+    return IngestResult(digest, image_id, count, len(new), len(matches), events)

@@ -4,7 +4,9 @@ Each generation stores a content hash per (namespace, name) key of the database'
 (``db.store.Store.key_digests``). A new database is diffed against the stored hashes; only the
 fleet's packages under a changed key are matched again (Ubuntu Pro rows count for the base
 release's packages), and the new matches, the new hashes and the generation row are written in
-one transaction. Work is proportional to what changed, not to the number of images.
+one transaction, with the per-image webhook events (``fleet.outbox``: vulnerability.new/fixed)
+of the images holding those packages. Work is proportional to what changed, not to the number of
+images.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Protocol
 
+from layerscan.fleet import outbox
 from layerscan.fleet import store as fleet_store
 from layerscan.fleet.ingest import INGEST_LOCK, match_packages
 from layerscan.fleet.store import PackageRow
@@ -36,6 +39,7 @@ class RematchResult:
     packages: int  # distinct packages matched again
     added: frozenset[tuple[str, str]]  # (package pkey, vulnerability id) pairs gained
     removed: frozenset[tuple[str, str]]  # and lost
+    events: int = 0  # webhook events written to the outbox
 
 
 def current_generation(conn: psycopg.Connection) -> int:
@@ -121,11 +125,14 @@ def rematch(conn: psycopg.Connection, vulndb: VulnDb) -> RematchResult:
         packages = _affected_packages(conn, changed)
         ids = {row.pkey: pid for pid, row in packages}
         before = _pairs(conn, list(ids.values()))
+        images = outbox.images_of_packages(conn, list(ids.values())) if outbox.wanted(conn) else []
+        images_before = outbox.image_vulns(conn, images)
         matches, notes = match_packages([row for _, row in packages], vulndb)
         fleet_store.replace_matches(conn, list(ids.values()), matches, ids, generation)
         fleet_store.set_match_notes(conn, {ids[k]: note for k, note in notes.items()})
+        events = outbox.record(conn, outbox.changes(images_before, outbox.image_vulns(conn, images), generation))
         after = {(m.pkey, m.vuln_id) for m in matches}
         conn.execute("UPDATE generations SET keys_changed = %s, packages = %s WHERE id = %s",
                      (len(changed), len(packages), generation))
     return RematchResult(generation, len(changed), len(packages), frozenset(after - before),
-                         frozenset(before - after))
+                         frozenset(before - after), events)

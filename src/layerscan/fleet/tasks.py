@@ -7,7 +7,9 @@
 ``scan_image`` runs the library inventory (``scan.pipeline.Scanner.inventory``) with the worker's
 image options and ingests the SBOM (``fleet.ingest``); ``rematch`` refreshes the vulnerability
 database as a scan would (``scan.dbrefresh``) and re-matches the changed keys (``fleet.rematch``),
-periodically and on demand. Failed scans are retried with exponential backoff.
+periodically and on demand. Failed scans are retried with exponential backoff. Both write their
+webhook events to the outbox and start ``deliver_webhooks`` (``fleet.webhooks``), which posts what is
+due, schedules itself again for the next retry, and also runs every minute.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ SCAN_TASK = "layerscan.scan_image"
 REMATCH_TASK = "layerscan.rematch"
 REMATCH_CRON = "*/15 * * * *"  # every 15 minutes; the database refresh itself decides whether to download
 SCAN_ATTEMPTS = 4
+DELIVER_TASK = "layerscan.deliver_webhooks"
+DELIVER_CRON = "* * * * *"  # a safety net: deliveries normally start right after the event is written
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,39 @@ def refresh_and_rematch(runtime: FleetRuntime) -> RematchResult:
     refresh_database(runtime.database, NULL_PROGRESS, lambda message: log.warning("%s", message))
     with open_vulndb(runtime) as vulndb, psycopg.connect(runtime.database_url) as conn:
         result = rematch(conn, vulndb)
-    log.info("generation %d: %d keys changed, %d packages re-matched, +%d/-%d matches", result.generation,
-             result.keys_changed, result.packages, len(result.added), len(result.removed))
+    log.info("generation %d: %d keys changed, %d packages re-matched, +%d/-%d matches, %d webhook events",
+             result.generation, result.keys_changed, result.packages, len(result.added), len(result.removed),
+             result.events)
     return result
+
+
+def deliver_webhooks(runtime: FleetRuntime) -> float | None:
+    """Post every delivery that is due; seconds until the next pending one (None: none pending)."""
+    import psycopg
+
+    from layerscan.fleet.webhooks import deliver_due
+
+    with psycopg.connect(runtime.database_url) as conn:
+        while True:
+            done = deliver_due(conn)
+            if done.delivered or done.retrying or done.failed or done.disabled:
+                log.info("webhooks: %d delivered, %d to retry, %d failed, %d endpoints disabled", done.delivered,
+                         done.retrying, done.failed, done.disabled)
+            if done.next_due is None or done.next_due > 0 or not (done.delivered + done.retrying + done.failed
+                                                                  + done.disabled):
+                return done.next_due
+
+
+def _defer_delivery(app: procrastinate.App, lock: str, seconds: float = 0.0) -> None:
+    from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+
+    options: dict[str, Any] = {"schedule_in": {"seconds": max(1, round(seconds))}} if seconds else {}
+    try:
+        app.configure_task(DELIVER_TASK, queueing_lock=lock, **options).defer()
+    except AlreadyEnqueued:
+        pass  # one is waiting already: it posts everything that is due when it runs
+    except ConnectorException as exc:  # the events are in the outbox: the periodic run delivers them
+        log.warning("could not start the webhook delivery now (%s); the next periodic run delivers", exc)
 
 
 def make_app(runtime: FleetRuntime) -> procrastinate.App:
@@ -101,12 +135,21 @@ def make_app(runtime: FleetRuntime) -> procrastinate.App:
 
     @app.task(name=SCAN_TASK, retry=RetryStrategy(max_attempts=SCAN_ATTEMPTS, exponential_wait=2))
     def scan_image(ref: str) -> None:
-        scan_and_ingest(runtime, ref)
+        if scan_and_ingest(runtime, ref).events:
+            _defer_delivery(app, "webhooks")
 
     @app.periodic(cron=REMATCH_CRON, periodic_id="rematch")
     @app.task(name=REMATCH_TASK, queueing_lock="rematch")
     def rematch_fleet(timestamp: int | None = None) -> None:
-        refresh_and_rematch(runtime)
+        if refresh_and_rematch(runtime).events:
+            _defer_delivery(app, "webhooks")
+
+    @app.periodic(cron=DELIVER_CRON, periodic_id="webhooks")
+    @app.task(name=DELIVER_TASK, queueing_lock="webhooks")
+    def deliver(timestamp: int | None = None) -> None:
+        wait = deliver_webhooks(runtime)
+        if wait is not None:
+            _defer_delivery(app, "webhooks-retry", wait)
 
     return app
 
