@@ -156,6 +156,20 @@ replace broken =>
     assert [u.reason for u in result.unknowns] == ["line 14: malformed replace"]
 
 
+def test_gomod_toolchain_and_missing_go_directive() -> None:
+    """No ``go`` line: the go command assumes go 1.16, so indirect modules come from go.sum;
+    a ``toolchain`` line (with its suffix) is no dependency and no problem."""
+    text = b"module example.com/old\nrequire github.com/a/one v1.0.0\n"
+    go_sum = (b"github.com/a/one v1.0.0 h1:x=\ngithub.com/a/one v1.0.0/go.mod h1:y=\n"
+              b"github.com/z/dep v0.2.0 h1:z=\ngithub.com/z/dep v0.2.0/go.mod h1:w=\n")
+    result = gomod.parse("go.mod", text, go_sum)
+    assert {(p.name, p.version, p.indirect) for p in result.packages if not p.is_application} == {
+        ("github.com/a/one", "v1.0.0", False), ("github.com/z/dep", "v0.2.0", True)}
+    modern = gomod.parse("go.mod", b"module m\ngo 1.21.0\ntoolchain go1.22.4+auto\nrequire x.example/y v1.0.0\n", go_sum)
+    assert [(p.name, p.version) for p in modern.packages if not p.is_application] == [("x.example/y", "v1.0.0")]
+    assert modern.unknowns == ()
+
+
 def test_vendor_modules_headers_replacements_and_bad_lines() -> None:
     text = (b"# a.example/x v1.0.0\n## explicit; go 1.21\na.example/x/pkg\na.example/x/pkg/sub\n"
             b"# a.example/only v0.1.0\n## explicit\n"

@@ -14,10 +14,13 @@ import pytest
 from conftest import CORPUS
 from conftest_paths import corpus_params
 from layerscan.analyzers.base import AnalysisResult
-from layerscan.analyzers.java import archive, gradle_lock, gradle_verification, pom
+from layerscan.analyzers.java import archive, gradle_lock, gradle_verification, pom, sbt_lock
+from layerscan.analyzers.java.gradle_lock import GradleLockAnalyzer
+from layerscan.analyzers.java.sbt_lock import SbtLockAnalyzer
 from layerscan.model import Package
 
 MAVEN = CORPUS / "fixtures" / "maven"
+LOCKFILES = Path(__file__).parent / "fixtures" / "lockfiles"
 CASES = sorted(p.name for p in MAVEN.iterdir()) if MAVEN.is_dir() else []
 
 XFAIL = {
@@ -50,7 +53,7 @@ def _run(case_dir: Path, rel: str) -> AnalysisResult:
     if archive.is_archive_name(name):
         return archive.parse(name, data)
     if name == "gradle.lockfile":
-        return gradle_lock.parse(rel, data)
+        return GradleLockAnalyzer().analyze(rel, data)
     if name == "verification-metadata.xml":
         return gradle_verification.parse(rel, data)
     return pom.parse(rel, data)
@@ -194,3 +197,75 @@ def test_oversized_pom_properties_is_unknown_with_nested_path() -> None:
     result = archive.parse("x.jar", jar, limits)
     assert not result.packages
     assert [u.path for u in result.unknowns] == ["x.jar!/META-INF/maven/g/a/pom.properties"]
+
+
+# ---------------------------------------------------------------- gradle and sbt lockfiles (own fixtures)
+
+
+def _flags(result: AnalysisResult) -> dict[str, tuple[str, bool]]:
+    return {p.name: (p.version, p.dev) for p in result.packages}
+
+
+def test_buildscript_and_project_gradle_lockfiles() -> None:
+    analyzer = GradleLockAnalyzer()
+    build = analyzer.analyze("app/buildscript-gradle.lockfile",
+                             (LOCKFILES / "gradle-buildscript/buildscript-gradle.lockfile").read_bytes())
+    assert _flags(build) == {"com.google.code.gson:gson": ("2.8.6", False),
+                             "org.apache.logging.log4j:log4j-core": ("2.14.1", False),
+                             "org.springframework.boot:spring-boot-gradle-plugin": ("2.5.0", False)}
+    assert build.unknowns == ()
+    project = analyzer.analyze("app/gradle.lockfile", (LOCKFILES / "gradle-buildscript/gradle.lockfile").read_bytes())
+    assert _flags(project) == {"com.google.guava:guava": ("30.1-jre", False), "junit:junit": ("4.13.1", True),
+                               "org.hamcrest:hamcrest-core": ("1.3", True)}  # Android test configurations
+    assert [u.reason for u in project.unknowns] == [
+        "line 7: not group:artifact:version: 'org.mockito:mockito-core=testCompileClasspath'"]
+    assert {p.purl for p in build.packages} >= {"pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"}
+
+
+def test_legacy_per_configuration_lockfiles() -> None:
+    analyzer = GradleLockAnalyzer()
+    folder = LOCKFILES / "gradle-legacy/gradle/dependency-locks"
+    compile_ = analyzer.analyze("p/gradle/dependency-locks/compileClasspath.lockfile",
+                                (folder / "compileClasspath.lockfile").read_bytes())  # CRLF line ends
+    test = analyzer.analyze("gradle/dependency-locks/testRuntimeClasspath.lockfile",
+                            (folder / "testRuntimeClasspath.lockfile").read_bytes())
+    assert _flags(compile_) == {"com.squareup.okhttp3:okhttp": ("3.14.9", False),
+                                "org.jetbrains.kotlin:kotlin-stdlib": ("1.4.10", False)}
+    assert _flags(test) == {"junit:junit": ("4.12", True)}
+    assert not analyzer.wants("src/main/resources/x.lockfile", 0o100644, 10)
+    assert analyzer.wants("a/b/settings-gradle.lockfile", 0o100644, 10)
+
+
+def test_sbt_lockfile() -> None:
+    result = SbtLockAnalyzer().analyze("svc/build.sbt.lock", (LOCKFILES / "sbt/build.sbt.lock").read_bytes())
+    assert _flags(result) == {"com.fasterxml.jackson.core:jackson-databind": ("2.9.10.1", False),
+                              "org.scala-lang:scala-library": ("2.13.4", False),
+                              "javax.servlet:javax.servlet-api": ("3.1.0", False),  # provided: kept (Trivy drops)
+                              "org.scalatest:scalatest_2.13": ("3.2.3", True)}
+    assert result.unknowns == ()
+    assert all(p.found_by == "sbt-lockfile" and p.file_path == "svc/build.sbt.lock" for p in result.packages)
+    assert {p.purl for p in result.packages} >= {"pkg:maven/org.scalatest/scalatest_2.13@3.2.3"}
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"{", "invalid JSON"),
+    (b"[" * 100_000, "JSON"),
+    (b'{"lockVersion": 1, "dependencies": {"org": "x"}}', "no 'dependencies' array"),
+    (b"\xff\xfe{\x00", ""),
+])
+def test_sbt_bad_input_is_an_unknown(data: bytes, reason: str) -> None:
+    result = SbtLockAnalyzer().analyze("build.sbt.lock", data)
+    assert not result.packages and len(result.unknowns) == 1 and reason in result.unknowns[0].reason
+
+
+def test_sbt_bad_entries_and_unknown_lock_version_are_problems() -> None:
+    parsed = sbt_lock.parse(b'{"lockVersion": 7, "dependencies": [{"org": "a", "name": "b", "version": "1"}, 3,'
+                            b' {"org": "a b", "name": "c", "version": "1"}, {"org": "a", "name": "d"}]}')
+    assert [p.name for p in parsed.packages] == ["a:b"] and len(parsed.problems) == 4
+
+
+def test_gradle_lockfile_garbage_and_huge_lines_stay_bounded() -> None:
+    data = b"a:b:1=compileClasspath\n" + b"x:" * 200_000 + b"\n\xff\xfe:zz\n" + b"=" * 100_000
+    parsed = gradle_lock.parse("gradle.lockfile", data)
+    assert [p.name for p in parsed.packages] == ["a:b"]
+    assert all(len(problem) < 300 for problem in parsed.problems) and len(parsed.problems) == 2

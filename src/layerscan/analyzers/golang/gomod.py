@@ -114,9 +114,13 @@ def _apply_replace(req: _Require, replaces: tuple[_Replace, ...]) -> tuple[str, 
 
 
 def _go_older_than_117(go: str) -> bool:
+    """Is the module's language version below 1.17? Without a ``go`` directive, the go
+    command assumes go 1.16 (its documentation of go.mod), so yes."""
+    if not go:
+        return True
     parts = go.split(".")
     try:
-        return bool(go) and (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0) < (1, 17)
+        return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0) < (1, 17)
     except ValueError:
         return False
 
@@ -157,6 +161,8 @@ def parse(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult
 class GoModAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "go.mod: the required modules"
+    result_type = "gomod"
     files = spec(names=("go.mod",))
     modes = LOCKFILE
     max_file_size = 16 * 1024 * 1024

@@ -35,6 +35,7 @@ from typing import BinaryIO, cast
 
 from layerscan.analyzers.base import ALL_MODES, SPOOL_IN_MEMORY, AnalysisResult, Analyzer, MiB, spec
 from layerscan.analyzers.java.coords import Coordinates, maven_package
+from layerscan.analyzers.zipbound import central_directory
 from layerscan.analyzers.java.identity import (
     ARCHIVE_SUFFIXES,
     claims_archive,
@@ -45,10 +46,6 @@ from layerscan.analyzers.java.identity import (
 from layerscan.model import Package, Unknown
 
 NAME = "java-archive"
-_EOCD = b"PK\x05\x06"  # end of central directory record (22 bytes + comment)
-_EOCD64_LOCATOR = b"PK\x06\x07"  # 20 bytes, right before the EOCD of a zip64 archive
-_EOCD64 = b"PK\x06\x06"  # 56 bytes, right before its locator (as zipfile reads it)
-_TAIL = 22 + 0xFFFF  # the EOCD lies within this many bytes of the end
 
 
 @dataclass(frozen=True)
@@ -106,35 +103,20 @@ def _sha256(stream: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _le(data: bytes, start: int, size: int) -> int:
-    return int.from_bytes(data[start:start + size], "little")
-
-
 def _check_central_directory(stream: BinaryIO, limits: Limits, already_open: int) -> int:
     """Members and central-directory bytes from the end records, before zipfile builds an
     object per member; the central directory's size. A missing or damaged record is left
     for zipfile to report."""
-    end = stream.seek(0, io.SEEK_END)
-    tail_start = max(0, end - _TAIL)
-    stream.seek(tail_start)
-    tail = stream.read(end - tail_start)
-    at = tail.rfind(_EOCD)
-    if at < 0 or len(tail) < at + 22:
+    found = central_directory(stream)
+    if found is None:
         return 0
-    members, size = _le(tail, at + 10, 2), _le(tail, at + 12, 4)
-    eocd = tail_start + at
-    if at >= 20 and tail[at - 20:at - 16] == _EOCD64_LOCATOR and eocd >= 20 + 56:
-        stream.seek(eocd - 20 - 56)
-        record = stream.read(56)
-        if record[:4] == _EOCD64:
-            members, size = _le(record, 32, 8), _le(record, 40, 8)  # the 32-bit fields say 0xFFFF...
-    if members > limits.max_members:
-        raise _LimitExceeded(f"archive has {members} members (limit {limits.max_members})")
-    if size > limits.max_central_directory:
-        raise _LimitExceeded(f"archive's member list is {size} bytes (limit {limits.max_central_directory})")
-    if already_open + size > limits.max_open_directories:
+    if found.members > limits.max_members:
+        raise _LimitExceeded(f"archive has {found.members} members (limit {limits.max_members})")
+    if found.size > limits.max_central_directory:
+        raise _LimitExceeded(f"archive's member list is {found.size} bytes (limit {limits.max_central_directory})")
+    if already_open + found.size > limits.max_open_directories:
         raise _LimitExceeded(f"member lists of nested archives above {limits.max_open_directories} bytes")
-    return size
+    return found.size
 
 
 def _walk_archive(walk: _Walk, path: str, data: bytes | BinaryIO, ancestors: tuple[str, ...]) -> None:
@@ -268,6 +250,8 @@ def _spool(walk: _Walk, zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: i
 class JavaArchiveAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Java archives (JAR, WAR, EAR, ...): pom.properties, MANIFEST.MF or the name; nested ones too"
+    result_type = "jar"
     files = spec(extensions=ARCHIVE_SUFFIXES)
     modes = ALL_MODES
     max_file_size = 512 * MiB
