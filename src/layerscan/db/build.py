@@ -17,12 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from layerscan.cachedir import make_private, private_dir
 from layerscan.db import schema
 from layerscan.db.aliases import group_ids
 from layerscan.db.dates import rfc3339
 from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.osv import OsvFeed
 from layerscan.db.feeds.registry import ALL_FEEDS, new_stats, read_mixed
+from layerscan.db.feeds.source import BuildInput as BuildInput  # what a fetch step hands over
 from layerscan.db.lock import BuildLock
 from layerscan.db.namespaces import base_ecosystem, name_key
 from layerscan.db.records import EolInfo, EpssScore, IndexEntry, KevEntry
@@ -32,18 +34,6 @@ from layerscan.model import Advisory
 from layerscan.progress import NULL_PROGRESS, Progress
 
 BATCH = 5000
-
-
-@dataclass(frozen=True)
-class BuildInput:
-    """Files to load. ``feed`` "" detects the format of every member; ``overlay``
-    (OSV only) holds incrementally fetched records that replace ``paths``' ones by id;
-    ``covers`` names source keys this input replaces even if it yields none of them."""
-
-    paths: tuple[Path, ...]
-    feed: str = ""
-    overlay: Path | None = None
-    covers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,7 +291,7 @@ def build_database(target: Path, inputs: Sequence[BuildInput], *, failed: Mappin
     """Build ``target`` from ``inputs``; sources not replaced are copied from the current
     ``target`` when ``keep_others`` (always for the ``failed`` ones: key -> reason)."""
     target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     failed = dict(failed or {})
     started = time.monotonic()
     with BuildLock(target, lock_timeout):
@@ -310,6 +300,7 @@ def build_database(target: Path, inputs: Sequence[BuildInput], *, failed: Mappin
         try:
             result = _build_into(tmp, target, inputs, failed, keep_others, dict(metadata or {}), progress)
             _fsync(tmp)
+            make_private(tmp)  # SQLite creates files 0644 minus the umask
             os.replace(tmp, target)
             _fsync(target.parent)
         finally:
@@ -340,7 +331,7 @@ def _build_into(tmp: Path, target: Path, inputs: Sequence[BuildInput], failed: d
                     for k, why in failed.items() if k not in have]
         _write_sources(conn, results, now)
         _write_groups(conn)
-        meta = {**old_meta, **metadata, "schema_version": str(schema.SCHEMA_VERSION), "built_at": now,
+        meta = {**old_meta, "built_at": now, **metadata, "schema_version": str(schema.SCHEMA_VERSION),
                 **{f"skipped:{name}": str(s.skipped) for name, s in stats.items() if s.skipped}}
         conn.executemany("INSERT OR REPLACE INTO metadata VALUES (?, ?)", meta.items())
         schema.create_indexes(conn)

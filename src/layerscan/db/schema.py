@@ -120,6 +120,8 @@ def encode_severities(values: Sequence[Severity]) -> str:
 
 
 def decode_severities(raw: str) -> tuple[Severity, ...]:
+    if raw == "[]":  # most records: skip the decoder
+        return ()
     return tuple(Severity(source=s, level=lv) for s, lv in json.loads(raw))
 
 
@@ -128,4 +130,6 @@ def encode_cvss(values: Sequence[CVSS]) -> str:
 
 
 def decode_cvss(raw: str) -> tuple[CVSS, ...]:
+    if raw == "[]":  # most records: skip the decoder
+        return ()
     return tuple(CVSS(source=s, version=v, vector=vec, score=sc) for s, v, vec, sc in json.loads(raw))

@@ -4,13 +4,18 @@ Contract used by match/ and report/:
 
     store = Store.open(path)                  # read-only; DatabaseError if missing/invalid/too new
     store.affected(namespace, package_name)   # -> list[AffectedRow]  (PyPI names compared PEP 503-normalised)
+    store.affected_many(namespace, names)     # -> {name: list[AffectedRow]}: ``affected`` for a name set, one
+                                              #    query per 500 names (a scan: one per namespace)
     store.advisory(vuln_id)                   # -> Advisory | None  (merged: every source's record, NVD CVSS,
                                               #    CWE, aliases)
+    store.advisory_batch(vuln_ids)            # -> AdvisoryBatch: .advisory(id) / .group_advisory(id) for an
+                                              #    id set, from a few queries per 500 ids (each row decoded once)
     store.group_advisory(vuln_id)             # -> Advisory | None  (merged: every record of the id's alias group)
     store.aliases(vuln_id)                    # -> tuple[str, ...]  (the group's ids and direct aliases, not vuln_id)
     store.primary_id(vuln_id)                 # -> str  (the CVE of the merged group when there is one)
     store.kev(cve_id)                         # -> bool ; store.kev_entry(cve_id) -> KevEntry | None
     store.epss(cve_id)                        # -> (score, percentile) | None
+    store.kev_many(cve_ids) / epss_many(cve_ids)  # -> set of listed CVEs / {cve: (score, percentile)}
     store.eol(product, cycle)                 # -> EolInfo | None   (product: "debian", "python", "alpine-linux", ...)
     store.metadata()                          # -> dict (schema_version, built_at, next_update,
                                               #    sources: {key: {...}}, state: {update bookkeeping})
@@ -32,6 +37,7 @@ import dataclasses
 import hashlib
 import logging
 import sqlite3
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -45,11 +51,15 @@ log = logging.getLogger(__name__)
 
 _AFFECTED_COLUMNS = ("vuln_id, primary_id, source, namespace, package, ranges, versions, status, fixed_version,"
                      " severity, urgency, purl")
-_AFFECTED_SQL = f"SELECT {_AFFECTED_COLUMNS} FROM affected WHERE namespace = ? AND name_key = ?"
+# rows in index order: (name_key, rowid), as a one-key lookup returns them
+_AFFECTED_MANY_SQL = (f"SELECT name_key, {_AFFECTED_COLUMNS} FROM affected WHERE namespace = ? AND name_key IN ({{}})"
+                      " ORDER BY name_key, rowid")
 _INDEX_COLUMNS = "chain_id, layers, repo, tag, digest, manifest, platform, first_seen, last_seen, current"
 STATE_PREFIX = "state:"  # metadata keys kept for ``db update`` (HTTP validators, OSV sync points)
-_VULN_SQL = ("SELECT source, summary, details, published, modified, severities, cvss, cwes, refs, related"
-             " FROM vulnerabilities WHERE id = ?")
+# a record's rows in primary-key order (id, source), as a one-id lookup returns them
+_VULN_MANY_SQL = ("SELECT id, source, summary, details, published, modified, severities, cvss, cwes, refs, related"
+                  " FROM vulnerabilities WHERE id IN ({}) ORDER BY id, source")
+IN_CHUNK = 500  # values per ``IN (...)`` query: well under SQLite's bound-parameter limit (999 before 3.32)
 
 
 def _row_to_affected(row: tuple[Any, ...]) -> AffectedRow:
@@ -66,6 +76,92 @@ def _row_to_affected(row: tuple[Any, ...]) -> AffectedRow:
 
 def _merge_unique(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(values))
+
+
+def _merge_columns(rows: list[tuple[Any, ...]], column: int) -> tuple[Any, ...]:
+    """The values of a decoded list column over ``rows``, first occurrence first."""
+    return tuple(dict.fromkeys(chain.from_iterable(r[column] for r in rows)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Links:
+    """The alias structure around a set of ids, read in batches (``Store._links``)."""
+
+    primary: dict[str, str]  # id -> its group's id (itself when it is in no group)
+    members: dict[str, tuple[str, ...]]  # group id -> member ids, sorted
+    direct: dict[str, set[str]]  # id -> ids it names as aliases or that name it
+
+    def group_members(self, vuln_id: str) -> tuple[str, ...]:
+        return self.members.get(self.primary.get(vuln_id, vuln_id), ())
+
+    def aliases(self, vuln_id: str) -> tuple[str, ...]:
+        """The group's ids and the direct aliases, sorted, without ``vuln_id``."""
+        group = self.primary.get(vuln_id, vuln_id)
+        ids = set(self.members.get(group, ())) | self.direct.get(vuln_id, set()) | {group}
+        return tuple(sorted(ids - {vuln_id}))
+
+
+def _decoded(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A vulnerabilities row (source, summary, details, published, modified, then the JSON
+    columns severities, cvss, cwes, refs, related) with its JSON columns decoded."""
+    return (*row[:5], schema.decode_severities(row[5]), schema.decode_cvss(row[6]), schema.decode_strings(row[7]),
+            schema.decode_strings(row[8]), schema.decode_strings(row[9]))
+
+
+def _merged(vuln_id: str, rows: list[tuple[Any, ...]], aliases: tuple[str, ...]) -> Advisory | None:
+    """One Advisory from decoded rows: feed records first, NVD fills the gaps."""
+    if not rows:
+        return None
+    rows = sorted(rows, key=lambda r: r[0] == "nvd")
+    first = lambda idx: next((r[idx] for r in rows if r[idx]), "")  # noqa: E731
+    return Advisory(
+        id=vuln_id,
+        source=",".join(_merge_unique(r[0] for r in rows)),
+        aliases=aliases,
+        summary=first(1),
+        details=first(2),
+        published=first(3), modified=max((r[4] for r in rows), default=""),
+        severities=_merge_columns(rows, 5),
+        cvss=_merge_columns(rows, 6),
+        cwes=_merge_columns(rows, 7),
+        references=_merge_columns(rows, 8),
+        related=_merge_columns(rows, 9),
+    )
+
+
+class AdvisoryBatch:
+    """The records of a set of ids and of their alias groups' members, read at once
+    (``Store.advisory_batch``); merges them as ``Store.advisory``/``group_advisory`` do.
+    A merge is made once per id and set of records (a CVE whose group adds no records
+    gives the same object for both)."""
+
+    def __init__(self, links: _Links, records: dict[str, list[tuple[Any, ...]]]) -> None:
+        self._links = links
+        self._records = records
+        self._merged: dict[tuple[str, tuple[str, ...]], Advisory | None] = {}
+
+    def _merge(self, vuln_id: str, ids: Iterable[str]) -> Advisory | None:
+        """``vuln_id``'s Advisory from the records of ``ids``."""
+        contributing = tuple(i for i in dict.fromkeys(ids) if self._records[i])
+        key = (vuln_id, contributing)
+        if key not in self._merged:
+            rows = [r for i in contributing for r in self._records[i]]
+            self._merged[key] = _merged(vuln_id, rows, self._links.aliases(vuln_id))
+        return self._merged[key]
+
+    def _members(self, vuln_id: str) -> tuple[str, ...]:
+        if vuln_id not in self._links.primary:
+            raise KeyError(f"{vuln_id} was not read into this batch")
+        return self._links.group_members(vuln_id)
+
+    def advisory(self, vuln_id: str) -> Advisory | None:
+        """Every source's record for ``vuln_id`` merged (or, when it has none, those of its alias group)."""
+        members = self._members(vuln_id)
+        return self._merge(vuln_id, (vuln_id,) if self._records[vuln_id] else members)
+
+    def group_advisory(self, vuln_id: str) -> Advisory | None:
+        """Every record of ``vuln_id``'s alias group merged (see ``Store.group_advisory``)."""
+        return self._merge(vuln_id, (vuln_id, *self._members(vuln_id)))
 
 
 class Store:
@@ -109,10 +205,27 @@ class Store:
 
     # -- lookups ------------------------------------------------------------
 
+    def _select_in(self, sql: str, values: Iterable[str], *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (one ``IN ({})``, after ``args``' placeholders) for every distinct value,
+        IN_CHUNK values per query; each chunk's rows in the order the SQL gives."""
+        wanted = list(dict.fromkeys(values))
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), IN_CHUNK):
+            part = wanted[start:start + IN_CHUNK]
+            rows += self._conn.execute(sql.format(",".join("?" * len(part))), (*args, *part)).fetchall()
+        return rows
+
     def affected(self, namespace: str, package_name: str) -> list[AffectedRow]:
-        rows = self._conn.execute(_AFFECTED_SQL, (namespace, name_key(namespace, package_name))).fetchall()
-        log.debug("query affected %s %s: %d rows", namespace, package_name, len(rows))
-        return [_row_to_affected(r) for r in rows]
+        return self.affected_many(namespace, (package_name,))[package_name]
+
+    def affected_many(self, namespace: str, names: Iterable[str]) -> dict[str, list[AffectedRow]]:
+        """``affected`` for every name in ``names`` (each a key of the result, [] when it has no rows)."""
+        keys = {name: name_key(namespace, name) for name in names}
+        by_key: dict[str, list[AffectedRow]] = {key: [] for key in keys.values()}
+        for row in self._select_in(_AFFECTED_MANY_SQL, by_key, namespace):
+            by_key[row[0]].append(_row_to_affected(row[1:]))
+        log.debug("query affected %s: %d names, %d rows", namespace, len(keys), sum(map(len, by_key.values())))
+        return {name: list(by_key[key]) for name, key in keys.items()}
 
     def key_digests(self) -> Iterator[tuple[str, str, bytes]]:
         """(namespace, name_key, sha256 of that key's affected rows) for every key, in key order."""
@@ -134,54 +247,49 @@ class Store:
         return row[0] if row else vuln_id
 
     def aliases(self, vuln_id: str) -> tuple[str, ...]:
-        group = self.primary_id(vuln_id)
-        members = [r[0] for r in self._conn.execute("SELECT id FROM groups WHERE group_id = ?", (group,))]
-        direct = [r[0] for r in self._conn.execute(
-            "SELECT alias FROM aliases WHERE id = ? UNION SELECT id FROM aliases WHERE alias = ?",
-            (vuln_id, vuln_id))]
-        ids = sorted(set(members) | set(direct) | ({group} if group != vuln_id else set()))
-        return tuple(i for i in ids if i != vuln_id)
+        return self._links((vuln_id,)).aliases(vuln_id)
+
+    def _links(self, vuln_ids: Iterable[str]) -> _Links:
+        ids = list(dict.fromkeys(vuln_ids))
+        primary = {i: i for i in ids}
+        primary.update(self._select_in("SELECT id, group_id FROM groups WHERE id IN ({})", ids))
+        members: dict[str, list[str]] = {g: [] for g in primary.values()}
+        for group, member in self._select_in("SELECT group_id, id FROM groups WHERE group_id IN ({})"
+                                             " ORDER BY group_id, id", members):
+            members[group].append(member)
+        direct: dict[str, set[str]] = {i: set() for i in ids}
+        for vid, alias in self._select_in("SELECT id, alias FROM aliases WHERE id IN ({})", ids):
+            direct[vid].add(alias)
+        for vid, alias in self._select_in("SELECT alias, id FROM aliases WHERE alias IN ({})", ids):
+            direct[vid].add(alias)
+        return _Links(primary, {g: tuple(m) for g, m in members.items()}, direct)
 
     def advisory(self, vuln_id: str) -> Advisory | None:
         """Every source's record for ``vuln_id`` merged (or, when it has none, those of
         its alias group); NVD-only CVEs give details only. No affected rows (use ``affected``)."""
-        rows = self._records(vuln_id) or self._records(*self._group_members(vuln_id))
-        return self._merged(vuln_id, rows)
+        return self.advisory_batch((vuln_id,)).advisory(vuln_id)
 
     def group_advisory(self, vuln_id: str) -> Advisory | None:
         """Every record of ``vuln_id``'s alias group merged: its own and those of the ids linked
         to its CVE (GHSA, Bitnami, NVD, OSV...), whatever product they are for. A bundle id (a
         DSA naming several CVEs) is not a member, so its records never rate one CVE."""
-        return self._merged(vuln_id, self._records(vuln_id, *self._group_members(vuln_id)))
+        return self.advisory_batch((vuln_id,)).group_advisory(vuln_id)
 
-    def _group_members(self, vuln_id: str) -> list[str]:
-        group = self.primary_id(vuln_id)
-        return [r[0] for r in self._conn.execute("SELECT id FROM groups WHERE group_id = ? ORDER BY id", (group,))]
-
-    def _records(self, *ids: str) -> list[tuple[Any, ...]]:
-        return [row for i in dict.fromkeys(ids) for row in self._conn.execute(_VULN_SQL, (i,)).fetchall()]
-
-    def _merged(self, vuln_id: str, rows: list[tuple[Any, ...]]) -> Advisory | None:
-        if not rows:
-            return None
-        rows.sort(key=lambda r: r[0] == "nvd")  # feed records first, NVD fills the gaps
-        first = lambda idx: next((r[idx] for r in rows if r[idx]), "")  # noqa: E731
-        return Advisory(
-            id=vuln_id,
-            source=",".join(_merge_unique(r[0] for r in rows)),
-            aliases=self.aliases(vuln_id),
-            summary=first(1),
-            details=first(2),
-            published=first(3), modified=max((r[4] for r in rows), default=""),
-            severities=_merge_unique(s for r in rows for s in schema.decode_severities(r[5])),
-            cvss=_merge_unique(c for r in rows for c in schema.decode_cvss(r[6])),
-            cwes=_merge_unique(c for r in rows for c in schema.decode_strings(r[7])),
-            references=_merge_unique(u for r in rows for u in schema.decode_strings(r[8])),
-            related=_merge_unique(u for r in rows for u in schema.decode_strings(r[9])),
-        )
+    def advisory_batch(self, vuln_ids: Iterable[str]) -> AdvisoryBatch:
+        """The records of ``vuln_ids`` and of their alias groups' members, each row read and decoded once."""
+        links = self._links(vuln_ids)
+        records: dict[str, list[tuple[Any, ...]]] = {i: [] for i in links.primary}
+        records.update((m, []) for i in links.primary for m in links.group_members(i))
+        for row in self._select_in(_VULN_MANY_SQL, records):
+            records[row[0]].append(_decoded(row[1:]))
+        return AdvisoryBatch(links, records)
 
     def kev(self, cve_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM kev WHERE cve = ?", (cve_id,)).fetchone() is not None
+
+    def kev_many(self, cve_ids: Iterable[str]) -> set[str]:
+        """The CVEs of ``cve_ids`` that are in the KEV catalog."""
+        return {r[0] for r in self._select_in("SELECT cve FROM kev WHERE cve IN ({})", cve_ids)}
 
     def kev_entry(self, cve_id: str) -> KevEntry | None:
         row = self._conn.execute("SELECT * FROM kev WHERE cve = ?", (cve_id,)).fetchone()
@@ -190,6 +298,11 @@ class Store:
     def epss(self, cve_id: str) -> tuple[float, float] | None:
         row = self._conn.execute("SELECT score, percentile FROM epss WHERE cve = ?", (cve_id,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def epss_many(self, cve_ids: Iterable[str]) -> dict[str, tuple[float, float]]:
+        """(score, percentile) of the CVEs of ``cve_ids`` that EPSS scores."""
+        return {r[0]: (r[1], r[2]) for r in self._select_in("SELECT cve, score, percentile FROM epss WHERE cve IN ({})",
+                                                             cve_ids)}
 
     def eol(self, product: str, cycle: str) -> EolInfo | None:
         row = self._conn.execute("SELECT * FROM eol WHERE product = ? AND cycle = ?", (product, cycle)).fetchone()
@@ -243,4 +356,5 @@ def _eol_info(row: tuple[Any, ...]) -> EolInfo:
 
 
 def _index_entry(row: tuple[Any, ...]) -> IndexEntry:
-    return IndexEntry(*row[:9], current=bool(row[9]))
+    chain_id, layers, repo, tag, digest, manifest, platform, first_seen, last_seen, current = row
+    return IndexEntry(chain_id, layers, repo, tag, digest, manifest, platform, first_seen, last_seen, bool(current))

@@ -1,10 +1,12 @@
 """Remediation: what to do about what the scan found (docs/cli.md "Remediation").
 
     assess      the library scan + base image + end of life, for one image
-    base        base-image identification (declared / dockerfile / heuristic)
+    base        base-image identification (declared / matched / dockerfile / heuristic)
     dockerfile  the final stage's FROM, ARGs resolved
     eol         end of life of the OS and runtimes, from the endoflife.date data in the DB
     cves        findings grouped by package, filters, text/JSON
     compare     packages and findings changed from image A to image B
     quickview   the one-screen summary
+    tags        the docker-library tag grammar <version>[-<flavor>][-<os>]
+    recommend   refresh / patch / minor base-image candidates, scanned and ranked
 """

@@ -64,15 +64,27 @@ def assess(scanner: Scanner, config: ScanConfig, dockerfile: str = "",
     from layerscan.db.store import Store
     from layerscan.db.update import db_path
 
+    from layerscan.errors import DatabaseError
+
     day = today or config.policy.today
     outcome = scanner.run(config)
     sbom = outcome.sbom
-    base = identify_base(sbom.image, dockerfile, build_args, config.base_layers)
-    for warning in base.warnings:
-        scanner.warn(warning)
-    if not config.vulnerabilities:
-        return Assessment(outcome, base, today=day)
-    with Store.open(db_path(config.database.cache_dir)) as store:
+    path = db_path(config.database.cache_dir)
+    try:  # the base-image index lives in the database; without vulnerabilities it is optional
+        store = Store.open(path) if config.vulnerabilities or path.is_file() else None
+    except DatabaseError:
+        if config.vulnerabilities:
+            raise
+        store = None
+    try:
+        base = identify_base(sbom.image, dockerfile, build_args, config.base_layers, store)
+        for warning in base.warnings:
+            scanner.warn(warning)
+        if store is None or not config.vulnerabilities:
+            return Assessment(outcome, base, today=day)
         os_status = os_entry(sbom.os, store, day)
         runtimes = runtime_entries(find_runtimes(sbom.image, sbom.packages), store, day)
+    finally:
+        if store is not None:
+            store.close()
     return Assessment(outcome, base, os_status, runtimes, day)

@@ -99,7 +99,7 @@ def compare_scans(name_a: str, packages_a: Iterable[Package], findings_a: Sequen
 
 # ---- rendering -----------------------------------------------------------------------------
 
-def _delta(before: dict[str, int], after: dict[str, int]) -> str:
+def severity_delta(before: dict[str, int], after: dict[str, int]) -> str:
     """"+1C -2H =M" per severity: the change in counts from A to B."""
     parts = []
     for s in _SEVERITY_ORDER[:4]:
@@ -118,7 +118,7 @@ def render_text(cmp: Comparison, findings_a: Sequence[Finding], findings_b: Sequ
     before, after = severity_counts(findings_a), severity_counts(findings_b)
     lines = [clip(f"  A  {cmp.name_a}", width), clip(f"     {counts_line(before).strip()}", width),
              clip(f"  B  {cmp.name_b}", width), clip(f"     {counts_line(after).strip()}", width),
-             clip(f"     delta {_delta(before, after)}", width), "",
+             clip(f"     delta {severity_delta(before, after)}", width), "",
              clip(f"Packages: {len(cmp.of('added'))} added, {len(cmp.of('removed'))} removed, "
                    f"{len(cmp.of('upgraded'))} upgraded, {len(cmp.of('downgraded'))} downgraded, "
                    f"{len(cmp.of('changed'))} changed", width)]

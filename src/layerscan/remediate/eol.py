@@ -13,7 +13,6 @@ product's release cycle whose components begin its version ("3.6" for 3.6.15).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from typing import Iterable, Protocol
@@ -22,6 +21,7 @@ from layerscan.db.records import EolInfo
 from layerscan.match.eol import os_eol
 from layerscan.model import OSInfo, Package
 from layerscan.model.image import ImageMeta
+from layerscan.textload import LoadError, parse_json
 
 STATES = ("supported", "extended", "eol", "unknown")
 MAX_ENV = 10_000  # ENV entries read from a config
@@ -111,8 +111,8 @@ def os_entry(os_info: OSInfo | None, store: EolLookup, today: dt.date) -> EolEnt
 
 def _env(image: ImageMeta | None) -> list[tuple[str, str]]:
     try:
-        config = json.loads(image.config_json) if image and image.config_json else {}
-    except (ValueError, RecursionError):
+        config = parse_json(image.config_json) if image and image.config_json else {}
+    except LoadError:
         return []
     inner = config.get("config") if isinstance(config, dict) else None
     env = inner.get("Env") if isinstance(inner, dict) else None

@@ -1,20 +1,23 @@
 """``quickview``: one 80-column screen about an image, as ``docker scout quickview`` shows
 it: the image and its severity counts, its base image (name, tag, digest, how it was
 identified) with the base's own counts when the base's layers are known, and the end of
-life of the OS and of every runtime found. The recommended base image and its delta need
-the base-image index, which is not built yet: the screen says so.
+life of the OS and of every runtime found. A base matched in the base-image index on a
+digest its tag no longer points at says "tag has moved: refresh available". The recommended
+base image and its delta are not computed here (each candidate is a scan): the screen points
+at ``recommendations``.
 """
 
 from __future__ import annotations
 
 from layerscan.remediate.assess import Assessment
+from layerscan.remediate.base import MOVED
 from layerscan.remediate.cves import clip, counts_line
 from layerscan.remediate.eol import EolEntry
 from layerscan.report.document import severity_counts
 
 WIDTH = 80
 LABEL = 14  # label column
-NO_INDEX = "needs the base-image index (not built yet)"
+NO_INDEX = "see 'layerscan recommendations' (from the base-image index)"
 
 
 def _short_digest(digest: str) -> str:
@@ -65,6 +68,11 @@ def render_text(view: Assessment, width: int = WIDTH) -> str:
     else:
         lines.append(_row("Base image", "unknown", width))
     lines.append(_row("", f"identified: {base.level}" + (f" ({base.evidence})" if base.evidence else ""), width))
+    if base.tag_moved:
+        lines.append(_row("", f"! {MOVED}", width))
+        lines.append(clip(f"  now @{base.current_digest}", width))
+    if base.hierarchy:
+        lines.append(_row("", "on top of " + " <- ".join(r.split("@")[0] for r in base.hierarchy), width))
     if base.known_layers:
         last = (base.layers or 0) - 1
         span = "no layers" if last < 0 else f"layers #0{f'-#{last}' if last else ''}"
@@ -105,6 +113,8 @@ def base_json(view: Assessment) -> dict:
     return {"Level": base.level, "Name": base.name, "Tag": base.tag, "Digest": base.digest,
             "Reference": base.reference, "Evidence": base.evidence, "Layers": base.layers,
             "Boundary": base.boundary, "Warnings": list(base.warnings),
+            "TagMoved": base.tag_moved, "CurrentDigest": base.current_digest, "Hierarchy": list(base.hierarchy),
+            "Platform": base.platform,
             "Severities": severity_counts(view.base_findings) if base.known_layers else None}
 
 

@@ -20,8 +20,8 @@ from typing import BinaryIO
 from urllib.parse import urljoin
 
 import requests
-import urllib3
 
+from layerscan.cachedir import open_private
 from layerscan.errors import AuthError, ImageError, RegistryError, network_reason
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.source.base import SourceOptions, load_json_document
@@ -42,6 +42,7 @@ from layerscan.source.manifest import (
 from layerscan.source.registry.auth import Authenticator, Credentials, parse_challenge, resolve_credentials
 from layerscan.source.registry.reference import ImageReference
 from layerscan.source.verify import sha256_digest, verified_stream, verify_bytes
+from layerscan.transfer import TIMEOUT_HINT, ResumableBody, Watchdog, guarded_session
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -59,23 +60,6 @@ class FetchedManifest:
 
 OFFLINE_HINT = ("check the network and any proxy (HTTPS_PROXY); to scan without a registry, "
                 "use --input with a 'docker save' archive or an OCI layout ('skopeo copy docker://IMAGE oci:DIR')")
-
-
-class _HttpStream:
-    """File-like view of a streamed response body; network errors become RegistryError."""
-
-    def __init__(self, resp: requests.Response, what: str) -> None:
-        self._resp = resp
-        self._what = what
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._resp.raw.read(n if n >= 0 else None, decode_content=True)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise RegistryError(f"download of {self._what} failed: {type(exc).__name__}") from None
-
-    def close(self) -> None:
-        self._resp.close()
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -98,7 +82,8 @@ class RegistryClient:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.registry = registry
         self.options = options
-        self._session = session or requests.Session()
+        self._watchdog = Watchdog(options.timeout)  # --timeout bounds the whole pull
+        self._session = guarded_session(self._watchdog, session)
         self._session.headers.setdefault("User-Agent", "layerscan")
         self._sleep = sleep
         host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
@@ -108,6 +93,10 @@ class RegistryClient:
 
     # -- transport -------------------------------------------------------------------------
 
+    def close(self) -> None:
+        self._watchdog.stop()
+        self._session.close()
+
     def url(self, path: str) -> str:
         return f"{self._scheme}://{self.registry}{path}"
 
@@ -115,16 +104,22 @@ class RegistryClient:
         wait = _retry_after(retry_after)
         if wait is None:
             wait = 0.5 * (2 ** attempt)
-        return min(wait, self.options.retry_max_wait)
+        return self._watchdog.deadline.wait(min(wait, self.options.retry_max_wait))
+
+    def _timed_out(self, what: str = "") -> RegistryError:
+        return RegistryError(self._watchdog.deadline.message(what or f"pull from {self.registry}"),
+                             hint=TIMEOUT_HINT)
 
     def _send(self, method: str, url: str, **kwargs: object) -> requests.Response:
         """One request with retries on 429/5xx/connection errors; insecure https->http fallback."""
         attempt = 0
         while True:
             try:
-                resp = self._session.request(method, url, timeout=self.options.timeout,
+                resp = self._session.request(method, url, timeout=self._watchdog.timeout(),
                                              verify=not self.options.insecure, **kwargs)  # type: ignore[arg-type]
             except requests.exceptions.SSLError:
+                if self._watchdog.fired:  # the deadline cut the TLS handshake
+                    raise self._timed_out() from None
                 if self.options.insecure and url.startswith("https://"):
                     self._scheme = "http"
                     url = "http://" + url.removeprefix("https://")
@@ -134,6 +129,8 @@ class RegistryClient:
                                     hint="use --insecure for plain HTTP or a self-signed certificate") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 log.debug("%s %s: %s (attempt %d)", method, url, type(exc).__name__, attempt + 1)
+                if self._watchdog.fired or self._watchdog.deadline.expired:
+                    raise self._timed_out() from None
                 if attempt >= self.options.retries:
                     raise RegistryError(f"cannot reach registry {self.registry} ({network_reason(exc)})",
                                         hint=OFFLINE_HINT) from None
@@ -166,7 +163,12 @@ class RegistryClient:
             if challenge is None:
                 raise AuthError(f"{self.registry}: authentication required (no usable WWW-Authenticate challenge)")
             self._auth.forget(scope)
-            hdrs["Authorization"] = self._auth.respond(challenge, scope)
+            try:
+                hdrs["Authorization"] = self._auth.respond(challenge, scope)
+            except RegistryError:
+                if self._watchdog.fired:  # the deadline cut the token request
+                    raise self._timed_out() from None
+                raise
             resp = self._send(method, url, headers=hdrs, **kwargs)
             if resp.status_code == 401:
                 resp.close()
@@ -176,21 +178,36 @@ class RegistryClient:
             raise AuthError(f"{self.registry}: access denied to {scope.split(':')[1]}")
         return resp
 
-    @staticmethod
-    def _read_limited(resp: requests.Response, limit: int, what: str) -> bytes:
-        body = _HttpStream(resp, what).read(limit + 1)
-        resp.close()
-        if len(body) > limit:
+    def _body(self, resp: requests.Response, path: str, scope: str, headers: dict[str, str],
+              what: str) -> ResumableBody:
+        """``resp``'s body; a reset or stall mid-body asks again (Range) within the retry budget."""
+        def reopen(extra: dict[str, str]) -> requests.Response:
+            return self.request("GET", path, scope, headers={**headers, **extra}, stream=True)
+
+        def fail(reason: str, timed_out: bool) -> RegistryError:
+            if timed_out:
+                return self._timed_out(f"download of {what}")
+            return RegistryError(f"download of {what} failed: {reason}")
+
+        return ResumableBody(resp, reopen, self._watchdog, self.options.retries, fail, self._sleep)
+
+    def _read_limited(self, body: ResumableBody, limit: int, what: str) -> bytes:
+        try:
+            data = body.read_at_most(limit)
+        finally:
+            body.close()
+        if len(data) > limit:
             raise ImageError(f"{what} is larger than {limit} bytes")
-        return body
+        return data
 
     # -- pulling ---------------------------------------------------------------------------
 
     def get_manifest(self, repo: str, reference: str) -> FetchedManifest:
         """GET a manifest or index by tag or digest; its digest is verified."""
         what = f"{self.registry}/{repo}:{reference}" if ":" not in reference else f"{self.registry}/{repo}@{reference}"
-        resp = self.request("GET", f"/v2/{repo}/manifests/{reference}", f"repository:{repo}:pull",
-                            headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+        path, scope = f"/v2/{repo}/manifests/{reference}", f"repository:{repo}:pull"
+        headers = {"Accept": MANIFEST_ACCEPT}
+        resp = self.request("GET", path, scope, headers=headers, stream=True)
         if resp.status_code == 404:
             resp.close()
             raise ImageError(f"{what}: not found (no such repository, tag or digest)")
@@ -199,7 +216,8 @@ class RegistryClient:
             raise RegistryError(f"{what}: registry answered HTTP {resp.status_code} for the manifest")
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         header_digest = resp.headers.get("Docker-Content-Digest", "")
-        raw = self._read_limited(resp, MAX_MANIFEST_BYTES, f"manifest {what}")
+        raw = self._read_limited(self._body(resp, path, scope, headers, f"manifest {what}"), MAX_MANIFEST_BYTES,
+                                 f"manifest {what}")
         pinned = reference.startswith(("sha256:", "sha512:"))
         if pinned:
             verify_bytes(raw, reference, f"manifest {what}")
@@ -209,6 +227,57 @@ class RegistryClient:
         media_type = document_media_type(doc, "" if content_type in ("application/json", "") else content_type)
         ensure_supported(media_type, f"manifest {what}")
         return FetchedManifest(reference if pinned else sha256_digest(raw), media_type, raw, doc)
+
+    def head_manifest(self, repo: str, reference: str) -> str:
+        """The digest a tag resolves to, by HEAD (no body): "" when the registry does not say."""
+        resp = self.request("HEAD", f"/v2/{repo}/manifests/{reference}", f"repository:{repo}:pull",
+                            headers={"Accept": MANIFEST_ACCEPT})
+        resp.close()
+        if resp.status_code == 404:
+            raise ImageError(f"{self.registry}/{repo}:{reference}: not found (no such repository or tag)")
+        if resp.status_code != 200:
+            raise RegistryError(f"{self.registry}/{repo}:{reference}: registry answered HTTP {resp.status_code} "
+                                "for the manifest")
+        digest = resp.headers.get("Docker-Content-Digest", "").strip()
+        return digest if digest.startswith("sha256:") and len(digest) == 71 else ""
+
+    def list_tags(self, repo: str, max_pages: int, page_size: int = 1000,
+                  warn: Callable[[str], None] = log.warning) -> list[str]:
+        """Every tag of ``repo`` (``/tags/list``), following ``Link: <...>; rel="next"``. Stops,
+        with a warning, after ``max_pages`` pages or when a next link repeats one already read."""
+        url = self.url(f"/v2/{repo}/tags/list?n={page_size}")
+        seen: set[str] = set()
+        tags: dict[str, None] = {}
+        for _ in range(max_pages):
+            seen.add(url)
+            resp = self.request("GET", url, f"repository:{repo}:pull", stream=True)
+            if resp.status_code == 404:
+                resp.close()
+                raise ImageError(f"{self.registry}/{repo}: no such repository")
+            if resp.status_code != 200:
+                resp.close()
+                raise RegistryError(f"{self.registry}/{repo}: registry answered HTTP {resp.status_code} "
+                                    "for the tag list")
+            link = resp.links.get("next", {}).get("url", "")
+            body = self._body(resp, url, f"repository:{repo}:pull", {}, f"tag list of {repo}")
+            doc = load_json_document(self._read_limited(body, MAX_MANIFEST_BYTES, f"tag list of {repo}"),
+                                     f"tag list of {repo}")
+            page = doc.get("tags") or []
+            if not isinstance(page, list):
+                raise ImageError(f"{self.registry}/{repo}: tag list is not a list")
+            tags.update((t, None) for t in page if isinstance(t, str))
+            if not link:
+                return list(tags)
+            url = urljoin(self.url("/"), link)
+            if not url.startswith(self.url("/")):
+                raise RegistryError(f"{self.registry}/{repo}: tag list links to another host")
+            if url in seen:
+                warn(f"{self.registry}/{repo}: the tag list links back to a page already read; "
+                     f"stopped at {len(tags)} tags")
+                return list(tags)
+        warn(f"{self.registry}/{repo}: the tag list has more than {max_pages} pages; "
+             f"stopped at {len(tags)} tags")
+        return list(tags)
 
     def resolve_image(self, ref: ImageReference, platform: str = "") -> tuple[ImageManifest, FetchedManifest]:
         """The platform's image manifest for ``ref``, and the top-level manifest/index fetched."""
@@ -221,27 +290,28 @@ class RegistryClient:
             fetched = self.get_manifest(ref.repository, entry.digest)
         raise ImageError(f"{ref}: indexes nested deeper than {MAX_INDEX_DEPTH}")
 
-    def _open_blob_response(self, repo: str, digest: str) -> requests.Response:
-        resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:pull", stream=True)
+    def _open_blob(self, repo: str, digest: str, what: str) -> ResumableBody:
+        path, scope = f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:pull"
+        resp = self.request("GET", path, scope, stream=True)
         if resp.status_code == 404:
             resp.close()
             raise ImageError(f"{self.registry}/{repo}: blob {digest} not found")
         if resp.status_code != 200:
             resp.close()
             raise RegistryError(f"{self.registry}/{repo}: HTTP {resp.status_code} for blob {digest}")
-        return resp
+        return self._body(resp, path, scope, {}, what)
 
     def fetch_blob(self, repo: str, digest: str, limit: int, what: str = "") -> bytes:
         """A small blob (config, artifact layer) in memory, digest-verified."""
         what = what or f"blob {digest}"
-        raw = self._read_limited(self._open_blob_response(repo, digest), limit, what)
+        raw = self._read_limited(self._open_blob(repo, digest, what), limit, what)
         return verify_bytes(raw, digest, what)
 
     def open_blob(self, repo: str, digest: str, size: int = -1, *, what: str = "",
                   progress: Progress = NULL_PROGRESS, description: str = "") -> BinaryIO:
         """Stream a blob (redirects followed); DigestMismatchError at EOF if it does not verify."""
         what = what or f"blob {digest}"
-        stream = _HttpStream(self._open_blob_response(repo, digest), what)
+        stream = self._open_blob(repo, digest, what)
         return verified_stream(stream, digest, what, size=size, progress=progress,  # type: ignore[arg-type]
                                description=description)
 
@@ -249,7 +319,7 @@ class RegistryClient:
         """Stream a blob to ``dest`` (written to a sibling temp name, renamed when verified)."""
         partial = dest.with_name(dest.name + ".partial")
         try:
-            with self.open_blob(repo, descriptor.digest, descriptor.size) as src, open(partial, "wb") as out:
+            with self.open_blob(repo, descriptor.digest, descriptor.size) as src, open_private(partial) as out:
                 while chunk := src.read(_CHUNK):
                     out.write(chunk)
             partial.replace(dest)
