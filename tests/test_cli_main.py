@@ -245,11 +245,11 @@ def test_rootfs_lists_dpkg_packages(tmp_path: Path):
     assert pkgs["libssl3"]["SrcName"] == "openssl"
 
 
-# ---- fs on the corpus lockfile fixtures: one result per lockfile, typed by its name ---------
+# ---- fs on the corpus lockfile fixtures: one result per lockfile, typed by its analyzer ------
 
 @pytest.mark.parametrize("ecosystem", ["pypi", "npm"])
 def test_fs_results_are_lockfiles(corpus: Path, tmp_path: Path, ecosystem: str):
-    from layerscan.report.document import _LOCKFILE_TYPES
+    from layerscan.analyzers import all_analyzers
 
     root = corpus / "fixtures" / ecosystem
     inputs = {f"{case.parent.name}/{path}" for case in root.glob("*/expected.json")
@@ -258,7 +258,7 @@ def test_fs_results_are_lockfiles(corpus: Path, tmp_path: Path, ecosystem: str):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["ArtifactType"] == "filesystem" and doc["Results"]
-    known_types = set(_LOCKFILE_TYPES.values()) | {"pip", "dotnet-core"}
+    known_types = {a.result_type for a in all_analyzers() if "fs" in a.modes}
     for result in doc["Results"]:
         assert result["Class"] == "lang-pkgs"
         assert result["Target"] in inputs, result["Target"]

@@ -3,9 +3,17 @@ the code that uses those tables: namespaces, version schemes, OS types, report g
 
 from __future__ import annotations
 
+import stat
+
 import pytest
 
-from layerscan.ecosystems import BY_TYPE, ECOSYSTEMS, Ecosystem, Kind, PackageType, result_type_packages
+from layerscan.analyzers import all_analyzers, analyzers_for
+from layerscan.analyzers.base import INSTALLED
+from layerscan.analyzers.index import AnalyzerIndex
+from layerscan.ecosystems import (BY_TYPE, ECOSYSTEMS, Ecosystem, Kind, PackageType, Severity, Status,
+                                  result_type_packages)
+from layerscan.match.ranges import UNFIXED_STATUSES
+from layerscan.model.advisory import SEVERITIES, STATUSES
 from layerscan.match.namespace import package_namespace
 from layerscan.model import OSInfo, Package
 from layerscan.model.package import OS_TYPES
@@ -61,3 +69,74 @@ def test_installed_packages_are_grouped_as_trivy_does(eco: Ecosystem) -> None:
 def test_every_result_type_names_one_package_type() -> None:
     seen = [rtype for e in ECOSYSTEMS for rtype in e.result_types]
     assert len(seen) == len(set(seen))
+
+
+# ---- report results typed by the analyzer that found the packages (Analyzer.result_type) ----
+
+FS_ANALYZERS = analyzers_for("fs")
+FS_INDEX = AnalyzerIndex(FS_ANALYZERS)
+
+# The lockfile names the report used to map to a result Type itself (and the patterns it
+# knew): each is read by one analyzer, whose declared type gives the same result.
+LOCKFILE_RESULTS = {
+    "requirements.txt": "pip", "requirements-dev.txt": "pip", "Pipfile.lock": "pipenv", "poetry.lock": "poetry",
+    "uv.lock": "uv", "pdm.lock": "pdm", "pylock.toml": "pylock", "pyproject.toml": "pyproject",
+    "package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn", "pnpm-lock.yaml": "pnpm",
+    "bun.lock": "bun", "deno.lock": "deno", "go.mod": "gomod", "vendor/modules.txt": "gomod-vendor",
+    "Cargo.lock": "cargo", "composer.lock": "composer", "Gemfile.lock": "bundler", "pom.xml": "pom",
+    "gradle.lockfile": "gradle", "buildscript-gradle.lockfile": "gradle", "settings-gradle.lockfile": "gradle",
+    "gradle/dependency-locks/compileClasspath.lockfile": "gradle", "build.sbt.lock": "sbt",
+    "packages.lock.json": "nuget", "project.assets.json": "nuget", "packages.config": "packages-props",
+    "paket.lock": "paket", "environment.yml": "conda-environment",
+}
+
+
+def _reader(path: str):
+    found = [a for a in FS_INDEX.candidates(path, stat.S_IFREG | 0o644) if a.wants(path, stat.S_IFREG | 0o644, 100)]
+    assert len(found) == 1, (path, [a.name for a in found])
+    return found[0]
+
+
+@pytest.mark.parametrize("name", sorted(LOCKFILE_RESULTS))
+def test_lockfile_results_keep_their_type(name: str) -> None:
+    analyzer = _reader(f"app/{name}")
+    pkg = Package("x", "1.0", result_type_packages()[analyzer.result_type], file_path=f"app/{name}",
+                  found_by=analyzer.name)
+    assert result_key(pkg, "app", "filesystem", None) == (f"app/{name}", LANG_CLASS, LOCKFILE_RESULTS[name])
+
+
+@pytest.mark.parametrize("analyzer", [a for a in all_analyzers() if a.result_type], ids=lambda a: a.name)
+def test_results_are_typed_by_the_analyzer(analyzer) -> None:
+    pkg_type = result_type_packages()[analyzer.result_type]
+    pkg = Package("x", "1.0", pkg_type, file_path="srv/app/some-file", found_by=analyzer.name)
+    if "fs" in analyzer.modes:
+        assert result_key(pkg, "srv", "filesystem", None) == ("srv/app/some-file", LANG_CLASS, analyzer.result_type)
+    if analyzer.modes & INSTALLED:
+        eco = BY_TYPE[pkg_type]
+        target, _, rtype = result_key(pkg, "img:1", "container_image", None)
+        assert rtype == analyzer.result_type
+        assert target == (eco.aggregated_target or "srv/app/some-file")
+
+
+# Packages read from an SBOM (found_by "sbom") of the types Trivy reports one result per file
+# for: typed by the analyzer that declares the file's name, else the ecosystem's installed type.
+SBOM_RESULTS = [("golang", "src/go.mod", "gomod"), ("golang", "vendor/modules.txt", "gomod-vendor"),
+                ("golang", "usr/bin/app", "gobinary"), ("cargo", "Cargo.lock", "cargo"),
+                ("cargo", "usr/bin/tool", "rustbinary"), ("composer", "composer.lock", "composer"),
+                ("composer", "vendor/composer/installed.json", "composer-vendor"),
+                ("nuget", "packages.lock.json", "nuget"), ("nuget", "obj/project.assets.json", "nuget"),
+                ("nuget", "packages.config", "packages-props"), ("nuget", "paket.lock", "paket"),
+                ("nuget", "app/app.deps.json", "dotnet-core")]
+
+
+@pytest.mark.parametrize(("pkg_type", "path", "expected"), SBOM_RESULTS)
+def test_sbom_packages_are_typed_by_the_declared_file_names(pkg_type: str, path: str, expected: str) -> None:
+    pkg = Package("x", "1.0", pkg_type, file_path=path, found_by="sbom")
+    assert result_key(pkg, "sbom.json", "sbom", None) == (path, LANG_CLASS, expected)
+
+
+def test_severity_and_status_vocabularies() -> None:
+    assert SEVERITIES == tuple(Severity) == ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")  # lowest first
+    assert STATUSES == tuple(Status) and Status.WILL_NOT_FIX == "will_not_fix"
+    assert all(type(s) is str for s in SEVERITIES + STATUSES)  # the model's constants stay plain strings
+    assert UNFIXED_STATUSES <= set(Status)

@@ -6,7 +6,11 @@
   file is among its candidates (hypothesis over a vocabulary of the names analyzers
   know, plus every fixture path this project and the corpus carry);
 - every feed module is reachable from the feed registry, every report module from
-  the writer table, every version-scheme module from the scheme table.
+  the writer table, every version-scheme module from the scheme table;
+- every feed ``db update`` downloads declares its source (its own name, a default URL,
+  documented in docs/cli.md) and ``db.update.SOURCES`` is exactly those feeds;
+- every analyzer describes itself and declares its result Type (one an ecosystem record
+  knows), and docs/analyzers.md is what ``python -m layerscan.analyzers.docs`` writes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import inspect
 import pkgutil
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -24,8 +29,11 @@ from hypothesis import strategies as st
 import layerscan.analyzers as analyzers_pkg
 from layerscan.analyzers import all_analyzers
 from layerscan.analyzers.base import Analyzer
+from layerscan.analyzers.docs import render as render_analyzer_docs
 from layerscan.analyzers.index import AnalyzerIndex
 from layerscan.db.feeds import registry as feed_registry
+from layerscan.ecosystems import result_type_packages
+from layerscan.db.update import DEFAULT_URLS, SOURCES, UpdateOptions
 from layerscan.report import WRITERS
 from layerscan.versions import _SCHEMES
 
@@ -60,6 +68,26 @@ def test_every_registered_analyzer_declares_its_files(analyzer):
     assert not analyzer.files.empty, f"{analyzer.name} declares no files: it would be offered every tar member"
     assert analyzer.files.describe()
     assert analyzer.modes, analyzer.name
+
+
+@pytest.mark.parametrize("analyzer", ANALYZERS, ids=lambda a: a.name)
+def test_every_registered_analyzer_describes_itself_and_its_result_type(analyzer):
+    assert analyzer.description and "\n" not in analyzer.description, f"{analyzer.name}: one-line description"
+    if type(analyzer).__module__.startswith("layerscan.analyzers.os."):
+        assert analyzer.result_type == "", "OS package results are typed by the distribution"
+    else:
+        assert analyzer.result_type in result_type_packages(), (
+            f"{analyzer.name}: result_type {analyzer.result_type!r} is in no ecosystem record's result_types")
+
+
+def test_analyzer_names_are_unique():
+    names = [a.name for a in ANALYZERS]
+    assert len(names) == len(set(names))
+
+
+def test_analyzers_md_is_generated_from_the_registry():
+    checked_in = (Path(__file__).parent.parent / "docs" / "analyzers.md").read_text(encoding="utf-8")
+    assert checked_in == render_analyzer_docs(), "regenerate: python -m layerscan.analyzers.docs > docs/analyzers.md"
 
 
 def _missed(path: str, mode: int, size: int = 4096) -> list[str]:
@@ -120,13 +148,51 @@ def test_index_offers_every_fixture_file(root):
 def test_every_feed_module_is_reachable_from_the_registry():
     registered = {cls.__module__ for cls in feed_registry.ALL_FEEDS.values()}
     # imported by the registered feeds or by db.update: helpers, not feeds of their own
-    helpers = {"base", "common", "members", "registry", "errata", "osv_distro", "oval", "updateinfo"}
+    helpers = {"base", "common", "members", "registry", "errata", "osv_distro", "oval", "source", "stats",
+               "updateinfo"}
     for name in _modules("layerscan.db.feeds"):
         if name.rsplit(".", 1)[-1] in helpers:
             continue
         assert name in registered, f"{name} is not in db.feeds.registry"
     for feed in feed_registry.ALL_FEEDS:
         assert feed in feed_registry.SNIFF_ORDER, f"{feed} is never offered a member by db import"
+
+
+IMPORT_ONLY_FEEDS = {"nodejs-security-wg", "base-index"}  # read by ``db import``, never downloaded
+
+
+def _fetchable() -> dict[str, object]:
+    return {name: cls.source for name, cls in feed_registry.ALL_FEEDS.items() if cls.source is not None}
+
+
+def test_every_fetchable_feed_declares_its_source_and_a_default_url():
+    fetchable = _fetchable()
+    assert set(feed_registry.ALL_FEEDS) - set(fetchable) == IMPORT_ONLY_FEEDS
+    for name, source in fetchable.items():
+        assert source.key == name, f"{name} declares the source of {source.key} (inherited?)"
+        url = urlsplit(source.default_url)
+        assert url.scheme == "https" and url.netloc and not source.default_url.endswith("/"), name
+        assert callable(source.fetch), name
+
+
+def test_db_update_sources_are_the_registrys_fetchable_feeds():
+    assert sorted(SOURCES) == sorted(_fetchable())
+    assert SOURCES == feed_registry.UPDATE_ORDER == tuple(s.key for s in feed_registry.UPDATE_SOURCES)
+    assert DEFAULT_URLS == {name: source.default_url for name, source in _fetchable().items()}
+
+
+def test_every_source_url_can_be_replaced_by_its_environment_variable():
+    for name in SOURCES:
+        env = {f"LAYERSCAN_DB_{name.upper().replace('-', '_')}_URL": f"http://127.0.0.1:9/{name}/"}
+        opts = UpdateOptions(cache_dir=Path("/nonexistent"), env=env)
+        assert opts.url(name) == f"http://127.0.0.1:9/{name}"
+        assert UpdateOptions(cache_dir=Path("/nonexistent"), env={}).url(name) == DEFAULT_URLS[name]
+
+
+def test_every_source_and_its_default_url_is_documented():
+    text = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    missing = [f"{name}: {url}" for name, url in DEFAULT_URLS.items() if f"`{name}`" not in text or url not in text]
+    assert missing == []
 
 
 def test_every_report_module_is_a_writer_or_shared():

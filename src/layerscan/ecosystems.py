@@ -11,7 +11,11 @@ The tables that used to be written out in several modules are derived from
   (the distributions' entries are listed there);
 - ``report.document``: Trivy's result grouping of installed packages (one aggregated
   result per ecosystem, or one per file) and ``report.json_input``: Trivy result types ->
-  package type.
+  package type; an analyzer's ``result_type`` is one of a record's ``result_types``.
+
+The vocabularies the model's string fields take are here too, as ``StrEnum``s:
+``PackageType`` (``Package.type``), ``Severity`` (levels; ``model.advisory.SEVERITIES``)
+and ``Status`` (``Affected.status``/``Finding.status``; ``model.advisory.STATUSES``).
 
 Adding an ecosystem = one record here + its modules (analyzers, a version scheme if
 none fits; CONTRIBUTING.md). This module imports nothing from layerscan: it sits
@@ -20,6 +24,7 @@ below the model in the import order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -44,6 +49,30 @@ class PackageType(StrEnum):
     PUB = "pub"
     SWIFT = "swift"
     BITNAMI = "bitnami"
+    PEAR = "pear"  # PECL/PEAR registry entries: listed, not matched (no advisories of ours)
+
+
+class Severity(StrEnum):
+    """Severity levels, lowest first (the order ranks them); ``model.advisory.SEVERITIES``."""
+
+    UNKNOWN = "UNKNOWN"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class Status(StrEnum):
+    """A package's status for one advisory (Trivy's vocabulary); ``model.advisory.STATUSES``."""
+
+    UNKNOWN = "unknown"
+    NOT_AFFECTED = "not_affected"
+    AFFECTED = "affected"
+    FIXED = "fixed"
+    UNDER_INVESTIGATION = "under_investigation"
+    WILL_NOT_FIX = "will_not_fix"
+    FIX_DEFERRED = "fix_deferred"
+    END_OF_LIFE = "end_of_life"
 
 
 class Kind(StrEnum):
@@ -69,20 +98,23 @@ ECOSYSTEMS: tuple[Ecosystem, ...] = (
     Ecosystem(PackageType.RPM, Kind.OS, "rpm"),
     Ecosystem(PackageType.OPKG, Kind.OS),
     Ecosystem(PackageType.PYPI, _L, "pep440", "PyPI", "python-pkg", "Python",
-              ("python-pkg", "pip", "pipenv", "poetry", "uv", "pdm")),
-    Ecosystem(PackageType.NPM, _L, "npm", "npm", "node-pkg", "Node.js", ("node-pkg", "npm", "yarn", "pnpm", "bun")),
-    Ecosystem(PackageType.MAVEN, _L, "maven", "Maven", "jar", "Java", ("jar", "pom", "gradle")),
-    Ecosystem(PackageType.GOLANG, _L, "golang", "Go", "gobinary", "", ("gobinary", "gomod")),
+              ("python-pkg", "pip", "pipenv", "poetry", "uv", "pdm", "pyproject", "pylock")),
+    Ecosystem(PackageType.NPM, _L, "npm", "npm", "node-pkg", "Node.js",
+              ("node-pkg", "npm", "yarn", "pnpm", "bun", "deno")),
+    Ecosystem(PackageType.MAVEN, _L, "maven", "Maven", "jar", "Java", ("jar", "pom", "gradle", "sbt")),
+    Ecosystem(PackageType.GOLANG, _L, "golang", "Go", "gobinary", "", ("gobinary", "gomod", "gomod-vendor")),
     Ecosystem(PackageType.CARGO, _L, "semver", "crates.io", "rustbinary", "", ("rustbinary", "cargo")),
     Ecosystem(PackageType.GEM, _L, "gem", "RubyGems", "gemspec", "Ruby", ("gemspec", "bundler")),
     Ecosystem(PackageType.COMPOSER, _L, "composer", "Packagist", "composer-vendor", "",
               ("composer", "composer-vendor")),
-    Ecosystem(PackageType.NUGET, _L, "nuget", "NuGet", "dotnet-core", "", ("nuget", "dotnet-core", "packages-props")),
+    Ecosystem(PackageType.NUGET, _L, "nuget", "NuGet", "dotnet-core", "", ("nuget", "dotnet-core", "packages-props",
+                                                                                     "paket")),
     Ecosystem(PackageType.CONDA, _L, "", "", "conda-pkg", "Conda", ("conda-pkg", "conda-environment")),
     Ecosystem(PackageType.HEX, _L, "semver", "Hex"),
     Ecosystem(PackageType.PUB, _L, "", "Pub"),
     Ecosystem(PackageType.SWIFT, _L, "semver", "SwiftURL"),
     Ecosystem(PackageType.BITNAMI, _L, "semver", "Bitnami"),  # pkg:bitnami purls (Trivy's SBOMs of Bitnami images)
+    Ecosystem(PackageType.PEAR, _L, result_types=("pear",)),
 )
 BY_TYPE: dict[str, Ecosystem] = {str(e.type): e for e in ECOSYSTEMS}
 
@@ -127,10 +159,20 @@ def per_file_results() -> dict[str, str]:
     return {str(e.type): e.installed_result for e in ECOSYSTEMS if e.installed_result and not e.aggregated_target}
 
 
+_PEP503_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def pep503(name: str) -> str:
+    """A PyPI project name normalised as PEP 503 says ("Foo_Bar.baz" -> "foo-bar-baz"): how
+    PyPI names are compared (analyzers, purls, database keys, matching)."""
+    return _PEP503_SEPARATORS.sub("-", name).lower()
+
+
 def result_type_packages() -> dict[str, str]:
     """Trivy result Type -> package type ("poetry" -> "pypi"), for language results."""
     return {rtype: str(e.type) for e in _languages() for rtype in e.result_types}
 
 
-__all__ = ["BY_TYPE", "ECOSYSTEMS", "Ecosystem", "Kind", "PackageType", "aggregated_results", "language_namespaces",
-           "language_schemes", "matched_os_types", "os_types", "per_file_results", "result_type_packages"]
+__all__ = ["BY_TYPE", "ECOSYSTEMS", "Ecosystem", "Kind", "PackageType", "Severity", "Status", "aggregated_results",
+           "language_namespaces", "language_schemes", "matched_os_types", "os_types", "pep503", "per_file_results",
+           "result_type_packages"]

@@ -21,6 +21,7 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.java.pom:PomAnalyzer",
     "layerscan.analyzers.java.gradle_lock:GradleLockAnalyzer",
     "layerscan.analyzers.java.gradle_verification:GradleVerificationAnalyzer",
+    "layerscan.analyzers.java.sbt_lock:SbtLockAnalyzer",
     # Go (language part 2)
     "layerscan.analyzers.golang.buildinfo:GoBinaryAnalyzer",
     "layerscan.analyzers.golang.gomod:GoModAnalyzer",
@@ -34,12 +35,14 @@ _ENTRIES: tuple[str, ...] = (
     # Python, Node.js, Ruby, PHP, .NET (language part 1)
     "layerscan.analyzers.python.metadata:PythonMetadataAnalyzer",
     "layerscan.analyzers.python.egg:PythonEggAnalyzer",
+    "layerscan.analyzers.python.wheel:PythonWheelAnalyzer",
     "layerscan.analyzers.python.requirements:RequirementsAnalyzer",
     "layerscan.analyzers.python.pipfile_lock:PipfileLockAnalyzer",
     "layerscan.analyzers.python.poetry_lock:PoetryLockAnalyzer",
     "layerscan.analyzers.python.uv_lock:UvLockAnalyzer",
     "layerscan.analyzers.python.pdm_lock:PdmLockAnalyzer",
     "layerscan.analyzers.python.pylock:PylockAnalyzer",
+    "layerscan.analyzers.python.pyproject:PyprojectAnalyzer",
     "layerscan.analyzers.node.package_json:PackageJsonAnalyzer",
     "layerscan.analyzers.node.package_lock:PackageLockAnalyzer",
     "layerscan.analyzers.node.yarn_lock:YarnLockAnalyzer",

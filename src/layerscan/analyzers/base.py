@@ -84,7 +84,11 @@ class Analyzer(ABC):
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 64 * MiB  # larger files become an Unknown, unread
     files: ClassVar[FileSpec] = FileSpec()  # what it is offered (see FileSpec); empty = nothing
-    description: ClassVar[str] = ""  # the format, for docs/analyzers.md
+    description: ClassVar[str] = ""  # the format, one line, for docs/analyzers.md
+    # Trivy's result Type of the packages it finds ("pip", "yarn", "jar", "gobinary", an entry of
+    # an ``ecosystems`` record's result_types); "" for OS package databases (their result is
+    # typed by the distribution) and os-release. The report groups packages by it (found_by).
+    result_type: ClassVar[str] = ""
     streams: ClassVar[bool] = False  # large files go to analyze_stream (see there)
 
     def wants(self, path: str, mode: int, size: int) -> bool:

@@ -7,26 +7,26 @@ module holds what they all need:
 - :class:`ParseError`: the one exception a parser raises for bad input; the
   analyzer turns it into an :class:`~layerscan.model.Unknown` with its reason.
 - bounded, BOM-aware decoding and JSON/TOML/YAML loading that never lets a
-  library exception escape (YAML aliases are refused: no "billion laughs").
+  library exception escape (YAML aliases are refused: no "billion laughs"):
+  :mod:`layerscan.textload`'s loaders, raising :class:`ParseError`.
 - :func:`lang_purl`: purls through packageurl-python.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import tomllib
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-import yaml
 from packageurl import PackageURL
 
+from layerscan import textload
 from layerscan.analyzers.base import LOCKFILE, MiB, AnalysisResult, Analyzer
+from layerscan.ecosystems import pep503 as pep503  # re-exported: the analyzers' one import line
 from layerscan.model import Package, Unknown
+from layerscan.textload import as_dict as as_dict, as_list as as_list, as_str as as_str
 
 LOCKFILE_MAX = 100 * MiB
 MAX_PROBLEMS = 50  # per file; more problems are summarised in one line
@@ -44,7 +44,8 @@ class Parsed:
     problems: tuple[str, ...] = ()
 
 
-# ---------------------------------------------------------------- decoding
+# ---------------------------------------------------------------- decoding and loading
+# (layerscan.textload does the work; here its LoadError becomes this module's ParseError)
 
 
 def decode_text(data: bytes, *, strict: bool = True) -> str:
@@ -53,23 +54,17 @@ def decode_text(data: bytes, *, strict: bool = True) -> str:
     ``strict=False`` replaces undecodable bytes (metadata files whose free-text
     fields carry stray Latin-1); ``strict=True`` raises :class:`ParseError`.
     """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    else:
-        encoding = "utf-8-sig"
     try:
-        return data.decode(encoding, errors="strict" if strict else "replace")
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not valid {encoding.removesuffix('-sig').upper()} text (byte {exc.start})") from None
+        return textload.decode_text(data, strict=strict)
+    except textload.LoadError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def load_json(data: bytes) -> Any:
     try:
-        return json.loads(decode_text(data))
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise ParseError("invalid JSON: nested too deeply") from None
+        return textload.parse_json(decode_text(data))
+    except textload.LoadError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def load_json_object(data: bytes) -> dict[str, Any]:
@@ -81,45 +76,20 @@ def load_json_object(data: bytes) -> dict[str, Any]:
 
 def load_toml(data: bytes) -> dict[str, Any]:
     try:
-        return tomllib.loads(decode_text(data))
-    except tomllib.TOMLDecodeError as exc:
-        raise ParseError(f"invalid TOML: {exc}") from None
-    except RecursionError:
-        raise ParseError("invalid TOML: nested too deeply") from None
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors/aliases: lockfiles never need them, bombs do."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "YAML aliases are not accepted", event.start_mark)
-        return super().compose_node(parent, index)
+        return textload.parse_toml(decode_text(data))
+    except textload.LoadError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def load_yaml_documents(data: bytes) -> list[Any]:
+    """Safe YAML without anchors/aliases: lockfiles never need them, bombs do."""
     try:
-        return [doc for doc in yaml.load_all(decode_text(data), Loader=_NoAliasLoader) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise ParseError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    except RecursionError:
-        raise ParseError("invalid YAML: nested too deeply") from None
+        return textload.parse_yaml_documents(decode_text(data), aliases=False)
+    except textload.LoadError as exc:
+        raise ParseError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- values
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def as_str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
 
 
 def reachable(start: Iterable[str], graph: Mapping[str, Sequence[str]]) -> set[str]:
@@ -132,14 +102,6 @@ def reachable(start: Iterable[str], graph: Mapping[str, Sequence[str]]) -> set[s
             seen.add(key)
             queue.extend(graph.get(key, ()))
     return seen
-
-
-_PEP503 = re.compile(r"[-_.]+")
-
-
-def pep503(name: str) -> str:
-    """PyPI name normalisation (PEP 503)."""
-    return _PEP503.sub("-", name).lower()
 
 
 def lang_purl(pkg_type: str, name: str, version: str, namespace: str = "") -> str:
@@ -189,8 +151,12 @@ class FileAnalyzer(Analyzer):
     def analyze(self, path: str, data: bytes) -> AnalysisResult:
         if len(data) > self.max_file_size:
             return self._unknowns(path, (f"file is {len(data)} bytes, over the {self.max_file_size} byte limit",))
+        return self.run_parser(path, lambda: self.parse_file(path, data))
+
+    def run_parser(self, path: str, parse: Callable[[], Parsed]) -> AnalysisResult:
+        """The result of ``parse()`` for ``path``: its packages attributed, bad input as Unknowns."""
         try:
-            parsed = self.parse_file(path, data)
+            parsed = parse()
         except ParseError as exc:
             return self._unknowns(path, (str(exc),))
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from layerscan.errors import UsageError, InputNotFoundError
+from layerscan.textload import LoadError, parse_yaml
 
 DEFAULT_NAME = "layerscan.yaml"
 TRIVY_NAME = "trivy.yaml"
@@ -61,15 +62,11 @@ def load_config(explicit: str, cwd: Path | None = None) -> dict[str, Any]:
         return {}
     if path.stat().st_size > MAX_CONFIG:
         raise UsageError(f"config file {path} is larger than {MAX_CONFIG // 1024} KiB")
-    import yaml
-
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        doc = parse_yaml(path.read_text(encoding="utf-8", errors="replace"))
+    except LoadError as exc:
+        first = exc.detail.splitlines()[0] if exc.detail else "syntax error"
         raise UsageError(f"config file {path}: not valid YAML: {first}") from None
-    except RecursionError:
-        raise UsageError(f"config file {path}: not valid YAML: nested too deeply") from None
     if doc is None:
         return {}
     if not isinstance(doc, Mapping):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from layerscan.analyzers.langbase import pep503
 from layerscan.db.suse_namespaces import opensuse_namespace, suse_namespace
+from layerscan.ecosystems import pep503
 
 _ALPINE_RELEASE = re.compile(r"^v?(\d+)\.(\d+)")
 

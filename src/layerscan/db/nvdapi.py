@@ -11,7 +11,6 @@ are retried with exponential backoff.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,6 +21,7 @@ from urllib.parse import urlencode
 from layerscan.db.fetch import Fetcher, HttpStatusError
 from layerscan.errors import FeedError
 from layerscan.progress import Progress
+from layerscan.textload import LoadError, parse_json
 
 DEFAULT_URL = "https://services.nvd.nist.gov/rest/json/cves/2.0"
 API_KEY_ENV = "LAYERSCAN_NVD_API_KEY"
@@ -88,9 +88,9 @@ def _get_page(fetcher: Fetcher, query: NvdQuery, url: str, dest: Path) -> None:
 def _page_counts(dest: Path) -> tuple[int, int]:
     """(records on the page, totalResults) of a saved response page."""
     try:
-        doc = json.loads(dest.read_bytes())
+        doc = parse_json(dest.read_bytes())
         return len(doc["vulnerabilities"]), int(doc["totalResults"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, LoadError, ValueError, KeyError, TypeError) as exc:
         raise FeedError(f"{dest.name}: not an NVD CVE API 2.0 response page") from exc
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, MutableMapping
 
+from layerscan.cachedir import open_private, private_dir
 from layerscan.db.feeds.members import MAX_MEMBER_BYTES, MAX_MEMBERS
 from layerscan.db.fetch import Fetcher, HttpStatusError
 from layerscan.db.store import STATE_PREFIX
@@ -73,7 +74,7 @@ def listing_rows(data: bytes) -> list[tuple[str, str]]:
 
 def _copy_capped(src: IO[bytes], dest: Path, limit: int) -> int:
     total = 0
-    with open(dest, "wb") as out:
+    with open_private(dest) as out:
         while chunk := src.read(1 << 20):
             total += len(chunk)
             if total > limit:
@@ -104,7 +105,7 @@ def unpack_archive(archive: Path, dest: Path, max_bytes: int = MAX_ARCHIVE_BYTES
                     if src is None:
                         continue
                     target = dest / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    private_dir(target.parent)
                     total += _copy_capped(src, target, MAX_MEMBER_BYTES)
                     written += 1
     except (tarfile.TarError, zstandard.ZstdError, EOFError, ValueError) as exc:
@@ -117,7 +118,7 @@ def _fresh_tree(fetcher: Fetcher, base: str, root: Path, name: str, key: str) ->
     fetcher.get(f"{base}/{name}", archive, key, remember=False)
     staging, tree, old = root / ".advisories.new", root / "advisories", root / ".advisories.old"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    private_dir(staging)
     try:
         unpack_archive(archive, staging)
     except FeedError:
@@ -140,7 +141,7 @@ def sync(fetcher: Fetcher, base: str, root: Path, state: MutableMapping[str, str
     """Bring ``<root>/advisories`` up to date; ``state`` keeps the archive name and sync date.
     Raises FeedError (or OSError) when the listing or the archive cannot be had."""
     base, tree = base.rstrip("/"), root / "advisories"
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     latest = fetcher.get(f"{base}/archive_latest.txt", root / "archive_latest.txt", key)
     name = archive_name(latest.path.read_bytes())
     changed = False

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from layerscan.fleet import store as fleet_store
 from layerscan.fleet import tokens
 from layerscan.fleet.tasks import AlreadyQueued, FleetRuntime, request_rematch, submit
+from layerscan.textload import LoadError, parse_json
 
 if TYPE_CHECKING:
     import procrastinate
@@ -87,8 +88,8 @@ async def _refs(request: Request) -> list[str]:
         if len(body) > MAX_BODY:
             raise TooLarge(f"request body is larger than {MAX_BODY} bytes")
     try:
-        data = json.loads(bytes(body) or b"null")
-    except (ValueError, UnicodeDecodeError):
+        data = parse_json(bytes(body) or b"null")
+    except LoadError:
         raise BadRequest("the body must be JSON: {\"ref\": \"registry/repo:tag\"}") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object: {\"ref\": \"registry/repo:tag\"}")

@@ -5,6 +5,12 @@ same issue (CVE, GHSA, PYSEC, DSA...) are merged by the database's alias group.
 Every finding carries a MatchDetail saying which namespace, record and range
 matched. A version that its scheme cannot read becomes an Unknown on the SBOM
 (never a silent match or non-match).
+
+A scan reads the database in batches: the rows of all its packages with one
+query per namespace (``Store.affected_many``), then the records, KEV and EPSS
+entries of every matched id at once. Packages that share a lookup (the binaries
+of one Debian source package at one version) are evaluated once, and each
+matched row's finding is built once and copied per package.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Iterable, Protocol
 from layerscan.match import ranges, severity, ubuntu_pro
 from layerscan.match.namespace import compared_version, lookup_name, package_namespace
 from layerscan.model import Advisory, Affected, Finding, MatchDetail, OSInfo, Package, Sbom, Unknown
+from layerscan.model.finding import primary_url
 from layerscan.model.package import OS_TYPES
 from layerscan.versions import InvalidVersion, VersionScheme, get_scheme
 
@@ -26,12 +33,17 @@ class AffectedRowLike(Protocol):  # db.records.AffectedRow
     affected: Affected
 
 
-class StoreLike(Protocol):  # db.store.Store
-    def affected(self, namespace: str, package: str) -> list: ...
+class AdvisoryBatchLike(Protocol):  # db.store.AdvisoryBatch
     def advisory(self, vuln_id: str) -> Advisory | None: ...
     def group_advisory(self, vuln_id: str) -> Advisory | None: ...
-    def kev(self, cve_id: str) -> bool: ...
-    def epss(self, cve_id: str) -> tuple[float, float] | None: ...
+
+
+class StoreLike(Protocol):  # db.store.Store
+    def affected(self, namespace: str, package: str) -> list: ...
+    def affected_many(self, namespace: str, names: Iterable[str]) -> dict[str, list]: ...
+    def advisory_batch(self, vuln_ids: Iterable[str]) -> AdvisoryBatchLike: ...
+    def kev_many(self, cve_ids: Iterable[str]) -> set[str]: ...
+    def epss_many(self, cve_ids: Iterable[str]) -> dict[str, tuple[float, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,40 @@ class Hit:
     name: str
 
 
-def lookup(pkg: Package, os_info: OSInfo | None, store: StoreLike) -> tuple[str, str, list]:
+def _where(pkg: Package, os_info: OSInfo | None) -> tuple[str, str]:
+    """(namespace, name) a package is looked up by; ("", "") when no namespace applies."""
+    namespace = package_namespace(pkg, os_info)
+    return (namespace, lookup_name(pkg, namespace)) if namespace else ("", "")
+
+
+def lookup(pkg: Package, os_info: OSInfo | None, store: ubuntu_pro.RowStore) -> tuple[str, str, list]:
     """(namespace, name, rows): where a package is looked up and the advisory rows found
     there; ("", "", []) when no namespace applies. Shared by matching and ``explain``."""
-    namespace = package_namespace(pkg, os_info)
+    namespace, name = _where(pkg, os_info)
     if not namespace:
         return "", "", []
-    name = lookup_name(pkg, namespace)
     return namespace, name, ubuntu_pro.affected_rows(pkg, namespace, name, store)
+
+
+class _Rows:
+    """The advisory rows of an SBOM's packages, read with one query per namespace
+    (a ``RowStore``; a lookup outside the prefetched set goes to the database)."""
+
+    def __init__(self, sbom: Sbom, store: StoreLike) -> None:
+        wanted: dict[str, set[str]] = {}
+        for pkg in sbom.packages:
+            namespace, name = _where(pkg, sbom.os) if pkg.matchable else ("", "")
+            for space in ubuntu_pro.lookup_namespaces(pkg, namespace) if namespace else ():
+                wanted.setdefault(space, set()).add(name)
+        self._store = store
+        self._rows = {(space, name): rows for space, names in wanted.items()
+                      for name, rows in store.affected_many(space, sorted(names)).items()}
+
+    def affected(self, namespace: str, package: str) -> list:
+        key = (namespace, package)
+        if key not in self._rows:
+            self._rows[key] = self._store.affected(namespace, package)
+        return self._rows[key]
 
 
 def evaluate(row: AffectedRowLike, pkg: Package, scheme: VersionScheme) -> ranges.Verdict:
@@ -63,7 +101,13 @@ def evaluate(row: AffectedRowLike, pkg: Package, scheme: VersionScheme) -> range
     return ranges.evaluate(row.affected, compared_version(pkg), scheme)
 
 
-def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit], Unknown | None]:
+_HitsMemo = dict[tuple[tuple[str, ...], str, str], list[Hit]]
+
+
+def package_hits(pkg: Package, sbom: Sbom, store: ubuntu_pro.RowStore,
+                 memo: _HitsMemo | None = None) -> tuple[list[Hit], Unknown | None]:
+    """The rows that match ``pkg`` (or why it could not be matched). ``memo`` keeps the hits
+    per (namespaces, name, compared version) across a scan's packages."""
     if not pkg.matchable:
         return [], None
     namespace, name, rows = lookup(pkg, sbom.os, store)
@@ -74,6 +118,9 @@ def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit],
     except KeyError:
         return [], Unknown(pkg.file_path or pkg.id, f"no version scheme for {namespace}; {pkg.id} not matched",
                            "matcher", pkg.layer)
+    key = (ubuntu_pro.lookup_namespaces(pkg, namespace), name, compared_version(pkg))
+    if memo is not None and key in memo:
+        return memo[key], None
     hits = []
     for row in rows:
         try:
@@ -84,17 +131,51 @@ def package_hits(pkg: Package, sbom: Sbom, store: StoreLike) -> tuple[list[Hit],
                                f"version ({exc}); not matched against {len(rows)} advisories", "matcher", pkg.layer)
         if verdict.affected:
             hits.append(Hit(row, verdict, ubuntu_pro.row_namespace(row, namespace), name))
+    if memo is not None:
+        memo[key] = hits
     return hits, None
 
 
-def _finding(pkg: Package, hit: Hit, advisory: Advisory | None, store: StoreLike) -> Finding:
-    row, verdict = hit.row, hit.verdict
-    vid = row.primary_id or row.vuln_id
-    group = store.group_advisory(vid)  # the same CVE's other records rate it when its own do not
-    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES, group)
+def _vid(row: AffectedRowLike) -> str:
+    return row.primary_id or row.vuln_id
+
+
+def _ids(row: AffectedRowLike, advisory: Advisory | None) -> tuple[str, tuple[str, ...], str]:
+    """(finding id, its aliases, its CVE or "") of a matched row."""
+    vid = _vid(row)
     aliases = tuple(sorted({row.vuln_id, *(advisory.aliases if advisory else ())} - {vid}))
-    cve = next((i for i in (vid, *aliases) if i.startswith("CVE-")), "")
-    epss = store.epss(cve) if cve else None
+    return vid, aliases, next((i for i in (vid, *aliases) if i.startswith("CVE-")), "")
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the database says about a scan's matched ids, read in batches (``_facts``)."""
+
+    records: dict[tuple[str, str], Advisory | None]  # (row id, finding id) -> the row's record and its id's
+    groups: dict[str, Advisory | None]  # finding id -> its alias group's records
+    kev: set[str]
+    epss: dict[str, tuple[float, float]]
+
+    def record(self, row: AffectedRowLike) -> Advisory | None:
+        return self.records[(row.vuln_id, _vid(row))]
+
+
+def _facts(hits: Iterable[Hit], store: StoreLike) -> _Facts:
+    pairs = {(hit.row.vuln_id, _vid(hit.row)): hit.row for hit in hits}
+    batch = store.advisory_batch(i for pair in pairs for i in pair)
+    records = {(rid, vid): _combine(batch.advisory(rid), batch.advisory(vid)) for rid, vid in pairs}
+    groups = {vid: batch.group_advisory(vid) for _, vid in pairs}
+    cves = {cve for pair, row in pairs.items() if (cve := _ids(row, records[pair])[2])}
+    return _Facts(records, groups, store.kev_many(cves), store.epss_many(cves))
+
+
+def _finding(pkg: Package, hit: Hit, facts: _Facts) -> Finding:
+    row, verdict = hit.row, hit.verdict
+    advisory = facts.record(row)
+    vid, aliases, cve = _ids(row, advisory)
+    group = facts.groups[vid]  # the same CVE's other records rate it when its own do not
+    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES, group)
+    epss = facts.epss.get(cve) if cve else None
     refs = advisory.references if advisory else ()
     return Finding(
         package=pkg, vulnerability_id=vid, aliases=aliases,
@@ -105,19 +186,11 @@ def _finding(pkg: Package, hit: Hit, advisory: Advisory | None, store: StoreLike
         vendor_severity=severity.vendor_severities(advisory, row.affected, row.source, group),
         cvss=advisory.cvss if advisory else (), cwes=advisory.cwes if advisory else (),
         title=advisory.summary if advisory else "", description=advisory.details if advisory else "",
-        references=refs, primary_url=_primary_url(vid, refs),
+        references=refs, primary_url=primary_url(vid, refs),
         published=advisory.published if advisory else "", modified=advisory.modified if advisory else "",
-        kev=bool(cve) and store.kev(cve),
+        kev=bool(cve) and cve in facts.kev,
         epss=epss[0] if epss else None, epss_percentile=epss[1] if epss else None,
     )
-
-
-def _primary_url(vid: str, refs: Iterable[str]) -> str:
-    if vid.startswith("CVE-"):
-        return f"https://nvd.nist.gov/vuln/detail/{vid}"
-    if vid.startswith("GHSA-"):
-        return f"https://github.com/advisories/{vid}"
-    return f"https://osv.dev/vulnerability/{vid}" if vid else next(iter(refs), "")
 
 
 def _merged_fixed(current: Finding, new: Finding) -> str:
@@ -163,48 +236,28 @@ def _combine(record: Advisory | None, group: Advisory | None) -> Advisory | None
                    published=group.published or record.published, modified=group.modified or record.modified)
 
 
-class _Memo:
-    """Per-scan memo of the lookups repeated across packages and findings
-    (the same source package, CVE, KEV and EPSS entries come up many times)."""
-
-    def __init__(self, store: StoreLike) -> None:
-        self._store = store
-        self._cache: dict[tuple[str, str, str], object] = {}
-
-    def _get(self, kind: str, a: str, b: str, fetch):  # type: ignore[no-untyped-def]
-        key = (kind, a, b)
-        if key not in self._cache:
-            self._cache[key] = fetch()
-        return self._cache[key]
-
-    def affected(self, namespace: str, package: str) -> list:
-        return self._get("affected", namespace, package, lambda: self._store.affected(namespace, package))
-
-    def advisory(self, vuln_id: str) -> Advisory | None:
-        return self._get("advisory", vuln_id, "", lambda: self._store.advisory(vuln_id))
-
-    def group_advisory(self, vuln_id: str) -> Advisory | None:
-        return self._get("group", vuln_id, "", lambda: self._store.group_advisory(vuln_id))
-
-    def kev(self, cve_id: str) -> bool:
-        return self._get("kev", cve_id, "", lambda: self._store.kev(cve_id))
-
-    def epss(self, cve_id: str) -> tuple[float, float] | None:
-        return self._get("epss", cve_id, "", lambda: self._store.epss(cve_id))
-
-
 def match_sbom(sbom: Sbom, store: StoreLike) -> MatchResult:
-    store = _Memo(store)
-    findings: dict[tuple[str, str, str], Finding] = {}
+    rows = _Rows(sbom, store)
+    memo: _HitsMemo = {}
+    matched: list[tuple[Package, list[Hit]]] = []
     unknowns: list[Unknown] = []
     for pkg in sbom.packages:
-        hits, unknown = package_hits(pkg, sbom, store)
+        hits, unknown = package_hits(pkg, sbom, rows, memo)
         if unknown:
             unknowns.append(unknown)
+        if hits:
+            matched.append((pkg, hits))
+    facts = _facts((hit for _, hits in matched for hit in hits), store)
+    # a Hit is shared by the packages of one lookup (kept alive by ``memo``): its finding is
+    # built once per kind of package (OS or not: severity depends on it) and copied per package
+    built: dict[tuple[int, bool], Finding] = {}
+    findings: dict[tuple[str, str, str], Finding] = {}
+    for pkg, hits in matched:
         for hit in hits:
-            vid = hit.row.primary_id or hit.row.vuln_id
-            advisory = _combine(store.advisory(hit.row.vuln_id), store.advisory(vid))
-            new = _finding(pkg, hit, advisory, store)
-            key = (pkg.purl or pkg.id, pkg.file_path, vid)
+            once = (id(hit), pkg.type in OS_TYPES)
+            if once not in built:
+                built[once] = _finding(pkg, hit, facts)
+            new = built[once] if built[once].package is pkg else replace(built[once], package=pkg)
+            key = (pkg.purl or pkg.id, pkg.file_path, new.vulnerability_id)
             findings[key] = _merge(findings[key], new) if key in findings else new
     return MatchResult(tuple(findings.values()), tuple(unknowns))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from layerscan.ecosystems import language_namespaces, matched_os_types
+from layerscan.ecosystems import language_namespaces, matched_os_types, pep503
 from layerscan.model import OSInfo, Package
 from layerscan.model.package import OS_TYPES
 
@@ -111,9 +111,7 @@ def lookup_name(pkg: Package, namespace: str = "") -> str:
     if pkg.type == "rpm" and namespace.partition(":")[0] in _SOURCE_NAMED_RPM:
         return pkg.src_name or pkg.name
     if pkg.type == "pypi":
-        import re
-
-        return re.sub(r"[-_.]+", "-", pkg.name).lower()
+        return pep503(pkg.name)
     return pkg.name
 
 

@@ -42,13 +42,19 @@ def _vuln_key(row: Any) -> str:
     return str(row.primary_id or row.vuln_id)
 
 
+def lookup_namespaces(pkg: Package, namespace: str) -> tuple[str, ...]:
+    """Where ``pkg``'s rows are read: ``namespace``, then Ubuntu Pro's when it came from ESM."""
+    pro = pro_namespace(namespace)
+    return (namespace, pro) if pro and installed_from_esm(pkg) else (namespace,)
+
+
 def affected_rows(pkg: Package, namespace: str, name: str, store: RowStore) -> list:
     """The rows ``pkg`` is matched against in ``namespace`` (plus Ubuntu Pro's, see above)."""
     rows = store.affected(namespace, name)
-    pro = pro_namespace(namespace)
-    if not pro or not installed_from_esm(pkg):
+    spaces = lookup_namespaces(pkg, namespace)
+    if len(spaces) == 1:
         return rows
-    pro_rows = store.affected(pro, name)
+    pro_rows = store.affected(spaces[1], name)
     covered = {_vuln_key(r) for r in pro_rows}
     return pro_rows + [r for r in rows if _vuln_key(r) not in covered]
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+from layerscan.ecosystems import Severity as SeverityLevel
+from layerscan.ecosystems import Status
 
-# Status values (Trivy's vocabulary).
-STATUSES = (
-    "unknown", "not_affected", "affected", "fixed", "under_investigation",
-    "will_not_fix", "fix_deferred", "end_of_life",
-)
+# The vocabularies (layerscan.ecosystems) as plain strings, lowest severity first.
+SEVERITIES: tuple[str, ...] = tuple(level.value for level in SeverityLevel)
+STATUSES: tuple[str, ...] = tuple(status.value for status in Status)  # Trivy's vocabulary
 
 
 @dataclass(frozen=True)

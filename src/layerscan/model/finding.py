@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from layerscan.model.advisory import CVSS, Severity
 from layerscan.model.package import Package
+
+
+def primary_url(vulnerability_id: str, references: Iterable[str] = ()) -> str:
+    """The page a vulnerability id links to (``Finding.primary_url``, Trivy's ``PrimaryURL``):
+    NVD for CVEs, GitHub for GHSAs, Debian's tracker for its TEMP ids, osv.dev for
+    the rest; without an id, the first reference (or "")."""
+    vid = vulnerability_id
+    upper = vid.upper()
+    if upper.startswith("CVE-"):
+        return f"https://nvd.nist.gov/vuln/detail/{vid}"
+    if upper.startswith("GHSA-"):
+        return f"https://github.com/advisories/{vid}"
+    if upper.startswith("TEMP-"):
+        return f"https://security-tracker.debian.org/tracker/{vid}"
+    if vid:
+        return f"https://osv.dev/vulnerability/{vid}"
+    return next(iter(references), "")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -28,6 +29,38 @@ class OSInfo:
     pretty_name: str = ""
     codename: str = ""
     eosl: bool = False
+
+
+# os-release ID -> OSInfo.family (analyzers.os.release reads os-release files; SBOM readers map OS names)
+OS_RELEASE_FAMILIES: Mapping[str, str] = {
+    "alpine": "alpine",
+    "debian": "debian",
+    "ubuntu": "ubuntu",
+    "rhel": "redhat",
+    "centos": "centos",
+    "rocky": "rocky",
+    "almalinux": "alma",
+    "ol": "oracle",
+    "amzn": "amazon",
+    "fedora": "fedora",
+    "photon": "photon",
+    "mariner": "cbl-mariner",
+    "azurelinux": "azurelinux",
+    "opensuse-tumbleweed": "opensuse-tumbleweed",
+    "opensuse-leap": "opensuse-leap",
+    "opensuse": "opensuse-leap",  # Leap 42 used the bare id
+    "sles": "suse linux enterprise server",
+    "sle-micro": "slem",
+    "sl-micro": "slem",
+    "sle-micro-rancher": "slem",
+    "wolfi": "wolfi",
+    "chainguard": "chainguard",
+    "echo": "echo",
+    "minimos": "minimos",
+    "coreos": "coreos",
+    "activestate": "activestate",
+    "bottlerocket": "bottlerocket",
+}
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ CycloneDX/SPDX), or no layers at all, is refused rather than guessed at.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from layerscan.errors import UsageError
 from layerscan.model import Finding
 from layerscan.model.image import ImageMeta
+from layerscan.textload import LoadError, parse_json
 
 AUTO = "auto"
 BASE_NAME_LABEL = "org.opencontainers.image.base.name"
@@ -72,8 +72,8 @@ def parse_spec(value: str | int | None) -> str | int | None:
 def history_steps(config_json: str) -> tuple[HistoryStep, ...]:
     """The config's ``history`` as steps; anything malformed gives no steps (no guess)."""
     try:
-        config = json.loads(config_json) if config_json else {}
-    except (ValueError, RecursionError):
+        config = parse_json(config_json) if config_json else {}
+    except LoadError:
         return ()
     history = config.get("history") if isinstance(config, dict) else None
     if not isinstance(history, list):

@@ -12,13 +12,13 @@ directory, is not a new finding. Findings the baseline listed as suppressed
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from layerscan.errors import UsageError, InputNotFoundError
 from layerscan.model import Finding
+from layerscan.textload import LoadError, parse_json
 
 MAX_BASELINE = 64 * 1024 * 1024
 MAX_ID = 256  # longer IDs/names are not real; they are skipped, not stored
@@ -73,9 +73,9 @@ def _keys(vuln: dict, name: str, where: str) -> Iterator[tuple[str, str]]:
 
 def parse_baseline(data: bytes, name: str = "baseline") -> Baseline:
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise _invalid(name, f"not valid JSON ({str(exc)[:120]})") from None
+        doc = parse_json(data)
+    except LoadError as exc:
+        raise _invalid(name, f"not valid JSON ({exc.detail[:120]})") from None
     if not isinstance(doc, dict) or "SchemaVersion" not in doc:
         raise _invalid(name, "not a layerscan or Trivy JSON report (no SchemaVersion)")
     keys: set[tuple[str, str]] = set()

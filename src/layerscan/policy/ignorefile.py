@@ -17,10 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from layerscan.errors import UsageError, InputNotFoundError
 from layerscan.model import Finding
+from layerscan.textload import LoadError, parse_yaml
 
 MAX_IGNOREFILE = 8 * 1024 * 1024
 
@@ -128,11 +127,9 @@ def parse_ignorefile(text: str, name: str = "ignorefile") -> list[IgnoreRule]:
     looks_yaml = stripped.startswith(("-", "{", "[")) or re.match(r"^[A-Za-z_-]+:\s*$", stripped.split("\n", 1)[0])
     if looks_yaml:
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{name}: not valid YAML: {exc}".splitlines()[0]) from None
-        except RecursionError:
-            raise UsageError(f"{name}: not valid YAML: nested too deeply") from None
+            doc = parse_yaml(text)
+        except LoadError as exc:
+            raise UsageError(f"{name}: not valid YAML: {exc.detail}".splitlines()[0]) from None
         entries = _yaml_entries(doc)
         if entries is None:
             raise UsageError(f"{name}: expected a list of ignore entries or an 'ignore:' / 'vulnerabilities:' list")

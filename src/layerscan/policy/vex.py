@@ -6,12 +6,12 @@ finding; every suppression keeps its statement for the report.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from layerscan.errors import UsageError, InputNotFoundError
 from layerscan.model import Finding
+from layerscan.textload import LoadError, parse_json
 
 MAX_VEX = 64 * 1024 * 1024
 SUPPRESSING = frozenset({"not_affected", "fixed"})
@@ -117,11 +117,9 @@ def _cyclonedx(doc: dict, name: str) -> list[VexStatement]:
 
 def parse_vex(data: bytes, name: str = "vex") -> list[VexStatement]:
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{name}: VEX file is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise UsageError(f"{name}: VEX file is not valid JSON (nested too deeply)") from None
+        doc = parse_json(data)
+    except LoadError as exc:
+        raise UsageError(f"{name}: VEX file is not valid JSON ({exc.detail})") from None
     if not isinstance(doc, dict):
         raise UsageError(f"{name}: VEX file must be a JSON object")
     if "statements" in doc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Iterable
 
+from layerscan.analyzers.catalog import result_type as analyzer_result_type
 from layerscan.ecosystems import aggregated_results, per_file_results
 from layerscan.model import Finding, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.model.advisory import SEVERITIES
@@ -26,21 +26,6 @@ _AGGREGATED: dict[str, tuple[str, str]] = aggregated_results()
 
 # Installed packages reported per file (binaries, vendor manifests): type -> Type.
 _PER_FILE_INSTALLED: dict[str, str] = per_file_results()
-
-# Lockfile / manifest names -> Trivy's result Type.
-_LOCKFILE_TYPES: dict[str, str] = {
-    "requirements.txt": "pip", "pipfile.lock": "pipenv", "poetry.lock": "poetry", "uv.lock": "uv",
-    "package-lock.json": "npm", "npm-shrinkwrap.json": "npm", "yarn.lock": "yarn",
-    "pnpm-lock.yaml": "pnpm", "bun.lock": "bun", "go.mod": "gomod", "go.sum": "gomod",
-    "cargo.lock": "cargo", "composer.lock": "composer", "installed.json": "composer-vendor",
-    "gemfile.lock": "bundler", "pom.xml": "pom", "gradle.lockfile": "gradle",
-    "packages.lock.json": "nuget", "packages.config": "packages-props", "conan.lock": "conan",
-    "package.resolved": "swift", "podfile.lock": "cocoapods", "mix.lock": "hex",
-    "pubspec.lock": "pub", "manifest.toml": "julia", "environment.yml": "conda-environment",
-    "pdm.lock": "pdm", "pylock.toml": "pylock", "mix.exs": "hex",
-    "conanfile.txt": "conan", "project.assets.json": "nuget", "build.gradle": "gradle",
-    "deno.lock": "deno", "paket.lock": "paket", "modules.txt": "gomod-vendor",
-}
 
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -137,7 +122,11 @@ def os_target(artifact_name: str, os_info: OSInfo | None) -> str:
 
 
 def result_key(pkg: Package, artifact_name: str, artifact_type: str, os_info: OSInfo | None) -> tuple[str, str, str]:
-    """(target, class, type) of the result a package belongs to."""
+    """(target, class, type) of the result a package belongs to. OS packages: one result
+    typed by the distribution; installed packages Trivy gathers per ecosystem: that
+    ecosystem's result; the others one result per file, typed by the analyzer that found
+    them (``found_by`` -> ``Analyzer.result_type``; an SBOM's packages: by the analyzer
+    that declares the file's name)."""
     if pkg.type in OS_TYPES:
         family = os_info.family if os_info else pkg.type
         return os_target(artifact_name, os_info), OS_CLASS, family
@@ -148,21 +137,15 @@ def result_key(pkg: Package, artifact_name: str, artifact_type: str, os_info: OS
         return target, LANG_CLASS, rtype
     path = outer_path(pkg.file_path)
     if pkg.type in _PER_FILE_INSTALLED:
-        name = PurePosixPath(path).name.lower()
-        rtype = _LOCKFILE_TYPES.get(name, _PER_FILE_INSTALLED[pkg.type])
-        return path or pkg.type, LANG_CLASS, rtype
+        return path or pkg.type, LANG_CLASS, analyzer_result_type(pkg.found_by, path) or _PER_FILE_INSTALLED[pkg.type]
     return path or pkg.type, LANG_CLASS, pkg.type
 
 
 def _lockfile_key(pkg: Package) -> tuple[str, str, str]:
+    """One result per file, typed by the analyzer that read it (``Analyzer.result_type``)."""
     path = outer_path(pkg.file_path)
-    name = PurePosixPath(path).name.lower()
-    rtype = _LOCKFILE_TYPES.get(name)
-    if rtype is None and name.endswith(".deps.json"):
-        rtype = "dotnet-core"
-    if rtype is None and name.startswith("requirements") and name.endswith(".txt"):
-        rtype = "pip"
-    if rtype is None and pkg.type in _AGGREGATED:
+    rtype = analyzer_result_type(pkg.found_by, path)
+    if not rtype and pkg.type in _AGGREGATED:
         rtype = _AGGREGATED[pkg.type][1]
     return path or pkg.type, LANG_CLASS, rtype or pkg.type
 
@@ -253,11 +236,13 @@ def _result_order(key: tuple[str, str, str]) -> tuple[int, str, str]:
 
 def _assign_unknowns(unknowns: tuple[Unknown, ...], keys: list[tuple[str, str, str]],
                      packages: dict[tuple[str, str, str], list]) -> dict[tuple[str, str, str], list]:
-    """Unknowns go to the result whose packages came from the same analyzer, else the first one."""
+    """Unknowns go to the result of their own file, else to one whose packages came from the same
+    analyzer, else to the first one."""
     out: dict[tuple[str, str, str], list] = {}
     by_analyzer = {p.found_by: k for k in keys for p in packages.get(k, ()) if p.found_by}
+    by_target = {(k[0], p.found_by): k for k in keys for p in packages.get(k, ()) if p.found_by}
     for u in unknowns:
-        key = by_analyzer.get(u.analyzer) or keys[0]
+        key = by_target.get((u.path, u.analyzer)) or by_analyzer.get(u.analyzer) or keys[0]
         out.setdefault(key, []).append(u)
     return out
 

@@ -34,6 +34,7 @@ from layerscan.report.json_report import SCHEMA_VERSION
 from layerscan.report.versions import VersionParts, join_version
 from layerscan.source.base import created_by_per_layer
 from layerscan.source.sbom.purls import PurlFacts, parse_purl, purl_facts
+from layerscan.textload import LoadError, parse_json
 
 MAX_REPORT_BYTES = MAX_BASELINE  # a baseline is such a report: one bound for both
 MAX_MIB = MAX_REPORT_BYTES // (1024 * 1024)
@@ -397,15 +398,17 @@ def _without_lone_surrogates(value: Any) -> Any:
 
 def _document(data: bytes, name: str) -> _Node:
     try:
-        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)
+        doc = parse_json(data.decode("utf-8-sig"), parse_constant=_no_constant)
         if _SURROGATE_ESCAPE.search(data):
             doc = _without_lone_surrogates(doc)
-    except RecursionError:
+    except RecursionError:  # the surrogate clean-up walks the document recursively
         raise UsageError(f"report {name}: JSON nested too deeply") from None
     except UnicodeDecodeError:
         raise UsageError(f"report {name}: not UTF-8 text") from None
-    except ValueError as exc:
-        raise UsageError(f"report {name}: not valid JSON ({' '.join(str(exc).split())[:120]})") from None
+    except LoadError as exc:
+        if exc.too_deep:
+            raise UsageError(f"report {name}: JSON nested too deeply") from None
+        raise UsageError(f"report {name}: not valid JSON ({' '.join(exc.detail.split())[:120]})") from None
     if not isinstance(doc, dict) or "SchemaVersion" not in doc:
         raise UsageError(f"report {name}: not a layerscan or Trivy JSON report (no SchemaVersion)")
     version = doc["SchemaVersion"]

@@ -8,7 +8,9 @@ Empty/zero fields are omitted, as Trivy's ``omitempty`` does.
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 from typing import Any, TextIO
 
 from layerscan.db.dates import rfc3339
@@ -18,6 +20,7 @@ from layerscan.report.document import Result, ScanReport
 from layerscan.report.versions import split_version
 from layerscan.report.vulninfo import (cvss_by_source, data_source, package_uid, primary_url,
                                        severity_number, suppression_status)
+from layerscan.textload import LoadError, parse_json
 
 SCHEMA_VERSION = 2
 # Version of our additions on top of Trivy's schema (docs/json-schema.md).
@@ -25,9 +28,11 @@ LAYERSCAN_SCHEMA = "1.1"
 
 
 def _compact(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v not in (None, "", [], {}, False, 0) or k in _KEEP_ZERO}
+    # ``v or``: a true value is never one of the empty ones; only false values are compared
+    return {k: v for k, v in d.items() if v or v not in _EMPTY or k in _KEEP_ZERO}
 
 
+_EMPTY: tuple[object, ...] = (None, "", [], {}, False, 0)
 _KEEP_ZERO = frozenset({"SchemaVersion", "Index"})
 
 
@@ -148,8 +153,8 @@ def _image_config(meta: ImageMeta) -> dict[str, Any]:
     if not meta.config_json:
         return {}
     try:
-        parsed = json.loads(meta.config_json)
-    except ValueError:
+        parsed = parse_json(meta.config_json)
+    except LoadError:
         return {}
     if not isinstance(parsed, dict):
         return {}
@@ -223,7 +228,22 @@ def write(report: ScanReport, stream: TextIO) -> None:
     try:  # orjson (the [fast] extra) encodes a large report ~10x faster than json's indenting encoder
         import orjson
 
-        text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     except (ImportError, TypeError):  # no [fast] extra, or a lone surrogate from hostile input
-        text = json.dumps(doc, indent=2, ensure_ascii=False)
-    stream.write(text + "\n")
+        stream.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    _write_utf8(data, stream)
+
+
+def _write_utf8(data: bytes, stream: TextIO) -> None:
+    """UTF-8 ``data`` to a text stream: straight to its byte buffer when the stream would
+    encode to the same bytes (UTF-8, no newline translation), saving a decode and an encode
+    of a report that can be megabytes; else as text."""
+    buffer = getattr(stream, "buffer", None)
+    encoding = getattr(stream, "encoding", None) or ""
+    if buffer is not None and encoding and os.linesep == "\n" and codecs.lookup(encoding).name == "utf-8":
+        stream.flush()
+        buffer.write(data)
+        buffer.flush()
+        return
+    stream.write(data.decode())

@@ -7,6 +7,7 @@ import hashlib
 
 from layerscan.model import Finding, Package
 from layerscan.model.advisory import SEVERITIES
+from layerscan.model.finding import primary_url as url_for_id
 
 DATA_SOURCES: dict[str, tuple[str, str]] = {
     "debian": ("Debian Security Tracker", "https://security-tracker.debian.org/tracker"),
@@ -34,19 +35,8 @@ def data_source(feed: str) -> tuple[str, str, str]:
 
 
 def primary_url(f: Finding) -> str:
-    if f.primary_url:
-        return f.primary_url
-    vid = f.vulnerability_id
-    upper = vid.upper()
-    if upper.startswith("CVE-"):
-        return f"https://nvd.nist.gov/vuln/detail/{vid}"
-    if upper.startswith("GHSA-"):
-        return f"https://github.com/advisories/{vid}"
-    if upper.startswith("TEMP-"):
-        return f"https://security-tracker.debian.org/tracker/{vid}"
-    if vid:
-        return f"https://osv.dev/vulnerability/{vid}"
-    return ""
+    """The finding's own primary URL, else the one its id links to (findings read back from reports)."""
+    return f.primary_url or url_for_id(f.vulnerability_id, f.references)
 
 
 def severity_number(level: str) -> int:

@@ -12,7 +12,6 @@ any of them wrapped in an in-toto attestation (``predicate``). The file is bound
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -25,6 +24,7 @@ from layerscan.source.sbom.cyclonedx import is_cyclonedx, read_cyclonedx
 from layerscan.source.sbom.spdx import is_spdx, read_spdx
 from layerscan.source.sbom.spdx_tag import looks_like_tag_value, to_spdx_json
 from layerscan.source.sbom.syft_json import is_syft_json, read_syft_json
+from layerscan.textload import LoadError, parse_json
 
 # JSON parsing holds ~10x the document in memory; 64 MiB is far above any real SBOM
 # (a 2,000-component image SBOM is a few MB) and keeps peak memory near 700 MB.
@@ -124,11 +124,11 @@ def _decode(data: bytes, location: str) -> str:
 
 def _load_json(text: str, location: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise ImageError(f"{location}: JSON nested too deeply") from None
-    except ValueError as exc:
-        raise ImageError(f"{location}: invalid JSON ({exc})", hint=_HINT) from None
+        doc = parse_json(text)
+    except LoadError as exc:
+        if exc.too_deep:
+            raise ImageError(f"{location}: JSON nested too deeply") from None
+        raise ImageError(f"{location}: invalid JSON ({exc.detail})", hint=_HINT) from None
     if not isinstance(doc, dict):
         raise ImageError(f"{location}: not a CycloneDX or SPDX document (top level is not an object)",
                          hint=_HINT)

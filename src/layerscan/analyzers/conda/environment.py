@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
 from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, MiB, spec, unknown
 from layerscan.analyzers.conda.names import conda_package
 from layerscan.analyzers.langbase import pep503
 from layerscan.model import Package
+from layerscan.textload import LoadError, parse_yaml
 
 NAME = "conda-environment"
 _SPEC_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)\s*(?:(?:==?|\s)\s*(?P<version>[^=\s]+)(?:[=\s].*)?)?$")
@@ -52,9 +51,9 @@ def _pip(path: str, spec: str) -> Package | None:
 
 def parse(path: str, data: bytes) -> AnalysisResult:
     try:
-        doc = yaml.safe_load(data)
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
-        return unknown(path, f"invalid environment YAML: {exc}", NAME)
+        doc = parse_yaml(data)
+    except LoadError as exc:
+        return unknown(path, f"invalid environment YAML: {exc.detail}", NAME)
     deps = doc.get("dependencies") if isinstance(doc, dict) else None
     if not isinstance(deps, list):
         return unknown(path, "environment file has no 'dependencies' list", NAME)
@@ -71,6 +70,8 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class CondaEnvironmentAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Conda environment files: conda and pip dependencies with versions"
+    result_type = "conda-environment"
     files = spec(names=("environment.yml", "environment.yaml"))
     modes = LOCKFILE
     max_file_size = 8 * MiB

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from layerscan.analyzers.base import AnalysisResult, Analyzer, INSTALLED, MiB, spec, unknown
 from layerscan.analyzers.conda.names import conda_package
+from layerscan.textload import LoadError, parse_json
 
 NAME = "conda-meta"
 _PATH_RE = re.compile(r"(^|/)conda-meta/[^/]+\.json$")
@@ -14,9 +14,9 @@ _PATH_RE = re.compile(r"(^|/)conda-meta/[^/]+\.json$")
 
 def parse(path: str, data: bytes) -> AnalysisResult:
     try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        return unknown(path, f"invalid conda-meta JSON: {exc}", NAME)
+        doc = parse_json(data)
+    except LoadError as exc:
+        return unknown(path, f"invalid conda-meta JSON: {exc.detail}", NAME)
     if not isinstance(doc, dict):
         return unknown(path, "conda-meta record is not a JSON object", NAME)
     name, version = doc.get("name"), doc.get("version")
@@ -34,6 +34,8 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class CondaMetaAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Installed conda packages: conda-meta/*.json"
+    result_type = "conda-pkg"
     files = spec(extensions=("json",))  # in a conda-meta directory (wants)
     modes = INSTALLED
     max_file_size = 32 * MiB

@@ -38,6 +38,8 @@ def parse(data: bytes) -> Parsed:
 class DepsJsonAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = ".NET *.deps.json: the application's runtime libraries"
+    result_type: ClassVar[str] = "dotnet-core"
     files: ClassVar[FileSpec] = spec(extensions=("json",))  # *.deps.json (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
 

@@ -41,6 +41,8 @@ def parse(data: bytes) -> Parsed:
 class PackagesConfigAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "NuGet packages.config"
+    result_type: ClassVar[str] = "packages-props"
     files: ClassVar[FileSpec] = spec(names=("packages.config",))
 
     def matches(self, path: str) -> bool:

@@ -35,6 +35,8 @@ def parse(data: bytes) -> Parsed:
 class PackagesLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "NuGet packages.lock.json"
+    result_type: ClassVar[str] = "nuget"
     files: ClassVar[FileSpec] = spec(names=("packages.lock.json",))
 
     def matches(self, path: str) -> bool:

@@ -81,6 +81,8 @@ def parse(data: bytes) -> Parsed:
 class PaketLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Paket paket.lock"
+    result_type: ClassVar[str] = "paket"
     files: ClassVar[FileSpec] = spec(names=("paket.lock",))
 
     def matches(self, path: str) -> bool:

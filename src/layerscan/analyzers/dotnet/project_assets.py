@@ -59,6 +59,8 @@ def parse(data: bytes) -> Parsed:
 class ProjectAssetsAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "NuGet project.assets.json"
+    result_type: ClassVar[str] = "nuget"
     files: ClassVar[FileSpec] = spec(names=("project.assets.json",))
 
     def matches(self, path: str) -> bool:

@@ -151,6 +151,8 @@ def ldflags_version(modinfo: str) -> str:
 class GoBinaryAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Go executables: the embedded build info (main module, dependencies, toolchain)"
+    result_type = "gobinary"
     files = spec(executables=True)
     modes = ALL_MODES
     max_file_size = 256 * MiB

@@ -90,6 +90,8 @@ def parse(data: bytes) -> Parsed:
 class VendorModulesAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "vendor/modules.txt: the vendored modules"
+    result_type: ClassVar[str] = "gomod-vendor"
     files: ClassVar[FileSpec] = spec(names=("modules.txt",))
 
     def matches(self, path: str) -> bool:

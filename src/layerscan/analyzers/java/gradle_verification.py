@@ -34,6 +34,8 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class GradleVerificationAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Gradle dependency verification metadata: the components it lists"
+    result_type = "gradle"
     files = spec(names=("verification-metadata.xml",))
     modes = LOCKFILE
 

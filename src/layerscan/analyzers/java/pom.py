@@ -156,6 +156,8 @@ def _project_package(path: str, root: Element, props: dict[str, str]) -> Package
 class PomAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Maven pom.xml: the declared dependencies"
+    result_type = "pom"
     files = spec(names=("pom.xml",))
     modes = LOCKFILE
     max_file_size = 16 * 1024 * 1024

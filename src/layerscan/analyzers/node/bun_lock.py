@@ -165,6 +165,8 @@ def parse(data: bytes) -> Parsed:
 class BunLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Bun bun.lock (the binary bun.lockb is recorded as unknown)"
+    result_type: ClassVar[str] = "bun"
     files: ClassVar[FileSpec] = spec(names=("bun.lock", "bun.lockb"))
 
     def matches(self, path: str) -> bool:

@@ -89,6 +89,8 @@ def parse(data: bytes) -> Parsed:
 class DenoLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Deno deno.lock"
+    result_type: ClassVar[str] = "deno"
     files: ClassVar[FileSpec] = spec(names=("deno.lock",))
 
     def matches(self, path: str) -> bool:

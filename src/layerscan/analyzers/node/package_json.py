@@ -47,6 +47,8 @@ def in_node_modules(path: str) -> bool:
 class PackageJsonAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Installed Node.js packages: package.json under node_modules"
+    result_type: ClassVar[str] = "node-pkg"
     files: ClassVar[FileSpec] = spec(names=("package.json",))
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 8 * MiB

@@ -99,6 +99,8 @@ def parse(data: bytes) -> Parsed:
 class PackageLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "npm package-lock.json and npm-shrinkwrap.json"
+    result_type: ClassVar[str] = "npm"
     files: ClassVar[FileSpec] = spec(names=("package-lock.json", "npm-shrinkwrap.json"))
 
     def matches(self, path: str) -> bool:

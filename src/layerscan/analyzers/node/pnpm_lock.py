@@ -112,6 +112,8 @@ def parse(data: bytes) -> Parsed:
 class PnpmLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "pnpm pnpm-lock.yaml"
+    result_type: ClassVar[str] = "pnpm"
     files: ClassVar[FileSpec] = spec(names=("pnpm-lock.yaml",))
 
     def matches(self, path: str) -> bool:

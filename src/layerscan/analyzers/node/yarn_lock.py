@@ -92,6 +92,8 @@ def parse(data: bytes) -> Parsed:
 class YarnLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Yarn yarn.lock"
+    result_type: ClassVar[str] = "yarn"
     files: ClassVar[FileSpec] = spec(names=("yarn.lock",))
 
     def matches(self, path: str) -> bool:

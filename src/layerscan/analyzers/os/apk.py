@@ -91,6 +91,7 @@ def parse(data: bytes, path: str = DB_PATH) -> AnalysisResult:
 class ApkAnalyzer(Analyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Alpine apk installed database"
     files: ClassVar[FileSpec] = spec(paths=(DB_PATH,))
     max_file_size: ClassVar[int] = 128 * MiB
 

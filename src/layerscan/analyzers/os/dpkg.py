@@ -139,6 +139,7 @@ def _is_db_file(path: str) -> bool:
 class DpkgAnalyzer(Analyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "dpkg status database and info/*.list (Debian, Ubuntu, distroless status.d; opkg)"
     files: ClassVar[FileSpec] = spec(paths=tuple(f"{d}/status" for d in DB_DIRS),
                                      dirs=(*(f"{d}/info" for d in DB_DIRS), STATUS_D.rstrip("/")))
     max_file_size: ClassVar[int] = 128 * MiB

@@ -27,6 +27,7 @@ from typing import ClassVar
 
 from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, spec, unknown
 from layerscan.model import OSInfo
+from layerscan.model.image import OS_RELEASE_FAMILIES
 
 OS_RELEASE_PATHS = frozenset(
     {
@@ -37,37 +38,6 @@ OS_RELEASE_PATHS = frozenset(
         "x86_64-bottlerocket-linux-gnu/sys-root/usr/lib/os-release",
     }
 )
-
-# os-release ID -> family
-_OS_RELEASE_IDS: Mapping[str, str] = {
-    "alpine": "alpine",
-    "debian": "debian",
-    "ubuntu": "ubuntu",
-    "rhel": "redhat",
-    "centos": "centos",
-    "rocky": "rocky",
-    "almalinux": "alma",
-    "ol": "oracle",
-    "amzn": "amazon",
-    "fedora": "fedora",
-    "photon": "photon",
-    "mariner": "cbl-mariner",
-    "azurelinux": "azurelinux",
-    "opensuse-tumbleweed": "opensuse-tumbleweed",
-    "opensuse-leap": "opensuse-leap",
-    "opensuse": "opensuse-leap",  # Leap 42 used the bare id
-    "sles": "suse linux enterprise server",
-    "sle-micro": "slem",
-    "sl-micro": "slem",
-    "sle-micro-rancher": "slem",
-    "wolfi": "wolfi",
-    "chainguard": "chainguard",
-    "echo": "echo",
-    "minimos": "minimos",
-    "coreos": "coreos",
-    "activestate": "activestate",
-    "bottlerocket": "bottlerocket",
-}
 
 # "<Distro name> release <version> (<codename>)" -> family, by lower-cased prefix.
 _RELEASE_LINE = re.compile(r"^(?P<distro>.+?)\s+release\s+(?P<version>\d[\d.]*)")
@@ -116,7 +86,7 @@ def parse_os_release(data: bytes) -> OSInfo | None:
     missing VERSION_ID give None (Debian testing/sid: ``debian_version`` names it)."""
     fields = parse_key_values(_text(data))
     os_id = fields.get("ID", "").lower()
-    family = _OS_RELEASE_IDS.get(os_id)
+    family = OS_RELEASE_FAMILIES.get(os_id)
     if family is None or not fields.get("VERSION_ID"):
         return None
     if family == "centos" and "stream" in fields.get("NAME", "").lower():
@@ -277,6 +247,7 @@ def infer_os(package_types: Iterable[str]) -> OSInfo | None:
 class OSReleaseAnalyzer(Analyzer):
     name: ClassVar[str] = "os-release"
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "OS identification: /etc/os-release and the distributions' own release files"
     files: ClassVar[FileSpec] = spec(paths=tuple(RELEASE_PATHS))
     max_file_size: ClassVar[int] = MAX_RELEASE_FILE
 

@@ -63,6 +63,8 @@ def parse_installed(data: bytes) -> Parsed:
 class ComposerLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = LOCK_ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Composer composer.lock"
+    result_type: ClassVar[str] = "composer"
     files: ClassVar[FileSpec] = spec(names=("composer.lock",))
 
     def matches(self, path: str) -> bool:
@@ -75,6 +77,8 @@ class ComposerLockAnalyzer(FileAnalyzer):
 class ComposerInstalledAnalyzer(FileAnalyzer):
     name: ClassVar[str] = INSTALLED_ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Installed Composer packages: vendor/composer/installed.json"
+    result_type: ClassVar[str] = "composer-vendor"
     files: ClassVar[FileSpec] = spec(names=("installed.json",))  # under vendor/composer (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
 

@@ -51,6 +51,8 @@ def parse(data: bytes) -> Parsed:
 class PeclRegistryAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Installed PECL/PEAR packages: the .registry/*.reg files"
+    result_type: ClassVar[str] = "pear"
     files: ClassVar[FileSpec] = spec(extensions=("reg",))  # under a .registry directory (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 4 * MiB

@@ -105,6 +105,8 @@ def is_metadata_path(path: str) -> bool:
 class PythonMetadataAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 2  # 2: headers past 20,000 lines are read
+    description: ClassVar[str] = "Installed Python distributions: *.dist-info/METADATA, PKG-INFO, *.egg-info"
+    result_type: ClassVar[str] = "python-pkg"
     files: ClassVar[FileSpec] = spec(names=("METADATA", "PKG-INFO"), extensions=("egg-info",))
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 16 * MiB

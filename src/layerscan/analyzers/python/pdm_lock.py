@@ -25,6 +25,8 @@ def parse(data: bytes) -> Parsed:
 class PdmLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "PDM pdm.lock"
+    result_type: ClassVar[str] = "pdm"
     files: ClassVar[FileSpec] = spec(names=("pdm.lock",))
 
     def matches(self, path: str) -> bool:

@@ -39,6 +39,8 @@ def parse(data: bytes) -> Parsed:
 class PipfileLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Pipenv Pipfile.lock"
+    result_type: ClassVar[str] = "pipenv"
     files: ClassVar[FileSpec] = spec(names=("Pipfile.lock",))
 
     def matches(self, path: str) -> bool:

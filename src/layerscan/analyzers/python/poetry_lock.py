@@ -38,6 +38,8 @@ def parse(data: bytes) -> Parsed:
 class PoetryLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Poetry poetry.lock"
+    result_type: ClassVar[str] = "poetry"
     files: ClassVar[FileSpec] = spec(names=("poetry.lock",))
 
     def matches(self, path: str) -> bool:

@@ -32,6 +32,8 @@ def parse(data: bytes) -> Parsed:
 class PylockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "PEP 751 lock files: pylock.toml and pylock.NAME.toml"
+    result_type: ClassVar[str] = "pylock"
     files: ClassVar[FileSpec] = spec(extensions=("toml",))  # pylock[.NAME].toml (matches)
 
     def matches(self, path: str) -> bool:

@@ -141,6 +141,8 @@ def parse(data: bytes) -> Parsed:
 class RequirementsAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "pip requirements files (*requirements*.txt)"
+    result_type: ClassVar[str] = "pip"
     files: ClassVar[FileSpec] = spec(extensions=("txt",))  # *requirements*.txt (matches)
 
     def matches(self, path: str) -> bool:

@@ -54,6 +54,8 @@ def parse(data: bytes) -> Parsed:
 class GemfileLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Bundler Gemfile.lock and gems.locked"
+    result_type: ClassVar[str] = "bundler"
     files: ClassVar[FileSpec] = spec(names=("Gemfile.lock", "gems.locked"))
 
     def matches(self, path: str) -> bool:

@@ -59,6 +59,8 @@ def parse(data: bytes) -> Parsed:
 class GemspecAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "Installed Ruby gems: specifications/*.gemspec"
+    result_type: ClassVar[str] = "gemspec"
     files: ClassVar[FileSpec] = spec(extensions=("gemspec",))  # in a specifications directory (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 4 * MiB

@@ -11,7 +11,6 @@ Modes: all (a binary in a source tree ships just the same).
 
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Any
 
@@ -19,6 +18,7 @@ from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, is_exe
 from layerscan.analyzers.binfmt import BinaryFormatError, open_executable, sniff
 from layerscan.analyzers.rust.names import cargo_package
 from layerscan.model import Package
+from layerscan.textload import LoadError, parse_json
 
 NAME = "rust-binary"
 SECTION_NAMES = (".dep-v0", "__dep_v0")
@@ -46,9 +46,9 @@ def read_audit_json(data: bytes, max_json: int = MAX_JSON) -> dict[str, Any] | N
     if inflater.unconsumed_tail:
         raise AuditDataError(f"dependency data inflates beyond {max_json} bytes")
     try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise AuditDataError(f"bad JSON: {exc}") from exc
+        doc = parse_json(text)
+    except LoadError as exc:
+        raise AuditDataError(f"bad JSON: {exc.detail}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
         raise AuditDataError("JSON has no 'packages' array")
     return doc
@@ -80,6 +80,8 @@ def parse(path: str, data: bytes, max_json: int = MAX_JSON) -> AnalysisResult:
 class RustBinaryAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Rust executables built with cargo-auditable: the embedded dependency list"
+    result_type = "rustbinary"
     files = spec(executables=True, extensions=("exe", "dll"))
     modes = ALL_MODES
     max_file_size = 256 * MiB

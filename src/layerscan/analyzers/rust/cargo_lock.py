@@ -7,20 +7,19 @@ git sources are kept in ``extra`` as ``source``.
 
 from __future__ import annotations
 
-import tomllib
-
 from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, MiB, spec, unknown
 from layerscan.analyzers.rust.names import cargo_package
 from layerscan.model import Package
+from layerscan.textload import LoadError, parse_toml
 
 NAME = "cargo-lock"
 
 
 def parse(path: str, data: bytes) -> AnalysisResult:
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        return unknown(path, f"invalid Cargo.lock: {exc}", NAME)
+        doc = parse_toml(data)
+    except LoadError as exc:
+        return unknown(path, f"invalid Cargo.lock: {exc.detail}", NAME)
     entries = doc.get("package", [])
     if not isinstance(entries, list):
         return unknown(path, "invalid Cargo.lock: 'package' is not an array of tables", NAME)
@@ -47,6 +46,8 @@ def parse(path: str, data: bytes) -> AnalysisResult:
 class CargoLockAnalyzer(Analyzer):
     name = NAME
     version = 1
+    description = "Cargo.lock: the locked crates"
+    result_type = "cargo"
     files = spec(names=("Cargo.lock",))
     modes = LOCKFILE
     max_file_size = 64 * MiB

@@ -14,11 +14,14 @@ from typing import Any, Callable, Iterator
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import valid_id
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import FetchOptions, Source, per_file
 from layerscan.db.namespaces import normalise_namespace
 from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
 
 NOT_AFFECTED = "0"
+DEFAULT_BRANCHES = ("v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge")  # db update
+REPOS = ("main", "community")
 
 
 def fix_ids(raw: object) -> tuple[str, ...]:
@@ -98,8 +101,14 @@ def looks_like_secdb(doc: object) -> bool:
     return isinstance(doc, dict) and "distroversion" in doc and "packages" in doc
 
 
+def secdb_files(opts: FetchOptions) -> tuple[str, ...]:
+    """``<branch>/<repo>.json`` of every branch ``db update`` fetches."""
+    return tuple(f"{branch}/{repo}.json" for branch in opts.alpine_branches for repo in REPOS)
+
+
 class AlpineFeed(Feed):
     name = "alpine"
+    source = Source("alpine", "https://secdb.alpinelinux.org", per_file("alpine", secdb_files))
 
     def __init__(self) -> None:
         self._out = _ById()

@@ -26,16 +26,24 @@ is among the references.
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+from urllib.parse import urljoin
 
 from layerscan.db.dates import rfc3339
 from layerscan.db.feeds import errata
 from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.common import normalise_severity, text
 from layerscan.db.feeds.oval import Readable, XmlFeed
-from layerscan.db.feeds.updateinfo import Update, iter_updates, looks_like_updateinfo
+from layerscan.db.feeds.source import FetchOptions, FetchPlan, Source, settle
+from layerscan.db.feeds.updateinfo import MAX_REPOMD_BYTES, Update, iter_updates, looks_like_updateinfo
+from layerscan.db.feeds.updateinfo import updateinfo_location
+from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
 from layerscan.versions import get_scheme
+
+if TYPE_CHECKING:
+    from layerscan.db.fetch import Fetcher
 
 ECOSYSTEM = "Amazon Linux"
 ALAS_RE = re.compile(r"^ALAS(2023|2022|2)?-(\d{4})-(\d+)$")
@@ -99,8 +107,74 @@ def advisories(update: Update, stats: ParseStats, source: str = "amazon") -> Ite
     yield from errata.per_cve(erratum, update.reference_ids("cve"))
 
 
+DEFAULT_URL = "https://cdn.amazonlinux.com"
+MIRROR_LISTS = {  # release -> its core repository's mirror.list, under the "amazon" base URL
+    "1": "2018.03/updates/x86_64/mirror.list",
+    "2": "2/core/latest/x86_64/mirror.list",
+    "2023": "al2023/core/mirrors/latest/x86_64/mirror.list",
+}
+AMAZON_1_URL = "http://repo.us-west-2.amazonaws.com"  # AL1's mirror list is served there, not by the CDN
+_MAX_MIRROR_LIST = 64 * 1024
+
+
+def _mirror_list(opts: FetchOptions, release: str) -> str:
+    base = opts.url("amazon")
+    if release == "1" and base == DEFAULT_URL:
+        base = AMAZON_1_URL
+    return f"{base}/{MIRROR_LISTS[release]}"
+
+
+def _small_file(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise FeedError(f"{path.name}: larger than {limit} bytes")
+    return data
+
+
+def first_mirror(path: Path) -> str:
+    """The first http(s) repository URL of a yum mirror.list."""
+    for line in _small_file(path, _MAX_MIRROR_LIST).decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line.startswith(("https://", "http://")) and not any(c.isspace() for c in line):
+            return line.rstrip("/")
+    raise FeedError(f"{path}: no http(s) repository URL in the mirror list")
+
+
+def _fetch_release(fetcher: Fetcher, opts: FetchOptions, release: str, root: Path) -> bool:
+    """mirror.list -> repodata/repomd.xml -> the updateinfo it names; True if the updateinfo changed."""
+    here = root / release
+    listing = fetcher.get(_mirror_list(opts, release), here / "mirror.list", "amazon")
+    repo = first_mirror(listing.path)
+    repomd = fetcher.get(f"{repo}/repodata/repomd.xml", here / "repomd.xml", "amazon")
+    href = updateinfo_location(_small_file(repomd.path, MAX_REPOMD_BYTES), f"{repo}/repodata/repomd.xml")
+    name, other = ("updateinfo.xml.gz", "updateinfo.xml") if href.endswith(".gz") else ("updateinfo.xml",
+                                                                                        "updateinfo.xml.gz")
+    result = fetcher.get(urljoin(f"{repo}/", href), here / name, "amazon")
+    (here / other).unlink(missing_ok=True)  # the repository switched compression: keep one copy
+    return result.changed
+
+
+def _updateinfo_files(root: Path) -> tuple[Path, ...]:
+    return tuple(sorted(root.glob("*/updateinfo.xml*")))
+
+
+def fetch(fetcher: Fetcher, opts: FetchOptions, plan: FetchPlan) -> None:
+    """Amazon Linux 1, 2 and 2023: each release's updateinfo from its core repository."""
+    root, errors = opts.feed_dir / "amazon", []
+    for release in MIRROR_LISTS:
+        try:
+            if _fetch_release(fetcher, opts, release, root):
+                plan.changed.append("amazon")
+        except (FeedError, OSError) as exc:
+            errors.append(f"Amazon Linux {release}: {exc}")
+    settle(plan, "amazon", errors, len(MIRROR_LISTS), bool(_updateinfo_files(root)), _updateinfo_files(root),
+           "amazon")
+
+
 class AmazonFeed(XmlFeed):
     name = "amazon"
+    source = Source("amazon", DEFAULT_URL, fetch)
     max_member_bytes = 256 << 20
 
     def sniff(self, head: str, member_name: str) -> bool:

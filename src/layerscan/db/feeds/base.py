@@ -1,5 +1,6 @@
 """Feed contract (DESIGN.md §2): ``fetch`` (network, base URL configurable so a
-local mirror works) and a pure ``parse`` that is replayable from files.
+local mirror works; a feed ``db update`` downloads declares it as ``source``, see
+``source``) and a pure ``parse`` that is replayable from files.
 
 Every feed reads its input as a stream of members (files of a directory, zip
 entries, a single file; see ``members``). A member is decoded once
@@ -14,28 +15,21 @@ that accepts it. A feed instance holds the state of one parse.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
+from layerscan.db.feeds.common import decode_member
+from layerscan.db.feeds.members import iter_members
+from layerscan.db.feeds.source import Source
+from layerscan.db.feeds.stats import ParseStats as ParseStats  # re-exported: the feeds' one import line
+from layerscan.errors import FeedError
 from layerscan.model import Advisory
-
-
-@dataclass
-class ParseStats:
-    records: int = 0
-    skipped: int = 0  # malformed records skipped (counted warning, never an abort)
-    warnings: list[str] = field(default_factory=list)
-
-    def skip(self, reason: str) -> None:
-        self.skipped += 1
-        if len(self.warnings) < 20:
-            self.warnings.append(reason)
 
 
 class _MemberFeed(ABC):
     name: ClassVar[str]
     max_member_bytes: ClassVar[int] = 64 * 1024 * 1024
+    source: ClassVar[Source | None] = None  # what ``db update`` downloads; None: ``db import`` only
 
     @abstractmethod
     def accepts(self, member: Any, doc: object) -> bool:
@@ -50,17 +44,12 @@ class _MemberFeed(ABC):
 
     def parse(self, path: Path, stats: ParseStats) -> Iterator[Any]:
         """Parse a file, directory or zip in this feed's native layout."""
-        from layerscan.db.feeds.members import iter_members
-
         for member in iter_members(path, stats, self.max_member_bytes):
             yield from self.parse_member(member, stats)
         yield from self.finish(stats)
 
     def parse_member(self, member: Any, stats: ParseStats) -> Iterator[Any]:
         """Decode one member and add it when it is ours; an undecodable member is skipped."""
-        from layerscan.db.feeds.common import decode_member
-        from layerscan.errors import FeedError
-
         try:
             doc = decode_member(member)
         except FeedError as exc:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-import yaml
-
 from layerscan.errors import FeedError
-
-try:  # libyaml when present; BaseLoader keeps every scalar a string ("1.10" stays "1.10")
-    _YAML_LOADER: Any = yaml.CBaseLoader
-except AttributeError:  # pragma: no cover - pure-python PyYAML
-    _YAML_LOADER = yaml.BaseLoader
+from layerscan.textload import LoadError, parse_json, parse_yaml
 
 CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._:+-]{1,120}$")
@@ -36,9 +29,9 @@ _SEVERITY_WORDS = {
 
 def load_json(data: bytes, name: str) -> Any:
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise FeedError(f"{name}: invalid JSON ({exc.__class__.__name__})") from exc
+        return parse_json(data)
+    except LoadError as exc:
+        raise FeedError(f"{name}: invalid JSON ({exc.kind})") from exc
 
 
 def _reject_shared_nodes(doc: Any, name: str) -> None:
@@ -58,9 +51,9 @@ def _reject_shared_nodes(doc: Any, name: str) -> None:
 def load_yaml(data: bytes, name: str) -> Any:
     """YAML with every scalar kept as a string (versions must not become floats)."""
     try:
-        doc = yaml.load(data, Loader=_YAML_LOADER)  # noqa: S506 - BaseLoader builds no objects
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:
-        raise FeedError(f"{name}: invalid YAML ({exc.__class__.__name__})") from exc
+        doc = parse_yaml(data, strings_only=True)
+    except LoadError as exc:
+        raise FeedError(f"{name}: invalid YAML ({exc.kind})") from exc
     _reject_shared_nodes(doc, name)
     return doc
 

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import normalise_severity, text, valid_id
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import Source, single_file
 from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
 
@@ -246,6 +247,8 @@ def _dedupe(advisory: Advisory) -> Advisory:
 
 class DebianFeed(Feed):
     name = "debian"
+    source = Source("debian", "https://security-tracker.debian.org/tracker/data/json",
+                    single_file("debian", "tracker.json"))
     max_member_bytes = TRACKER_JSON_MAX_BYTES
 
     def __init__(self) -> None:

@@ -14,10 +14,15 @@ from typing import Any, Iterator
 
 from layerscan.db.feeds.base import ParseStats, SideFeed
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import FetchOptions, Source, per_file
 from layerscan.db.records import EolInfo
 from layerscan.errors import FeedError
 
 # source key -> EolInfo field
+DEFAULT_PRODUCTS = (  # the products ``db update`` fetches
+    "debian", "ubuntu", "alpine-linux", "rhel", "centos", "almalinux", "rocky-linux", "oracle-linux",
+    "amazon-linux", "python", "nodejs", "go", "java", "ruby", "php", "dotnet",
+)
 _FIELD_KEYS = {
     "releaseCycle": "cycle", "cycle": "cycle", "name": "cycle",
     "codename": "codename", "releaseDate": "release_date", "eol": "eol",
@@ -81,8 +86,14 @@ def merge(old: EolInfo, new: EolInfo) -> EolInfo:
     return EolInfo(**values)
 
 
+def product_files(opts: FetchOptions) -> tuple[str, ...]:
+    """The API answer ``<slug>.json`` of every product ``db update`` fetches."""
+    return tuple(f"{product}.json" for product in opts.eol_products)
+
+
 class EolFeed(SideFeed):
     name = "eol"
+    source = Source("eol", "https://endoflife.date/api", per_file("eol", product_files))
 
     def __init__(self) -> None:
         self._merged: dict[tuple[str, str], EolInfo] = {}

@@ -9,6 +9,7 @@ from typing import Iterator
 from layerscan.db.feeds.base import ParseStats, SideFeed
 from layerscan.db.feeds.common import CVE_RE
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import Source, single_file
 from layerscan.db.records import EpssScore
 from layerscan.errors import FeedError
 
@@ -64,6 +65,8 @@ def looks_like_epss(member: Member) -> bool:
 
 class EpssFeed(SideFeed):
     name = "epss"
+    source = Source("epss", "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz",
+                    single_file("epss", "epss_scores-current.csv.gz"))
 
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_epss(member)

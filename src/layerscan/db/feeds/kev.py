@@ -7,6 +7,7 @@ from typing import Iterator
 from layerscan.db.feeds.base import ParseStats, SideFeed
 from layerscan.db.feeds.common import CVE_RE, text
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import Source, single_file
 from layerscan.db.records import KevEntry
 from layerscan.errors import FeedError
 
@@ -38,6 +39,8 @@ def catalogue_version(doc: object) -> str:
 
 class KevFeed(SideFeed):
     name = "kev"
+    source = Source("kev", "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+                    single_file("kev", "known_exploited_vulnerabilities.json"))
 
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_kev(doc)

@@ -30,11 +30,13 @@ from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.common import CVE_RE, normalise_severity, text
 from layerscan.db.feeds.oval import Definition, OvalDocument, OvalFeed, Readable, RpmCheck, leaves, read_oval
 from layerscan.db.feeds.oval import strip_zero_epoch
+from layerscan.db.feeds.source import Source, per_file
 from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
 from layerscan.versions import InvalidVersion, get_scheme
 
 MARINER, AZURE = "Mariner", "Azure Linux"
+OVAL_FILES = ("cbl-mariner-1.0-oval.xml", "cbl-mariner-2.0-oval.xml", "azurelinux-3.0-oval.xml")  # db update
 _FILE_RELEASE = re.compile(r"(\d+\.\d+)(?:-preview)?-oval\.xml(?:\.(?:bz2|gz))?$", re.IGNORECASE)
 _DIST_TAG = re.compile(r"\.(cm|azl)(\d+)$")
 _UPPER = {"less than": "fixed", "less than or equal": "last_affected"}
@@ -152,6 +154,8 @@ class MarinerFeed(OvalFeed):
     """CBL-Mariner and Azure Linux (one feed: the same generator and format)."""
 
     name = "mariner"
+    source = Source("mariner", "https://raw.githubusercontent.com/microsoft/AzureLinuxVulnerabilityData/main",
+                    per_file("mariner", lambda opts: OVAL_FILES))  # one OVAL file per release
     max_member_bytes = 256 << 20
 
     def owns(self, head: str, member_name: str) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from layerscan.db.feeds.base import ParseStats
+from layerscan.db.feeds.stats import ParseStats
 from layerscan.errors import FeedError
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024  # one advisory file / one feed JSON page

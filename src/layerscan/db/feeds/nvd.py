@@ -4,17 +4,30 @@ and single CVE objects (as mirrored one file per CVE).
 NVD supplies details only: CVSS v2/v3.0/v3.1/v4.0, CWE, dates, references and
 the description. It never produces package rows (no CPE guessing).
 Rejected CVEs are excluded.
+
+``db update`` downloads it from the CVE API 2.0 (``db.nvdapi``): in full once, then only
+what was modified since the previous complete run, one ``run-*`` directory per run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import normalise_severity, text, valid_id
+from layerscan.db.dates import format_utc, parse_utc
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import BuildInput, FetchOptions, FetchPlan, Source, keep_or_fail
+from layerscan.db.nvdapi import DEFAULT_URL, fetch_pages, query_from, windows
+from layerscan.db.store import STATE_PREFIX
 from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Severity
+
+if TYPE_CHECKING:
+    from layerscan.db.fetch import Fetcher
 
 NVD_SOURCE = "nvd@nist.gov"
 # secondary metric sources NVD names by organisation UUID: readable names in reports
@@ -119,8 +132,38 @@ def looks_like_nvd(doc: object) -> bool:
     return isinstance(doc.get("id"), str) and doc["id"].startswith("CVE-") and "vulnStatus" in doc
 
 
+NVD_SYNC_KEY = f"{STATE_PREFIX}nvd-sync"  # end date of the last complete NVD download
+
+
+def _run_dir(root: Path, now: datetime) -> Path:
+    """One directory per run, named so that newer runs sort first: the importer keeps the
+    first record of a CVE it reads, so an incremental run's records replace older ones."""
+    return root / f"run-{10 ** 16 - int(now.timestamp() * 1_000_000):016d}"
+
+
+def fetch(fetcher: Fetcher, opts: FetchOptions, plan: FetchPlan) -> None:
+    """Everything on the first run (or when the sync point is lost), else the changes since it."""
+    root, now = opts.feed_dir / "nvd", datetime.now(timezone.utc)
+    since = parse_utc(plan.state.get(NVD_SYNC_KEY, "")) if any(root.glob("run-*")) else None
+    if since is None:
+        shutil.rmtree(root, ignore_errors=True)  # a full download replaces everything
+    run = _run_dir(root, now)
+    spans: list[tuple[datetime, datetime] | None] = [None] if since is None else list(windows(since, now))
+    query = query_from(opts.url("nvd"), opts.env, opts.nvd_limits)
+    try:
+        if fetch_pages(fetcher, query, spans, run, fetcher.progress) or since is None:
+            plan.changed.append("nvd")
+        plan.state[NVD_SYNC_KEY] = format_utc(now)
+    except (FeedError, OSError) as exc:
+        shutil.rmtree(run, ignore_errors=True)  # the next run asks again from the same date
+        if not keep_or_fail(plan, "nvd", exc, any(root.glob("run-*"))):
+            return
+    plan.inputs.append(BuildInput(paths=(root,), feed="nvd", covers=("nvd",)))
+
+
 class NvdFeed(Feed):
     name = "nvd"
+    source = Source("nvd", DEFAULT_URL, fetch)
 
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_nvd(doc)

@@ -42,6 +42,7 @@ from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.common import normalise_severity, text
 from layerscan.db.feeds.oval import (Criteria, Criterion, CveRef, Definition, OvalFeed, Readable, iter_oval,
                                      strip_zero_epoch)
+from layerscan.db.feeds.source import Source, single_file
 from layerscan.model import CVSS, Advisory, Affected, Range
 from layerscan.versions import InvalidVersion, get_scheme
 
@@ -185,6 +186,8 @@ def _is_elsa(head: str) -> bool:
 
 class OracleFeed(OvalFeed):
     name = "oracle"
+    source = Source("oracle", "https://linux.oracle.com/security/oval/com.oracle.elsa-all.xml.bz2",
+                    single_file("oracle", "com.oracle.elsa-all.xml.bz2"))  # one bz2 OVAL file, streamed
 
     def owns(self, head: str, member_name: str) -> bool:
         return _is_elsa(head)

@@ -12,18 +12,27 @@ rates each package so) rates its row, and its vectors join the record's.
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import shutil
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from urllib.parse import quote
 
+from layerscan.cachedir import private_dir
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import id_prefix, normalise_severity, str_list, text, valid_id
 from layerscan.db.cvss import base_score, level_from_score
 from layerscan.db.feeds.members import Member, iter_members
 from layerscan.db.feeds.osv_distro import distro_advisories
+from layerscan.db.feeds.source import BuildInput, FetchOptions, FetchPlan, Source, Step, keep_or_fail
 from layerscan.db.namespaces import normalise_namespace
+from layerscan.db.store import STATE_PREFIX
 from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Affected, Range, Severity
+
+if TYPE_CHECKING:
+    from layerscan.db.fetch import Fetcher
 
 EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 MATCHABLE_RANGE_TYPES = ("ECOSYSTEM", "SEMVER")
@@ -31,6 +40,12 @@ GIT_NAMESPACE = "GIT"  # package-less affected entries (repository + commit rang
 MAX_EVENTS = 10_000
 MAX_VERSIONS = 200_000
 MAX_AFFECTED = 50_000
+DEFAULT_URL = "https://osv-vulnerabilities.storage.googleapis.com"
+DEFAULT_ECOSYSTEMS = (  # what ``db update`` fetches unless --ecosystems says otherwise
+    "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems", "Packagist", "NuGet", "Pub", "Hex",
+    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "SUSE", "openSUSE", "Bitnami", "GitHub Actions",
+)
+FULL_RESYNC_THRESHOLD = 5000  # more changed records than this: download all.zip again
 
 
 def cvss_from_vector(vector: str, source: str, score: float | None = None) -> CVSS | None:
@@ -245,8 +260,53 @@ def looks_like_osv(doc: object) -> bool:
     )
 
 
+def fetch_ecosystem(fetcher: Fetcher, plan: FetchPlan, *, opts: FetchOptions, eco: str) -> None:
+    """One ecosystem: ``all.zip`` on the first run (or after too many changes), else only the
+    records ``modified_id.csv`` lists as newer than the last sync, into an overlay."""
+    key, base = f"osv:{eco}", f"{opts.url('osv')}/{quote(eco)}"
+    root = opts.feed_dir / "osv" / eco
+    all_zip, overlay, sync_key = root / "all.zip", root / "records", f"{STATE_PREFIX}osv-sync:{eco}"
+    try:
+        listing = fetcher.get(f"{base}/modified_id.csv", root / "modified_id.csv", key)
+        rows = parse_modified_ids(listing.path.read_bytes())
+        synced = plan.state.get(sync_key, "")
+        newer = [vid for ts, vid in rows if ts > synced]
+        if not all_zip.exists() or not synced or len(newer) > FULL_RESYNC_THRESHOLD:
+            fetcher.get(f"{base}/all.zip", all_zip, key)
+            shutil.rmtree(overlay, ignore_errors=True)
+            plan.changed.append(key)
+        elif newer:
+            private_dir(overlay)
+            for vid in newer:
+                fetcher.get(f"{base}/{quote(vid)}.json", overlay / f"{vid}.json", key)
+            plan.changed.append(key)
+        if rows:
+            plan.state[sync_key] = max(ts for ts, _ in rows)
+    except (FeedError, OSError) as exc:
+        if not keep_or_fail(plan, key, exc, all_zip.exists()):
+            return
+    plan.inputs.append(BuildInput(paths=(all_zip,), feed="osv", overlay=overlay, covers=(key,)))
+
+
+def fetch(fetcher: Fetcher, opts: FetchOptions, plan: FetchPlan) -> None:
+    for _, step in OSV_SOURCE.steps(opts):
+        step(fetcher, plan)
+
+
+class _EcosystemSource(Source):
+    """OSV is synced per ecosystem: one step (``osv:<Ecosystem>``) each, in ``opts.ecosystems`` order."""
+
+    def steps(self, opts: FetchOptions) -> list[tuple[str, Step]]:
+        return [(f"{self.key}:{eco}", functools.partial(fetch_ecosystem, opts=opts, eco=eco))
+                for eco in opts.ecosystems]
+
+
+OSV_SOURCE = _EcosystemSource("osv", DEFAULT_URL, fetch)
+
+
 class OsvFeed(Feed):
     name = "osv"
+    source = OSV_SOURCE
 
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_osv(doc)
@@ -282,3 +342,4 @@ def parse_modified_ids(data: bytes) -> list[tuple[str, str]]:
         if len(row) >= 2 and valid_id(row[1].strip()) and row[0].strip()[:4].isdigit():
             rows.append((row[0].strip(), row[1].strip()))
     return rows
+

@@ -35,10 +35,12 @@ from layerscan.db.cvss import level_from_score
 from layerscan.db.feeds import errata
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import Source, per_file
 from layerscan.model import Advisory, Affected, Range
 from layerscan.versions import get_scheme
 
 ECOSYSTEM = "Photon OS"
+FETCHED_RELEASES = ("3.0", "4.0", "5.0")  # db update: one cve_data_photon<X.Y>.json each
 _FILE_RELEASE = re.compile(r"cve_data_photon(\d+)\.\d+\.json$", re.IGNORECASE)
 _DIST_TAG = re.compile(r"\.ph(\d+)$")
 _ID = re.compile(r"^[A-Z][A-Z0-9]*-\d{4}-\d{1,12}$")
@@ -145,6 +147,8 @@ def advisories(doc: list[Any], name: str, stats: ParseStats, source: str = "phot
 
 class PhotonFeed(Feed):
     name = "photon"
+    source = Source("photon", "https://packages.broadcom.com/photon/photon_cve_metadata",
+                    per_file("photon", lambda opts: tuple(f"cve_data_photon{r}.json" for r in FETCHED_RELEASES)))
 
     def accepts(self, member: Member, doc: object) -> bool:
         return is_photon_document(doc)

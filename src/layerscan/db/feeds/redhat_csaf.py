@@ -43,16 +43,21 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import parse_qs, unquote
 
+from layerscan.db import redhat_sync
 from layerscan.db.feeds.base import Feed, ParseStats
 from layerscan.db.feeds.common import CVE_RE, normalise_severity, text, valid_id
 from layerscan.db.feeds.errata import per_cve
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import BuildInput, FetchOptions, FetchPlan, Source, keep_or_fail
 from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Affected, Range, Severity
 from layerscan.versions import InvalidVersion, get_scheme
+
+if TYPE_CHECKING:
+    from layerscan.db.fetch import Fetcher
 
 SOURCE = "redhat"
 NAMESPACE = "Red Hat"
@@ -330,8 +335,21 @@ def _per_vulnerability(base: Advisory, vuln: Mapping[str, Any], tree: ProductTre
     yield from per_cve(erratum, (cve,) if cve else None, {cve: level} if cve and level else None)
 
 
+def fetch(fetcher: Fetcher, opts: FetchOptions, plan: FetchPlan) -> None:
+    """The archive, then changes.csv / deletions.csv (``db.redhat_sync``) into ``redhat/advisories``."""
+    root = opts.feed_dir / SOURCE
+    try:
+        if redhat_sync.sync(fetcher, opts.url(SOURCE), root, plan.state).changed:
+            plan.changed.append(SOURCE)
+    except (FeedError, OSError) as exc:
+        if not keep_or_fail(plan, SOURCE, exc, (root / "advisories").is_dir()):
+            return
+    plan.inputs.append(BuildInput(paths=(root / "advisories",), feed=SOURCE, covers=(SOURCE,)))
+
+
 class RedHatCsafFeed(Feed):
     name = SOURCE
+    source = Source(SOURCE, redhat_sync.DEFAULT_URL, fetch)
 
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_redhat_csaf(doc)

@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 from layerscan.db.feeds.alpine import AlpineFeed
 from layerscan.db.feeds.amazon import AmazonFeed
 from layerscan.db.feeds.base import Feed, ParseStats, SideFeed
+from layerscan.db.feeds.baseindex import BaseIndexFeed
 from layerscan.db.feeds.common import decode_member
 from layerscan.db.feeds.debian import DebianFeed
 from layerscan.db.feeds.eol import EolFeed
@@ -22,6 +23,7 @@ from layerscan.db.feeds.oracle import OracleFeed
 from layerscan.db.feeds.osv import OsvFeed
 from layerscan.db.feeds.photon import PhotonFeed
 from layerscan.db.feeds.redhat_csaf import RedHatCsafFeed
+from layerscan.db.feeds.source import Source
 from layerscan.db.feeds.wolfi import ChainguardFeed, WolfiFeed
 from layerscan.errors import FeedError
 
@@ -29,12 +31,16 @@ ADVISORY_FEEDS: dict[str, type[Feed]] = {
     f.name: f for f in (OsvFeed, DebianFeed, AlpineFeed, NvdFeed, NodejsFeed, WolfiFeed, ChainguardFeed,
                         RedHatCsafFeed, OracleFeed, MarinerFeed, AmazonFeed, PhotonFeed)
 }
-SIDE_FEEDS: dict[str, type[SideFeed]] = {f.name: f for f in (KevFeed, EpssFeed, EolFeed)}
+SIDE_FEEDS: dict[str, type[SideFeed]] = {f.name: f for f in (KevFeed, EpssFeed, EolFeed, BaseIndexFeed)}
 ALL_FEEDS: dict[str, type[Feed] | type[SideFeed]] = {**ADVISORY_FEEDS, **SIDE_FEEDS}
 # most specific detectors first: OSV accepts any {"id", "modified"} document
-SNIFF_ORDER = ("kev", "nvd", "alpine", "oracle", "mariner", "amazon", "photon", "wolfi", "chainguard",
+SNIFF_ORDER = ("base-index", "kev", "nvd", "alpine", "oracle", "mariner", "amazon", "photon", "wolfi", "chainguard",
                "nodejs-security-wg", "redhat", "osv", "debian", "eol", "epss")
 IMPORT = "import"  # stats key for members no feed could decode
+# what ``db update`` downloads, in download order: every feed that declares a ``source``
+UPDATE_ORDER = ("osv", "debian", "alpine", "wolfi", "chainguard", "kev", "epss", "eol", "nvd", "oracle", "mariner",
+                "redhat", "amazon", "photon")
+UPDATE_SOURCES: tuple[Source, ...] = tuple(s for n in UPDATE_ORDER if (s := ALL_FEEDS[n].source) is not None)
 
 
 def new_stats() -> dict[str, ParseStats]:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from layerscan.db.feeds.alpine import AlpineFeed, _ById, parse_secdb
 from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.members import Member
+from layerscan.db.feeds.source import Source, single_file
 from layerscan.errors import FeedError
 from layerscan.versions import get_scheme
 
@@ -63,9 +64,12 @@ class _RollingSecdbFeed(AlpineFeed):
 
 class WolfiFeed(_RollingSecdbFeed):
     name = "wolfi"
+    source = Source("wolfi", "https://packages.wolfi.dev/os/security.json", single_file("wolfi", "security.json"))
     namespace = "Wolfi"
 
 
 class ChainguardFeed(_RollingSecdbFeed):
     name = "chainguard"
+    source = Source("chainguard", "https://packages.cgr.dev/chainguard/security.json",
+                    single_file("chainguard", "security.json"))
     namespace = "Chainguard"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from layerscan.analyzers.langbase import pep503
+from layerscan.ecosystems import pep503
 from layerscan.model import ImageMeta, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.source.sbom.purls import ARTIFACT_TYPES, os_from_distro, parse_purl, purl_facts
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from layerscan.analyzers.langbase import as_dict, as_list, as_str
 from layerscan.errors import ImageError
 from layerscan.model import OSInfo
 from layerscan.source.sbom.builder import (MAX_COMPONENTS, MAX_DEPTH, Component, DocFacts, Props, first,
                                            properties)
 from layerscan.source.sbom.purls import os_from_name
+from layerscan.textload import as_dict, as_list, as_str
 
 
 def is_cyclonedx(doc: Mapping[str, object]) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from packageurl import PackageURL
 
 from layerscan.model import OSInfo
+from layerscan.model.image import OS_RELEASE_FAMILIES
 
 # purl type -> Package.type (identity where not listed).
 _TYPES: Mapping[str, str] = {
@@ -103,15 +104,10 @@ def purl_facts(purl: PackageURL) -> PurlFacts:
 
 def os_from_name(name: str, version: str, *, pretty_name: str = "", codename: str = "") -> OSInfo | None:
     """An OS component ("debian" "12.9", Syft's "rhel" "9.3") as our OSInfo family/name."""
-    from layerscan.analyzers.os.release import parse_os_release
-
     os_id = name.strip().lower()
     if not os_id or not version.strip():
         return None
-    os_id = _NAMESPACE_IDS.get(os_id, os_id)
-    release = f"ID={os_id}\nVERSION_ID={version.strip()}\n".encode()
-    parsed = parse_os_release(release)
-    family = parsed.family if parsed else name.strip().lower()
+    family = OS_RELEASE_FAMILIES.get(_NAMESPACE_IDS.get(os_id, os_id), os_id)
     return OSInfo(family=family, name=version.strip(), pretty_name=pretty_name, codename=codename)
 
 

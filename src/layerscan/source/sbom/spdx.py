@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from layerscan.analyzers.langbase import as_dict, as_list, as_str
 from layerscan.errors import ImageError
 from layerscan.model import OSInfo
 from layerscan.source.sbom.builder import MAX_COMPONENTS, Component, DocFacts, Props
 from layerscan.source.sbom.purls import os_from_name
+from layerscan.textload import as_dict, as_list, as_str
 
 _NO_VALUE = frozenset({"", "NOASSERTION", "NONE"})
 _TRIVY_PREFIX = "aquasecurity:trivy:"

@@ -16,11 +16,11 @@ import binascii
 import json
 from collections.abc import Mapping
 
-from layerscan.analyzers.langbase import as_dict, as_list, as_str
 from layerscan.errors import ImageError
 from layerscan.model import OSInfo
 from layerscan.source.sbom.builder import MAX_COMPONENTS, Component, DocFacts, LayerRef
 from layerscan.source.sbom.purls import os_from_name
+from layerscan.textload import LoadError, as_dict, as_list, as_str, parse_json
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # an image config is a few KB; history of 1,000 steps is ~200 KB
 MAX_LOCATIONS = 64  # locations kept per artifact (the first is the primary evidence)
@@ -77,10 +77,10 @@ def _config(metadata: Mapping[str, object]) -> dict[str, object]:
     if not raw or len(raw) > MAX_CONFIG_BYTES * 4 // 3 + 4:
         return {}
     try:
-        config = json.loads(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError, RecursionError):
+        config = parse_json(base64.b64decode(raw, validate=True))
+    except (binascii.Error, LoadError):
         return {}
-    return config if isinstance(config, dict) else {}
+    return as_dict(config)
 
 
 def _created_by(config: Mapping[str, object], count: int) -> list[str]:

@@ -73,6 +73,7 @@ def parse(data: bytes, path: str = "var/lib/rpm/Packages") -> AnalysisResult:
 class RpmAnalyzer(Analyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
+    description: ClassVar[str] = "RPM database (Berkeley DB, NDB or SQLite)"
     files: ClassVar[FileSpec] = spec(paths=tuple(d + f for d in DB_DIRS for f in DB_FILES))
     max_file_size: ClassVar[int] = 512 * MiB
 
