@@ -20,7 +20,7 @@ SCAN_COMMANDS = frozenset({"image", "rootfs", "fs", "sbom"})
 DB_SUBCOMMANDS = ("update", "import", "status", "push")
 DB_COMMANDS = frozenset(f"db {name}" for name in DB_SUBCOMMANDS)  # ``db update`` ... resolve as "db update"
 DB_UPDATE = frozenset({"db update"})
-REMEDIATE_COMMANDS = frozenset({"cves", "quickview", "compare"})  # take every ``image`` flag too
+REMEDIATE_COMMANDS = frozenset({"cves", "quickview", "compare", "recommendations"})  # take every ``image`` flag too
 ALL_COMMANDS = SCAN_COMMANDS | {"db", "explain"} | DB_COMMANDS | REMEDIATE_COMMANDS
 REGISTRY_COMMANDS = ALL_COMMANDS - {"db import", "db status"}  # may talk to an OCI registry
 IMAGE = frozenset({"image", "explain"})  # commands that open an image
@@ -87,8 +87,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("--no-progress", "no_progress", "bool", False, "no-progress", "no progress bars", ALL_COMMANDS, "global"),
     _f("-d --debug", "debug", "bool", False, "debug", "debug logging; tracebacks on errors", ALL_COMMANDS,
        "global"),
-    _f("--timeout", "timeout", "duration", 60.0, "timeout",
-       "network timeout for each download or registry request: seconds or a duration (90s, 5m)",
+    _f("--timeout", "timeout", "duration", 300.0, "timeout",
+       "deadline of a whole image pull (registry requests and layer downloads) and of each feed download: "
+       "seconds or a duration (90s, 5m; default 5m)",
        ALL_COMMANDS, "global", metavar="DURATION"),
     # image sources
     _f("--input", "input", "str", "", "image.input",

@@ -38,7 +38,7 @@ def _rfc3339(timestamp: float) -> str:
 def db_info(cache_dir: Path) -> DbInfo | None:
     """The database's metadata, None when there is none (DatabaseError when unreadable)."""
     from layerscan.db.store import Store
-    from layerscan.db.update import db_path
+    from layerscan.db.freshness import db_path
 
     path = db_path(cache_dir)
     if not path.is_file():

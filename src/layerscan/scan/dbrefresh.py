@@ -36,7 +36,7 @@ def _due(path: Path, now: datetime) -> bool:
 
 
 def _warn_if_old(path: Path, max_age: str, warn: Callable[[str], None]) -> None:
-    from layerscan.db.update import database_age, parse_duration
+    from layerscan.db.freshness import database_age, parse_duration
 
     if not path.is_file() or not max_age:
         return
@@ -51,7 +51,7 @@ def _warn_if_old(path: Path, max_age: str, warn: Callable[[str], None]) -> None:
 
 def refresh_database(config: DatabaseConfig, progress: Progress, warn: Callable[[str], None]) -> None:
     """Update a missing or due database; a failed update is an error only when there is no database."""
-    from layerscan.db.update import db_path
+    from layerscan.db.freshness import db_path
 
     path = db_path(config.cache_dir)
     if not config.skip_update and _due(path, datetime.now(timezone.utc)):

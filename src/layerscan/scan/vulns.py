@@ -35,7 +35,7 @@ def _metadata(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 def find_vulnerabilities(sbom: Sbom, cache_dir: Path) -> VulnOutcome:
     """Match ``sbom`` against the database (a DatabaseError with what to do when there is none)."""
     from layerscan.db.store import Store
-    from layerscan.db.update import db_path
+    from layerscan.db.freshness import db_path
     from layerscan.match.eol import os_eol
     from layerscan.match.matcher import match_sbom
     from layerscan.match.namespace import unchecked_os_packages
