@@ -758,6 +758,9 @@ LOCKFILES = {
     "gradle.lockfile": os.urandom(1024),
     "pom.xml": b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><project>&b;</project>',
     "uv.lock": b"version = 1\n[[package]]\nname = 1\nversion = []\n",
+    "pyproject.toml": b"[project]\ndependencies = " + b"[" * 100_000,
+    "build.sbt.lock": b'{"lockVersion": 1, "dependencies": ' + b"[" * 100_000,
+    "buildscript-gradle.lockfile": b"a:b:1=classpath\n" + b"x:" * 100_000 + b"\n" + os.urandom(512),
 }
 
 
@@ -771,7 +774,8 @@ def test_fs_hostile_lockfiles(box: Sandbox, tmp_path: Path) -> None:
     run = run_cli(box, "fs", str(project), "--sbom-only", "-f", "json", "--no-progress")
     assert_scanned(run)
     reasons = "\n".join(run.unknown_reasons())
-    for name in ("package-lock.json", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock"):
+    for name in ("package-lock.json", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock", "pyproject.toml", "build.sbt.lock",
+                 "buildscript-gradle.lockfile"):
         assert name in reasons, (name, reasons)
 
 

@@ -5,6 +5,11 @@ huge manifests, redirect loops, blobs that stream forever, 401 loops, a token
 endpoint that never grants, gzip-bombed responses, deep JSON. Every case must
 end with a clear error (exit 3), bounded in time and memory, nothing written
 outside the sandbox — the same checks as tests/test_hostile_cli.py.
+
+Network faults (issue #16): a blob or headers trickled a byte every 2 s run into
+the ``--timeout`` deadline; a connection reset or a stall mid-blob is resumed
+with ``Range`` (or from the start when the server ignores it) and the scan
+succeeds; a reset on every try ends in a clear error once the retries are spent.
 """
 
 from __future__ import annotations
@@ -12,14 +17,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import socket
+import struct
 import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from test_hostile_cli import MiB, Sandbox, assert_clean_failure, box, config_for, member, run_cli, tar_of  # noqa: F401
+from test_hostile_cli import (MiB, Sandbox, assert_clean_failure, assert_scanned, box, config_for,  # noqa: F401
+                              member, run_cli, tar_of)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -68,6 +78,84 @@ def _stream_forever(h: BaseHTTPRequestHandler) -> None:
         pass
 
 
+TRICKLE_GAP = 2.0  # seconds between two bytes
+SEEN: dict[str, list[str]] = defaultdict(list)  # repo -> the Range header of each blob GET ("" = none)
+
+
+def trickle(h: BaseHTTPRequestHandler, body: bytes = LAYER) -> None:
+    """A well-formed answer, one byte every TRICKLE_GAP seconds (never idle long enough to time out)."""
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    try:
+        for byte in body:
+            h.wfile.write(bytes([byte]))
+            h.wfile.flush()
+            time.sleep(TRICKLE_GAP)
+    except OSError:
+        pass
+
+
+def _trickle_headers(h: BaseHTTPRequestHandler, rest: str) -> None:
+    """Status line, then an endless header trickled a byte at a time."""
+    try:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(10_000):
+            h.wfile.write(b"a")
+            h.wfile.flush()
+            time.sleep(TRICKLE_GAP)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
+def reset(h: BaseHTTPRequestHandler) -> None:
+    """Abort the connection: RST (SO_LINGER 0), not an orderly close."""
+    h.wfile.flush()
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.connection.close()
+    h.close_connection = True
+
+
+def requested_start(h: BaseHTTPRequestHandler) -> int:
+    """N of a ``Range: bytes=N-`` request (0 without one)."""
+    value = h.headers.get("Range", "")
+    if value.startswith("bytes=") and value.endswith("-") and value[6:-1].isdigit():
+        return int(value[6:-1])
+    return 0
+
+
+def flaky_body(h: BaseHTTPRequestHandler, body: bytes, *, cut: bool, ranges: bool, stall: float = 0.0) -> None:
+    """``body`` (from the requested offset when ``ranges``); when ``cut``, half of it and then a
+    reset (or, with ``stall``, half of it and silence for that long)."""
+    start = requested_start(h) if ranges else 0
+    part = body[start:]
+    h.send_response(206 if start else 200)
+    h.send_header("Content-Length", str(len(part)))
+    if ranges:
+        h.send_header("Accept-Ranges", "bytes")
+    if start:
+        h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+    h.end_headers()
+    if not cut:
+        h.wfile.write(part)
+        return
+    h.wfile.write(part[: len(part) // 2])
+    h.wfile.flush()
+    time.sleep(stall or 1.0)  # the client reads the half before the silence or the reset (an RST drops unread data)
+    if stall:
+        h.close_connection = True
+    else:
+        reset(h)
+
+
+def _flaky_blob(repo: str, *, resets: int, ranges: bool, stall: float = 0.0) -> Callable[[BaseHTTPRequestHandler], None]:
+    def blob(h: BaseHTTPRequestHandler) -> None:
+        SEEN[repo].append(h.headers.get("Range", ""))
+        flaky_body(h, LAYER, cut=len(SEEN[repo]) <= resets, ranges=ranges, stall=stall)
+    return blob
+
+
 def _image_routes(manifest: bytes, blob: Callable[[BaseHTTPRequestHandler], None]) -> Handler:
     def route(h: BaseHTTPRequestHandler, rest: str) -> None:
         if rest.startswith("manifests/"):
@@ -108,6 +196,14 @@ def _routes(base: str) -> dict[str, Handler]:
             "Content-Type": OCI_MANIFEST, "Docker-Content-Digest": _sha(b"other")}),
         "bad-blob": _image_routes(_manifest(len(LAYER)), lambda h: _send(h, 200, b"x" * len(LAYER))),
         "server-error": lambda h, rest: _send(h, 500, b"oops", {"Retry-After": "0"}),
+        "trickle": _image_routes(_manifest(len(LAYER)), trickle),
+        "trickle-headers": _trickle_headers,
+        "token-trickle": lambda h, rest: _bearer(h, f"{base}/token/trickle"),
+        "reset-range": _image_routes(_manifest(len(LAYER)), _flaky_blob("reset-range", resets=1, ranges=True)),
+        "reset-norange": _image_routes(_manifest(len(LAYER)), _flaky_blob("reset-norange", resets=1, ranges=False)),
+        "reset-always": _image_routes(_manifest(len(LAYER)), _flaky_blob("reset-always", resets=99, ranges=True)),
+        "stall-once": _image_routes(_manifest(len(LAYER)), _flaky_blob("stall-once", resets=1, ranges=True,
+                                                                        stall=30.0)),
     }
 
 
@@ -120,13 +216,16 @@ def _tokens(h: BaseHTTPRequestHandler, kind: str) -> None:
         _send(h, 200, b"\x1f\x8b\x08\x00" + bytes(range(200)), {"Content-Encoding": "gzip"})
     elif kind == "deep":
         _send(h, 200, b"[" * 100_000 + b"]" * 100_000)
+    elif kind == "trickle":
+        trickle(h, b'{"token": "tok-trickled"}')
     else:
         _send(h, 200, b'{"token": "tok-granted-4711"}')
 
 
-@pytest.fixture(scope="module")
-def evil_registry() -> Iterator[str]:
+def start_evil_registry() -> ThreadingHTTPServer:
+    """The hostile registry on a free port of 127.0.0.1 (``server_address``); benchmarks use it too."""
     routes: dict[str, Handler] = {}
+    SEEN.clear()
 
     class EvilHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -153,17 +252,23 @@ def evil_registry() -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), EvilHandler)
     server.daemon_threads = True
-    host = f"127.0.0.1:{server.server_address[1]}"
-    routes.update(_routes(f"http://{host}"))
+    routes.update(_routes(f"http://127.0.0.1:{server.server_address[1]}"))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield host
+    return server
+
+
+@pytest.fixture(scope="module")
+def evil_registry() -> Iterator[str]:
+    server = start_evil_registry()
+    yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
 
 
-def scan_remote(box: Sandbox, host: str, repo: str, *extra: str, env: dict[str, str] | None = None):
+def scan_remote(box: Sandbox, host: str, repo: str, *extra: str, env: dict[str, str] | None = None,
+                timeout: str = "10"):
     return run_cli(box, "image", f"{host}/{repo}:1", "--insecure", "--sbom-only", "-f", "json",
-                   "--no-progress", "--timeout", "10", *extra, env=env)
+                   "--no-progress", "--timeout", timeout, *extra, env=env)
 
 
 CASES = {
@@ -211,3 +316,48 @@ def test_docker_config_deeply_nested(box: Sandbox, evil_registry: str, tmp_path:
     config.write_bytes(b'{"auths": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     run = scan_remote(box, evil_registry, "auth-loop", "--docker-config", str(config))
     assert_clean_failure(run, "authentication")
+
+
+# ---- network faults: deadlines, resets, stalls ----------------------------------------------
+
+@pytest.mark.parametrize("repo", ["trickle", "trickle-headers", "token-trickle"])
+def test_trickling_registry_runs_into_the_deadline(box: Sandbox, evil_registry: str, repo: str) -> None:
+    """A byte every 2 s never trips a read timeout; the whole pull's deadline cuts it."""
+    run = scan_remote(box, evil_registry, repo, timeout="4s")
+    assert_clean_failure(run, "timed out", "not finished within --timeout 4s", "hint: raise --timeout")
+
+
+def resumed_from(repo: str) -> int:
+    """The offset the second GET of ``repo``'s blob asked for (0 < N <= half the blob)."""
+    assert len(SEEN[repo]) == 2, SEEN[repo]
+    first, second = SEEN[repo]
+    assert first == "" and second.startswith("bytes=") and second.endswith("-"), SEEN[repo]
+    start = int(second[6:-1])
+    assert 0 < start <= len(LAYER) // 2, SEEN[repo]
+    return start
+
+
+def test_reset_mid_blob_resumes_with_range(box: Sandbox, evil_registry: str) -> None:
+    report = assert_scanned(scan_remote(box, evil_registry, "reset-range"))
+    resumed_from("reset-range")  # the second GET asked for the rest only (and got 206)
+    assert report["Metadata"]["DiffIDs"] == [_sha(LAYER)]
+
+
+def test_reset_mid_blob_without_range_support_starts_over(box: Sandbox, evil_registry: str) -> None:
+    report = assert_scanned(scan_remote(box, evil_registry, "reset-norange"))
+    resumed_from("reset-norange")  # asked for the rest; got the whole blob (200) and skipped what it had
+    assert report["Metadata"]["DiffIDs"] == [_sha(LAYER)]
+
+
+def test_stall_mid_blob_times_out_idle_and_resumes(box: Sandbox, evil_registry: str) -> None:
+    """Silence mid-body: the idle timeout (half of --timeout here) gives up on the read and the
+    retry resumes, well inside the deadline."""
+    report = assert_scanned(scan_remote(box, evil_registry, "stall-once", timeout="20s"))
+    resumed_from("stall-once")
+    assert report["Metadata"]["DiffIDs"] == [_sha(LAYER)]
+
+
+def test_reset_on_every_try_spends_the_retry_budget(box: Sandbox, evil_registry: str) -> None:
+    run = scan_remote(box, evil_registry, "reset-always")
+    assert_clean_failure(run, "connection lost mid-body", "retries exhausted")
+    assert len(SEEN["reset-always"]) == 5  # the first GET and --retries' 4 resumes

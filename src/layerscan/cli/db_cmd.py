@@ -61,7 +61,7 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 
 def _timeout(args: argparse.Namespace) -> float:
-    return float(args.timeout or 60)
+    return float(args.timeout or 300)
 
 
 def _progress(args: argparse.Namespace) -> Any:

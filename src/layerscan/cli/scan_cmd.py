@@ -108,7 +108,7 @@ def database_config(opts: Options) -> DatabaseConfig:
     return DatabaseConfig(cache_dir=Path(opts["cache_dir"]),
                           skip_update=bool(opts["skip_db_update"] or opts["offline_scan"]),
                           repository=str(opts.get("db_repository") or ""),
-                          timeout=float(opts.get("timeout") or 60), insecure=bool(opts.get("insecure")),
+                          timeout=float(opts.get("timeout") or 300), insecure=bool(opts.get("insecure")),
                           max_age=str(opts.get("db_max_age") or ""))
 
 

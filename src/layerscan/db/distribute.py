@@ -16,6 +16,7 @@ from pathlib import Path
 
 import zstandard
 
+from layerscan.cachedir import open_private, private_dir
 from layerscan.db.lock import BuildLock
 from layerscan.db.schema import DB_FILENAME
 from layerscan.db.store import Store
@@ -47,7 +48,7 @@ def _public_metadata(path: Path) -> dict[str, object]:
     return meta
 
 
-def push_database(path: Path, ref_text: str, *, timeout: float = 60.0, insecure: bool = False) -> str:
+def push_database(path: Path, ref_text: str, *, timeout: float = 300.0, insecure: bool = False) -> str:
     """Push ``path`` to ``ref_text`` (REGISTRY/REPO:TAG); returns the manifest digest."""
     path = Path(path)
     meta = _public_metadata(path)  # refuses a missing or invalid database
@@ -74,7 +75,7 @@ def push_database(path: Path, ref_text: str, *, timeout: float = 60.0, insecure:
 def _unpack(packed: Path, dest: Path, want_digest: str) -> None:
     digest = hashlib.sha256()
     total = 0
-    with open(packed, "rb") as src, open(dest, "wb") as out:
+    with open(packed, "rb") as src, open_private(dest) as out:
         reader = zstandard.ZstdDecompressor().stream_reader(src)
         while chunk := reader.read(_CHUNK):
             total += len(chunk)
@@ -88,12 +89,12 @@ def _unpack(packed: Path, dest: Path, want_digest: str) -> None:
         raise DatabaseError("pulled database does not match its recorded sha256")
 
 
-def pull_database(ref_text: str, cache_dir: Path, *, timeout: float = 60.0, insecure: bool = False) -> Path:
+def pull_database(ref_text: str, cache_dir: Path, *, timeout: float = 300.0, insecure: bool = False) -> Path:
     """Pull the database artifact into ``<cache_dir>/db/layerscan.db`` (verified, atomic)."""
     from layerscan.db.update import db_path
 
     target = db_path(Path(cache_dir))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     ref, client = _client(ref_text, timeout, insecure)
     _, layers = client.pull_artifact(ref)
     layer = next((d for d in layers if d.media_type == DB_LAYER_TYPE), None)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from layerscan.cachedir import PRIVATE_FILE, private_dir
 from layerscan.errors import DatabaseError
 
 
@@ -25,8 +26,8 @@ class BuildLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "BuildLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         deadline = time.monotonic() + self.timeout
         while True:
             try:

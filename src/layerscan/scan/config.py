@@ -38,7 +38,7 @@ class DatabaseConfig:
     cache_dir: Path  # the database is ``db_path(cache_dir)``
     skip_update: bool = False  # never refresh before matching (--skip-db-update / --offline-scan)
     repository: str = ""  # refresh by pulling a prebuilt database (--db-repository)
-    timeout: float = 60.0
+    timeout: float = 300.0  # --timeout: deadline of a whole pull / feed download
     insecure: bool = False
     max_age: str = ""  # warn when the database is older ("7d"); "" = never
 

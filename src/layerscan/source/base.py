@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -20,6 +19,7 @@ from typing import BinaryIO, Callable
 
 from layerscan.errors import DigestMismatchError, ImageError
 from layerscan.limits import Limits
+from layerscan.textload import LoadError, parse_json
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,9 @@ class ImageConfig:
 def load_json_document(raw: bytes, what: str) -> dict:
     """A JSON object from an image document; ImageError naming ``what`` otherwise."""
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImageError(f"{what} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ImageError(f"{what} is not valid JSON: nested too deeply") from None
+        doc = parse_json(raw)
+    except LoadError as exc:
+        raise ImageError(f"{what} is not valid JSON: {exc.detail}") from None
     if not isinstance(doc, dict):
         raise ImageError(f"{what} is not a JSON object")
     return doc
@@ -217,7 +215,7 @@ class SourceOptions:
     password: str = ""
     insecure: bool = False  # plain HTTP and unverified TLS allowed for the registry
     docker_config: str = ""  # path of a docker config.json ("" = ~/.docker/config.json / $DOCKER_CONFIG)
-    timeout: float = 60.0
+    timeout: float = 300.0  # --timeout: deadline of a whole pull / feed download
     retries: int = 4
     retry_max_wait: float = 30.0  # cap (seconds) on one backoff sleep, Retry-After included
     limits: Limits = Limits()  # the sources use max_spool_bytes (a .tar.gz archive's temp spool)

@@ -14,7 +14,6 @@ walk checks the diff_id on the one pass that inflates it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +24,7 @@ from layerscan.source.base import ImageConfig, ImageSource, LayerDescriptor, cre
 from layerscan.source.blobstore import BlobStore, open_tar_store
 from layerscan.source.manifest import MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, check_digest
 from layerscan.source.verify import sha256_digest, verified_stream, verify_bytes
+from layerscan.textload import LoadError, parse_json
 
 _PLAIN = "application/vnd.docker.image.rootfs.diff.tar"
 _GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -81,11 +81,9 @@ class DockerArchiveSource(ImageSource):
         self._progress = progress
         where = store.description
         try:
-            doc = json.loads(store.read("manifest.json", MAX_MANIFEST_BYTES))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ImageError(f"{where}: manifest.json is not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ImageError(f"{where}: manifest.json is not valid JSON (nested too deeply)") from None
+            doc = parse_json(store.read("manifest.json", MAX_MANIFEST_BYTES))
+        except LoadError as exc:
+            raise ImageError(f"{where}: manifest.json is not valid JSON ({exc.detail})") from None
         entry = _select_entry(doc, repo_tag, where)
         config_path = entry.get("Config")
         if not isinstance(config_path, str):

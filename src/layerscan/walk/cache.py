@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Sequence
 
 from layerscan.analyzers.base import Analyzer
+from layerscan.cachedir import private_dir
+from layerscan.textload import LoadError, parse_json
 from layerscan.walk.analysis import FORMAT, LayerAnalysis
 
 MAX_ENTRY_BYTES = 256 << 20
@@ -63,8 +65,8 @@ class LayerCache:
         if len(raw) > MAX_ENTRY_BYTES:
             return None
         try:
-            return LayerAnalysis.from_json(json.loads(raw))
-        except (ValueError, TypeError, RecursionError):
+            return LayerAnalysis.from_json(parse_json(raw))
+        except (LoadError, ValueError, TypeError):
             return None
 
     def put(self, key: str, analysis: LayerAnalysis) -> bool:
@@ -73,7 +75,7 @@ class LayerCache:
 
     def _write(self, key: str, path: Path, doc: object) -> bool:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.dir)  # entries are mkstemp's: 0600
             fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.dir)
         except OSError:
             return False

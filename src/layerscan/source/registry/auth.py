@@ -10,7 +10,6 @@ password from ``repr`` and errors only name the registry.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ import urllib3
 from layerscan.errors import AuthError, RegistryError
 from layerscan.source.base import SourceOptions
 from layerscan.source.registry.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
+from layerscan.textload import LoadError, parse_json
 
 MAX_TOKEN_RESPONSE = 1024 * 1024
 _PARAM_RE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
@@ -93,8 +93,8 @@ def docker_config_credentials(path: Path, registry: str) -> Credentials | None:
     try:
         if not path.is_file() or path.stat().st_size > 4 * 1024 * 1024:
             return None
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        doc = parse_json(path.read_bytes())
+    except (OSError, LoadError):
         return None
     auths = doc.get("auths") if isinstance(doc, dict) else None
     if not isinstance(auths, dict):
@@ -168,8 +168,8 @@ class Authenticator:
         if len(body) > MAX_TOKEN_RESPONSE:
             raise RegistryError(f"{self._registry}: token response is larger than {MAX_TOKEN_RESPONSE} bytes")
         try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            doc = parse_json(body)
+        except LoadError:
             doc = None
         token = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:

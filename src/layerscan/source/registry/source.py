@@ -28,6 +28,9 @@ class RegistrySource(ManifestImageSource):
         self.repo_tags = (f"{repo}:{self.ref.tag}",) if self.ref.tag else ()
         self.repo_digests = (f"{repo}@{top.digest}",)
 
+    def close(self) -> None:
+        self._client.close()
+
     def read_config(self, digest: str) -> bytes:
         return self._client.fetch_blob(self.ref.repository, digest, MAX_CONFIG_BYTES, f"image config {digest}")
 
