@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,35 @@ def test_output_to_unwritable_place_is_a_runtime_error(tmp_path: Path):
     assert proc.returncode == EXIT_RUNTIME
     assert_one_error_line(proc)
     assert not (tmp_path / "no").exists()
+
+
+def test_output_to_a_fifo_is_written_in_place(tmp_path: Path):
+    """``-o /dev/null`` or ``-o >(gzip)``: renaming a temp file over a device or FIFO would
+    replace the node itself (as root, /dev/null became a regular file); it is written through."""
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "-f", "json", "--scanners", "none",
+                   "-o", str(fifo), cwd=tmp_path)
+    reader.join(timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert json.loads(received[0])["ArtifactName"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".layerscan-")]
+
+
+def test_output_through_a_symlink_keeps_the_link(tmp_path: Path):
+    (tmp_path / "reports").mkdir()
+    real = tmp_path / "reports" / "latest.json"
+    real.write_text("old")
+    link = tmp_path / "report.json"
+    link.symlink_to(real)
+    proc = run_cli("sbom", str(REPORT_FIXTURES / "golden.cdx.json"), "-f", "json", "--scanners", "none",
+                   "-o", str(link), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and json.loads(real.read_text())["ArtifactName"]
 
 
 def test_env_and_config_choose_the_format(tmp_path: Path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -199,15 +200,37 @@ def _umask() -> int:
     return current
 
 
+def _is_special(target: Path) -> bool:
+    """An existing device, FIFO or socket (``-o /dev/null``, ``-o >(gzip)``): renaming a
+    temp file over it would replace the node itself, so it is written in place."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_in_place(text_writer: Callable[[TextIO], None], target: Path, output: str) -> None:
+    try:
+        with open(target, "w", encoding="utf-8", errors="replace", newline="\n") as stream:
+            text_writer(stream)
+    except OSError as exc:
+        raise LayerscanError(f"cannot write report to {output}: {exc.strerror or exc}") from None
+
+
 def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
-    """Write to stdout, or atomically to ``output`` (no partial report on failure)."""
+    """Write to stdout, or atomically to ``output`` (no partial report on failure); a device
+    or FIFO is written in place and a symlink is written through."""
     if not output or output == "-":
         if hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors="replace")  # box drawing on a non-UTF-8 terminal
         text_writer(sys.stdout)
         sys.stdout.flush()
         return
-    target = Path(output)
+    target = Path(os.path.realpath(output)) if os.path.islink(output) else Path(output)  # write through links
+    if _is_special(target):
+        _write_in_place(text_writer, target, output)
+        return
     directory = target.parent if str(target.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".layerscan-", suffix=".tmp", dir=directory)
