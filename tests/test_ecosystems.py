@@ -10,15 +10,20 @@ import pytest
 from layerscan.analyzers import all_analyzers, analyzers_for
 from layerscan.analyzers.base import INSTALLED
 from layerscan.analyzers.index import AnalyzerIndex
-from layerscan.ecosystems import (BY_TYPE, ECOSYSTEMS, Ecosystem, Kind, PackageType, Severity, Status,
-                                  result_type_packages)
+from layerscan.db.feeds.osv import DEFAULT_ECOSYSTEMS
+from layerscan.db.update import DEFAULT_ECOSYSTEMS as UPDATE_DEFAULT_ECOSYSTEMS
+from layerscan.ecosystems import (BY_TYPE, DISTROS, ECOSYSTEMS, Distro, Ecosystem, Kind, PackageType, Severity, Status,
+                                  distro_namespaces, distro_schemes, purl_namespace_ids, result_type_packages,
+                                  source_named_namespaces)
 from layerscan.match.ranges import UNFIXED_STATUSES
 from layerscan.model.advisory import SEVERITIES, STATUSES
-from layerscan.match.namespace import package_namespace
+from layerscan.match.namespace import os_namespace, package_namespace
 from layerscan.model import OSInfo, Package
+from layerscan.model.image import OS_RELEASE_FAMILIES
 from layerscan.model.package import OS_TYPES
 from layerscan.report.document import LANG_CLASS, result_key
-from layerscan.versions import get_scheme, scheme_names
+from layerscan.source.sbom.purls import package_type
+from layerscan.versions import ECOSYSTEM_SCHEME, get_scheme, scheme_names
 
 LANGUAGES = [e for e in ECOSYSTEMS if e.kind is Kind.LANGUAGE]
 
@@ -140,3 +145,82 @@ def test_severity_and_status_vocabularies() -> None:
     assert STATUSES == tuple(Status) and Status.WILL_NOT_FIX == "will_not_fix"
     assert all(type(s) is str for s in SEVERITIES + STATUSES)  # the model's constants stay plain strings
     assert UNFIXED_STATUSES <= set(Status)
+
+
+# ---- the distribution tables, derived from ecosystems.DISTROS: each equals the literal it replaced ----
+
+OLD_OS_RELEASE_FAMILIES = {
+    "alpine": "alpine", "debian": "debian", "ubuntu": "ubuntu", "rhel": "redhat", "centos": "centos",
+    "rocky": "rocky", "almalinux": "alma", "ol": "oracle", "amzn": "amazon", "fedora": "fedora",
+    "photon": "photon", "mariner": "cbl-mariner", "azurelinux": "azurelinux",
+    "opensuse-tumbleweed": "opensuse-tumbleweed", "opensuse-leap": "opensuse-leap", "opensuse": "opensuse-leap",
+    "sles": "suse linux enterprise server", "sle-micro": "slem", "sl-micro": "slem", "sle-micro-rancher": "slem",
+    "wolfi": "wolfi", "chainguard": "chainguard", "echo": "echo", "minimos": "minimos", "coreos": "coreos",
+    "activestate": "activestate", "bottlerocket": "bottlerocket",
+}
+OLD_OS_ECOSYSTEMS = {
+    "debian": ("Debian", 1), "ubuntu": ("Ubuntu", 2), "alpine": ("Alpine", 2), "alma": ("AlmaLinux", 1),
+    "almalinux": ("AlmaLinux", 1), "rocky": ("Rocky Linux", 1), "redhat": ("Red Hat", 1),
+    "centos": ("Red Hat", 1), "oracle": ("Oracle Linux", 1), "amazon": ("Amazon Linux", 1),
+    "fedora": ("Fedora", 1), "photon": ("Photon OS", 1), "cbl-mariner": ("Mariner", 2), "mariner": ("Mariner", 2),
+    "azurelinux": ("Azure Linux", 2), "opensuse-leap": ("openSUSE", 2), "opensuse.leap": ("openSUSE", 2),
+    "opensuse-tumbleweed": ("openSUSE:Tumbleweed", 0), "suse linux enterprise server": ("SUSE", 2),
+    "sles": ("SUSE", 2), "slem": ("SUSE:Micro", 2), "wolfi": ("Wolfi", 0), "chainguard": ("Chainguard", 0),
+}
+OLD_DISTRO_SCHEMES = {
+    "deb": "deb", "Debian": "deb", "Ubuntu": "deb",
+    "apk": "apk", "Alpine": "apk", "Wolfi": "apk", "Chainguard": "apk",
+    "rpm": "rpm", "AlmaLinux": "rpm", "Rocky Linux": "rpm", "Red Hat": "rpm", "openSUSE": "rpm", "SUSE": "rpm",
+    "Mageia": "rpm", "Amazon Linux": "rpm", "Oracle Linux": "rpm", "Fedora": "rpm", "CentOS": "rpm",
+    "Photon OS": "rpm", "Azure Linux": "rpm", "CBL-Mariner": "rpm", "Mariner": "rpm", "openEuler": "rpm",
+    "MinimOS": "apk",
+}
+OLD_DEFAULT_ECOSYSTEMS = (
+    "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems", "Packagist", "NuGet", "Pub", "Hex",
+    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "SUSE", "openSUSE", "Bitnami", "GitHub Actions",
+)
+OLD_PURL_TYPES = {  # purls._TYPES: purl type -> Package.type, the identity
+    "deb": "deb", "apk": "apk", "rpm": "rpm", "alpm": "alpm", "opkg": "opkg",
+    "pypi": "pypi", "npm": "npm", "maven": "maven", "golang": "golang", "cargo": "cargo",
+    "gem": "gem", "composer": "composer", "nuget": "nuget", "conda": "conda",
+    "hex": "hex", "pub": "pub", "swift": "swift", "cocoapods": "cocoapods", "conan": "conan",
+    "bitnami": "bitnami", "hackage": "hackage", "cran": "cran", "github": "github",
+}
+OLD_PURL_NAMESPACE_IDS = {"redhat": "rhel", "amazon": "amzn", "oracle": "ol", "suse": "sles", "alma": "almalinux"}
+
+
+def test_os_release_families_equal_the_old_table() -> None:
+    assert dict(OS_RELEASE_FAMILIES) == OLD_OS_RELEASE_FAMILIES
+
+
+def test_distro_namespaces_equal_the_old_table() -> None:
+    assert distro_namespaces() == OLD_OS_ECOSYSTEMS
+
+
+def test_distro_schemes_equal_the_old_table() -> None:
+    assert distro_schemes() == OLD_DISTRO_SCHEMES
+    assert {k: v for k, v in ECOSYSTEM_SCHEME.items() if k in OLD_DISTRO_SCHEMES} == OLD_DISTRO_SCHEMES
+
+
+def test_default_ecosystems_equal_the_old_tuple() -> None:
+    assert DEFAULT_ECOSYSTEMS == UPDATE_DEFAULT_ECOSYSTEMS == OLD_DEFAULT_ECOSYSTEMS
+
+
+def test_purl_tables_equal_the_old_ones() -> None:
+    assert purl_namespace_ids() == OLD_PURL_NAMESPACE_IDS
+    assert {t: package_type(t) for t in OLD_PURL_TYPES} == OLD_PURL_TYPES
+    assert all(package_type(str(t).upper()) == t for t in PackageType)  # every record's type is its purl type
+    assert source_named_namespaces("rpm") == {"Photon OS"}  # lookup_name's old _SOURCE_NAMED_RPM
+
+
+@pytest.mark.parametrize("distro", [d for d in DISTROS if d.namespace], ids=lambda d: d.family)
+def test_matched_distros_have_a_scheme_of_their_type(distro: Distro) -> None:
+    assert distro.scheme in scheme_names() and distro.type is not None and distro.scheme == str(distro.type)
+    assert all(os_id in OS_RELEASE_FAMILIES for os_id in distro.os_ids)
+    if distro.parts:  # a release is kept: "Debian:12"
+        release = "2" if distro.namespace == "Amazon Linux" else "12.5"
+        namespace = os_namespace(OSInfo(family=distro.family, name=release))
+        assert namespace.startswith(distro.namespace + ":")
+    else:
+        assert os_namespace(OSInfo(family=distro.family, name="20240101")) == distro.namespace
+    assert get_scheme(distro.namespace).name == distro.scheme

@@ -7,18 +7,23 @@ The tables that used to be written out in several modules are derived from
 - ``match.namespace.LANGUAGE_NAMESPACES``: a language type -> the OSV ecosystem its
   advisories are filed under; OS packages are matched in their distribution's namespace
   when their type has a version scheme (``matched_os_types``);
-- ``versions.ECOSYSTEM_SCHEME``: a language type and its OSV ecosystem -> version scheme
-  (the distributions' entries are listed there);
+- ``versions.ECOSYSTEM_SCHEME``: a package type and its OSV ecosystem -> version scheme
+  (language records and :data:`DISTROS`);
 - ``report.document``: Trivy's result grouping of installed packages (one aggregated
   result per ecosystem, or one per file) and ``report.json_input``: Trivy result types ->
   package type; an analyzer's ``result_type`` is one of a record's ``result_types``.
+
+One :class:`Distro` per distribution (:data:`DISTROS`) gives ``model.image.OS_RELEASE_FAMILIES``
+(os-release ID -> family), ``match.namespace``'s family -> (namespace, release parts) table and
+its source-named rpm namespaces, the distro part of ``ECOSYSTEM_SCHEME``, the distributions in
+``db.feeds.osv.DEFAULT_ECOSYSTEMS`` and ``source.sbom.purls``' purl namespace -> os-release ID.
 
 The vocabularies the model's string fields take are here too, as ``StrEnum``s:
 ``PackageType`` (``Package.type``), ``Severity`` (levels; ``model.advisory.SEVERITIES``)
 and ``Status`` (``Affected.status``/``Finding.status``; ``model.advisory.STATUSES``).
 
-Adding an ecosystem = one record here + its modules (analyzers, a version scheme if
-none fits; CONTRIBUTING.md). This module imports nothing from layerscan: it sits
+Adding an ecosystem or a distribution = one record here + its modules (analyzers, a version
+scheme if none fits, a feed; CONTRIBUTING.md). This module imports nothing from layerscan: it sits
 below the model in the import order.
 """
 
@@ -159,6 +164,99 @@ def per_file_results() -> dict[str, str]:
     return {str(e.type): e.installed_result for e in ECOSYSTEMS if e.installed_result and not e.aggregated_target}
 
 
+@dataclass(frozen=True)
+class Distro:
+    """A distribution: how its os-release IDs, advisory namespace and purls are read.
+
+    ``family`` is ``OSInfo.family`` (what analyzers and SBOM readers make of ``os_ids``);
+    "" for an OSV ecosystem whose versions we only compare (no OS maps to it)."""
+
+    family: str
+    type: PackageType | None  # purl type of its packages (deb, apk, rpm); None: not ours to say
+    os_ids: tuple[str, ...] = ()  # os-release IDs mapped to ``family``
+    namespace: str = ""  # advisory namespace prefix OS packages are matched in; "" = not matched
+    parts: int = 1  # release components the namespace keeps ("Debian:12" 1, "Ubuntu:22.04" 2); 0 = rolling
+    scheme: str = ""  # version scheme of its OSV ecosystems
+    osv_names: tuple[str, ...] = ()  # further OSV ecosystem prefixes using ``scheme``
+    aliases: tuple[str, ...] = ()  # other family spellings matched in ``namespace``
+    purl_namespaces: tuple[str, ...] = ()  # purl namespaces naming it where they differ from ``os_ids[0]``
+    source_named: bool = False  # its advisories name the source package, not the binary
+    fetched: bool = False  # ``db update`` fetches its OSV ecosystem by default
+
+
+_DEB, _APK, _RPM = PackageType.DEB, PackageType.APK, PackageType.RPM
+DISTROS: tuple[Distro, ...] = (
+    Distro("debian", _DEB, ("debian",), "Debian", 1, "deb", source_named=True, fetched=True),
+    Distro("ubuntu", _DEB, ("ubuntu",), "Ubuntu", 2, "deb", source_named=True, fetched=True),
+    Distro("alpine", _APK, ("alpine",), "Alpine", 2, "apk", source_named=True, fetched=True),
+    Distro("alma", _RPM, ("almalinux",), "AlmaLinux", 1, "rpm", aliases=("almalinux",), purl_namespaces=("alma",),
+           fetched=True),
+    Distro("rocky", _RPM, ("rocky",), "Rocky Linux", 1, "rpm", fetched=True),
+    Distro("redhat", _RPM, ("rhel",), "Red Hat", 1, "rpm", purl_namespaces=("redhat",)),
+    Distro("centos", _RPM, ("centos",), "Red Hat", 1, "rpm", ("CentOS",)),
+    Distro("oracle", _RPM, ("ol",), "Oracle Linux", 1, "rpm", purl_namespaces=("oracle",)),
+    Distro("amazon", _RPM, ("amzn",), "Amazon Linux", 1, "rpm", purl_namespaces=("amazon",)),  # stream: namespace
+    Distro("fedora", _RPM, ("fedora",), "Fedora", 1, "rpm"),
+    Distro("photon", _RPM, ("photon",), "Photon OS", 1, "rpm", source_named=True),
+    Distro("cbl-mariner", _RPM, ("mariner",), "Mariner", 2, "rpm", ("CBL-Mariner",), aliases=("mariner",)),
+    Distro("azurelinux", _RPM, ("azurelinux",), "Azure Linux", 2, "rpm"),
+    # major.minor = service pack: "SUSE:15.5" (db/suse_namespaces.py)
+    Distro("suse linux enterprise server", _RPM, ("sles",), "SUSE", 2, "rpm", aliases=("sles",),
+           purl_namespaces=("suse",), fetched=True),
+    Distro("slem", _RPM, ("sle-micro", "sl-micro", "sle-micro-rancher"), "SUSE:Micro", 2, "rpm"),  # "SUSE:Micro:5.4"
+    Distro("opensuse-leap", _RPM, ("opensuse-leap", "opensuse"), "openSUSE", 2, "rpm",  # Leap 42: bare "opensuse"
+           aliases=("opensuse.leap",), fetched=True),
+    Distro("opensuse-tumbleweed", _RPM, ("opensuse-tumbleweed",), "openSUSE:Tumbleweed", 0, "rpm"),
+    Distro("wolfi", _APK, ("wolfi",), "Wolfi", 0, "apk", source_named=True),
+    Distro("chainguard", _APK, ("chainguard",), "Chainguard", 0, "apk", source_named=True),
+    Distro("minimos", _APK, ("minimos",), scheme="apk", osv_names=("MinimOS",)),  # detected, not matched
+    Distro("echo", None, ("echo",)),
+    Distro("coreos", None, ("coreos",)),
+    Distro("activestate", None, ("activestate",)),
+    Distro("bottlerocket", None, ("bottlerocket",)),  # detected only
+    Distro("", _RPM, scheme="rpm", osv_names=("Mageia", "openEuler")),  # OSV ecosystems only
+)
+
+
+def _prefix(namespace: str) -> str:
+    return namespace.partition(":")[0]
+
+
+def os_release_families() -> dict[str, str]:
+    """os-release ID -> ``OSInfo.family`` ("rhel" -> "redhat")."""
+    return {os_id: d.family for d in DISTROS for os_id in d.os_ids}
+
+
+def distro_namespaces() -> dict[str, tuple[str, int]]:
+    """``OSInfo.family`` (and its aliases) -> (advisory namespace prefix, release parts it keeps)."""
+    return {family: (d.namespace, d.parts) for d in DISTROS if d.namespace for family in (d.family, *d.aliases)}
+
+
+def distro_schemes() -> dict[str, str]:
+    """OS package type and distro OSV ecosystem prefix -> version scheme name."""
+    out = {str(e.type): e.scheme for e in ECOSYSTEMS if e.kind is Kind.OS and e.scheme}
+    for d in DISTROS:
+        for name in (_prefix(d.namespace), *d.osv_names):
+            if name and d.scheme:
+                out[name] = d.scheme
+    return out
+
+
+def source_named_namespaces(package_type: str) -> frozenset[str]:
+    """Namespace prefixes whose advisories name the source package of ``package_type``."""
+    return frozenset(_prefix(d.namespace) for d in DISTROS if d.source_named and d.type == package_type)
+
+
+def fetched_distros() -> tuple[str, ...]:
+    """The distro OSV ecosystems ``db update`` fetches by default, in record order."""
+    return tuple(d.namespace for d in DISTROS if d.fetched)
+
+
+def purl_namespace_ids() -> dict[str, str]:
+    """OS purl namespace -> os-release ID, where they differ ("redhat" -> "rhel")."""
+    return {ns: d.os_ids[0] for d in DISTROS for ns in d.purl_namespaces}
+
+
 _PEP503_SEPARATORS = re.compile(r"[-_.]+")
 
 
@@ -173,6 +271,7 @@ def result_type_packages() -> dict[str, str]:
     return {rtype: str(e.type) for e in _languages() for rtype in e.result_types}
 
 
-__all__ = ["BY_TYPE", "ECOSYSTEMS", "Ecosystem", "Kind", "PackageType", "Severity", "Status", "aggregated_results",
-           "language_namespaces", "language_schemes", "matched_os_types", "os_types", "pep503", "per_file_results",
-           "result_type_packages"]
+__all__ = ["BY_TYPE", "DISTROS", "ECOSYSTEMS", "Distro", "Ecosystem", "Kind", "PackageType", "Severity", "Status",
+           "aggregated_results", "distro_namespaces", "distro_schemes", "fetched_distros", "language_namespaces",
+           "language_schemes", "matched_os_types", "os_release_families", "os_types", "pep503", "per_file_results",
+           "purl_namespace_ids", "result_type_packages", "source_named_namespaces"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from layerscan.ecosystems import language_namespaces, matched_os_types, pep503
+from layerscan.ecosystems import (distro_namespaces, language_namespaces, matched_os_types, pep503,
+                                  source_named_namespaces)
 from layerscan.model import OSInfo, Package
 from layerscan.model.package import OS_TYPES
 
@@ -16,36 +17,13 @@ from layerscan.model.package import OS_TYPES
 LANGUAGE_NAMESPACES: dict[str, str] = language_namespaces()
 _DISTRO_MATCHED = matched_os_types()  # deb, apk, rpm: OS types with a version scheme
 
-# OS family -> (OSV ecosystem name, how many release components identify the stream)
-_OS_ECOSYSTEMS = {
-    "debian": ("Debian", 1),
-    "ubuntu": ("Ubuntu", 2),
-    "alpine": ("Alpine", 2),
-    "alma": ("AlmaLinux", 1),
-    "almalinux": ("AlmaLinux", 1),
-    "rocky": ("Rocky Linux", 1),
-    "redhat": ("Red Hat", 1),
-    "centos": ("Red Hat", 1),
-    "oracle": ("Oracle Linux", 1),
-    "amazon": ("Amazon Linux", 1),
-    "fedora": ("Fedora", 1),
-    "photon": ("Photon OS", 1),
-    "cbl-mariner": ("Mariner", 2),
-    "mariner": ("Mariner", 2),  # the os-release ID (analyzers map it to cbl-mariner)
-    "azurelinux": ("Azure Linux", 2),
-    "opensuse-leap": ("openSUSE", 2),
-    "opensuse.leap": ("openSUSE", 2),
-    "opensuse-tumbleweed": ("openSUSE:Tumbleweed", 0),
-    "suse linux enterprise server": ("SUSE", 2),  # major.minor = service pack: "SUSE:15.5" (db/suse_namespaces.py)
-    "sles": ("SUSE", 2),
-    "slem": ("SUSE:Micro", 2),  # SLE Micro / SL Micro: "SUSE:Micro:5.4"
-    "wolfi": ("Wolfi", 0),
-    "chainguard": ("Chainguard", 0),
-}
+# OS family -> (advisory namespace prefix, how many release components identify the stream),
+# from the distribution records (layerscan.ecosystems.DISTROS)
+_OS_ECOSYSTEMS = distro_namespaces()
 
 
-# ecosystems whose OS advisories name the source package (spec), not the binary rpm
-_SOURCE_NAMED_RPM = frozenset({"Photon OS"})
+# ecosystems whose OS advisories name the source package (spec), not the binary rpm (Photon OS)
+_SOURCE_NAMED_RPM = source_named_namespaces("rpm")
 _AMAZON_STREAMS = ("2", "2022", "2023")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from layerscan.ecosystems import os_release_families
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -31,36 +33,9 @@ class OSInfo:
     eosl: bool = False
 
 
-# os-release ID -> OSInfo.family (analyzers.os.release reads os-release files; SBOM readers map OS names)
-OS_RELEASE_FAMILIES: Mapping[str, str] = {
-    "alpine": "alpine",
-    "debian": "debian",
-    "ubuntu": "ubuntu",
-    "rhel": "redhat",
-    "centos": "centos",
-    "rocky": "rocky",
-    "almalinux": "alma",
-    "ol": "oracle",
-    "amzn": "amazon",
-    "fedora": "fedora",
-    "photon": "photon",
-    "mariner": "cbl-mariner",
-    "azurelinux": "azurelinux",
-    "opensuse-tumbleweed": "opensuse-tumbleweed",
-    "opensuse-leap": "opensuse-leap",
-    "opensuse": "opensuse-leap",  # Leap 42 used the bare id
-    "sles": "suse linux enterprise server",
-    "sle-micro": "slem",
-    "sl-micro": "slem",
-    "sle-micro-rancher": "slem",
-    "wolfi": "wolfi",
-    "chainguard": "chainguard",
-    "echo": "echo",
-    "minimos": "minimos",
-    "coreos": "coreos",
-    "activestate": "activestate",
-    "bottlerocket": "bottlerocket",
-}
+# os-release ID -> OSInfo.family (analyzers.os.release reads os-release files; SBOM readers map OS names),
+# from the distribution records (layerscan.ecosystems.DISTROS)
+OS_RELEASE_FAMILIES: Mapping[str, str] = os_release_families()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from layerscan.ecosystems import language_schemes
+from layerscan.ecosystems import distro_schemes, language_schemes
 from layerscan.versions.base import InvalidVersion, VersionScheme
 
 # scheme name -> "module:Class"
@@ -22,15 +22,10 @@ _SCHEMES: dict[str, str] = {
     "composer": "layerscan.versions.composer:ComposerScheme",
 }
 
-# package type / OSV ecosystem prefix -> scheme name
+# package type / OSV ecosystem prefix -> scheme name, from the records in layerscan.ecosystems
 ECOSYSTEM_SCHEME: dict[str, str] = {
-    "deb": "deb", "Debian": "deb", "Ubuntu": "deb",
-    "apk": "apk", "Alpine": "apk", "Wolfi": "apk", "Chainguard": "apk",
-    "rpm": "rpm", "AlmaLinux": "rpm", "Rocky Linux": "rpm", "Red Hat": "rpm", "openSUSE": "rpm", "SUSE": "rpm",
-    "Mageia": "rpm", "Amazon Linux": "rpm", "Oracle Linux": "rpm", "Fedora": "rpm", "CentOS": "rpm",
-    "Photon OS": "rpm", "Azure Linux": "rpm", "CBL-Mariner": "rpm", "Mariner": "rpm", "openEuler": "rpm",
-    "MinimOS": "apk",
-    **language_schemes(),  # pypi/PyPI -> pep440, ...: from the ecosystem records (layerscan.ecosystems)
+    **distro_schemes(),  # deb/Debian/Ubuntu -> deb, ...: the OS types and the distributions (DISTROS)
+    **language_schemes(),  # pypi/PyPI -> pep440, ...: the language records (ECOSYSTEMS)
 }
 
 _cache: dict[str, VersionScheme] = {}

@@ -28,6 +28,7 @@ from layerscan.db.feeds.osv_distro import distro_advisories
 from layerscan.db.feeds.source import BuildInput, FetchOptions, FetchPlan, Source, Step, keep_or_fail
 from layerscan.db.namespaces import normalise_namespace
 from layerscan.db.store import STATE_PREFIX
+from layerscan.ecosystems import fetched_distros
 from layerscan.errors import FeedError
 from layerscan.model import CVSS, Advisory, Affected, Range, Severity
 
@@ -43,7 +44,7 @@ MAX_AFFECTED = 50_000
 DEFAULT_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 DEFAULT_ECOSYSTEMS = (  # what ``db update`` fetches unless --ecosystems says otherwise
     "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems", "Packagist", "NuGet", "Pub", "Hex",
-    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "SUSE", "openSUSE", "Bitnami", "GitHub Actions",
+    *fetched_distros(), "Bitnami", "GitHub Actions",  # the distributions: Distro.fetched (layerscan.ecosystems)
 )
 FULL_RESYNC_THRESHOLD = 5000  # more changed records than this: download all.zip again
 

@@ -17,26 +17,18 @@ from dataclasses import dataclass
 
 from packageurl import PackageURL
 
+from layerscan.ecosystems import purl_namespace_ids
 from layerscan.model import OSInfo
 from layerscan.model.image import OS_RELEASE_FAMILIES
 
-# purl type -> Package.type (identity where not listed).
-_TYPES: Mapping[str, str] = {
-    "deb": "deb", "apk": "apk", "rpm": "rpm", "alpm": "alpm", "opkg": "opkg",
-    "pypi": "pypi", "npm": "npm", "maven": "maven", "golang": "golang", "cargo": "cargo",
-    "gem": "gem", "composer": "composer", "nuget": "nuget", "conda": "conda",
-    "hex": "hex", "pub": "pub", "swift": "swift", "cocoapods": "cocoapods", "conan": "conan",
-    "bitnami": "bitnami", "hackage": "hackage", "cran": "cran", "github": "github",
-}
 # purl types that name the scanned artifact itself, never a package in it.
 ARTIFACT_TYPES = frozenset({"oci", "docker"})
 # Types whose name carries the namespace, and the separator we use.
 _QUALIFIED: Mapping[str, str] = {"maven": ":", "npm": "/", "golang": "/", "composer": "/",
                                  "swift": "/", "github": "/", "conan": "/"}
 _EPOCH_TYPES = frozenset({"deb", "rpm"})
-# purl namespace of an OS package -> os-release ID, where they differ.
-_NAMESPACE_IDS: Mapping[str, str] = {"redhat": "rhel", "amazon": "amzn", "oracle": "ol",
-                                     "suse": "sles", "alma": "almalinux"}
+# purl namespace of an OS package -> os-release ID, where they differ (Distro.purl_namespaces).
+_NAMESPACE_IDS: Mapping[str, str] = purl_namespace_ids()
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,9 @@ def parse_purl(text: str) -> PackageURL | None:
 
 
 def package_type(purl_type: str) -> str:
-    return _TYPES.get(purl_type.lower(), purl_type.lower())
+    """``Package.type`` of a purl type: the purl type itself, lower-cased (``PackageType`` values
+    are purl types; others, "alpm", "cocoapods", pass through as they are)."""
+    return purl_type.lower()
 
 
 def qualified_name(purl: PackageURL) -> str:
