@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from layerscan.cachedir import private_dir
 from layerscan.db import schema
 from layerscan.db.build import BuildInput, BuildResult, build_database, utc_now
 from layerscan.db.feeds.baseindex import canonical_repo, dump
@@ -225,7 +226,7 @@ def _write(db: Path, runs: Iterable[RepoRun], previous: list[IndexEntry], freshn
     for e in [*previous, *(e for r in runs for e in r.entries)]:
         if e.repo in repos:
             merged[(e.repo, e.tag, e.digest, e.platform)] = e
-    db.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(db.parent)
     with tempfile.TemporaryDirectory(dir=db.parent, prefix=".index-") as tmp:
         path = Path(tmp) / "base-index.jsonl"
         path.write_text(dump(sorted(merged.values(), key=lambda e: (e.repo, e.tag, e.first_seen, e.platform))))
