@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from layerscan.analyzers.os.apk import ApkAnalyzer, parse
+from layerscan.analyzers.base import AnalysisResult
+from layerscan.analyzers.os.apk import DB_PATH, ApkAnalyzer
 from os_analyzer_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
 
 
@@ -27,6 +28,10 @@ def test_corpus_apk(corpus: Path, case: str) -> None:
     assert len(records) - len(packages) == len(unknowns)
 
 
+def _analyze(data: bytes) -> AnalysisResult:
+    return ApkAnalyzer().analyze(DB_PATH, data)
+
+
 def test_installed_files_follow_f_and_r_lines(corpus: Path) -> None:
     case_dir, _ = load_case(corpus, "apk", "trivy-apk-happy-path")
     data = (case_dir / "lib/apk/db/installed").read_bytes()
@@ -38,13 +43,13 @@ def test_installed_files_follow_f_and_r_lines(corpus: Path) -> None:
             directory = line[2:]
         elif line.startswith("R:"):
             expected_files.append(f"{directory}/{line[2:]}" if directory else line[2:])
-    musl = next(p for p in parse(data).packages if p.name == "musl")
+    musl = next(p for p in _analyze(data).packages if p.name == "musl")
     assert musl.installed_files == tuple(expected_files)
     assert musl.licenses == ("MIT",)
 
 
 def test_origin_missing_defaults_to_name_and_crlf() -> None:
-    result = parse(b"P:busybox\r\nV:1.36.1-r15\r\nA:aarch64\r\n\r\nP:nover\r\n")
+    result = _analyze(b"P:busybox\r\nV:1.36.1-r15\r\nA:aarch64\r\n\r\nP:nover\r\n")
     assert [(p.name, p.src_name, p.version, p.arch) for p in result.packages] == [
         ("busybox", "busybox", "1.36.1-r15", "aarch64")
     ]
@@ -54,7 +59,7 @@ def test_origin_missing_defaults_to_name_and_crlf() -> None:
 def test_hostile_inputs_never_raise() -> None:
     rng = random.Random(7)
     for blob in (bytes(rng.getrandbits(8) for _ in range(20000)), b"R:x\n" * 10000, b"P:a\nV:1\n" + b"garbage\n" * 100):
-        result = parse(blob)
+        result = _analyze(blob)
         assert len(result.unknowns) <= 50
         assert all(p.name and p.version for p in result.packages)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS
-from layerscan.analyzers.conda import environment, meta
+from layerscan.analyzers.conda.environment import CondaEnvironmentAnalyzer
+from layerscan.analyzers.conda.meta import CondaMetaAnalyzer
 
 CONDA = CORPUS / "fixtures" / "conda"
 CASES = sorted(p.name for p in CONDA.iterdir()) if CONDA.is_dir() else []
@@ -20,8 +21,8 @@ def test_corpus_case(corpus: Path, case: str) -> None:
     expected = json.loads((case_dir / "expected.json").read_text())
     got = set()
     for rel in expected["inputs"]:
-        module = meta if rel.endswith(".json") else environment
-        result = module.parse(rel, (case_dir / rel).read_bytes())
+        analyzer = CondaMetaAnalyzer() if rel.endswith(".json") else CondaEnvironmentAnalyzer()
+        result = analyzer.analyze(rel, (case_dir / rel).read_bytes())
         assert not result.unknowns
         got |= {(p.name, p.version) for p in result.packages if not p.version_unknown_reason}
     assert got == {(p["name"], p["version"]) for p in expected["packages"]}
@@ -29,7 +30,7 @@ def test_corpus_case(corpus: Path, case: str) -> None:
 
 def test_environment_inexact_specs_are_listed_unmatched() -> None:
     data = b"dependencies:\n  - libblas>=3.9\n  - numpy=1.26.*\n  - zlib 1.2.13 h5eee18b_0\n  - pip:\n    - Flask_Login[extra]\n"
-    pkgs = {p.name: p for p in environment.parse("environment.yml", data).packages}
+    pkgs = {p.name: p for p in CondaEnvironmentAnalyzer().analyze("environment.yml", data).packages}
     assert pkgs["zlib"].version == "1.2.13" and pkgs["zlib"].purl == "pkg:conda/zlib@1.2.13"
     for name in ("libblas", "numpy", "flask-login"):
         assert not pkgs[name].matchable and pkgs[name].version_unknown_reason
@@ -38,17 +39,17 @@ def test_environment_inexact_specs_are_listed_unmatched() -> None:
 
 @pytest.mark.parametrize("data", [b"{", b"[1,2]", b'{"name": "x"}', b"\xff\xfe\x00"])
 def test_bad_meta_is_unknown(data: bytes) -> None:
-    result = meta.parse("opt/conda/conda-meta/x.json", data)
+    result = CondaMetaAnalyzer().analyze("opt/conda/conda-meta/x.json", data)
     assert not result.packages and result.unknowns
 
 
 @pytest.mark.parametrize("data", [b"a: [", b"- 1\n- 2\n", b"dependencies: 3\n", b"a: &x [*x]\n"])
 def test_bad_environment_is_unknown(data: bytes) -> None:
-    result = environment.parse("environment.yml", data)
+    result = CondaEnvironmentAnalyzer().analyze("environment.yml", data)
     assert not result.packages and result.unknowns
 
 
 def test_wants() -> None:
-    assert meta.CondaMetaAnalyzer().wants("opt/conda/envs/app/conda-meta/numpy-1.26.4-py311_0.json", 0o644, 10)
-    assert not meta.CondaMetaAnalyzer().wants("opt/conda/pkgs/numpy/info/index.json", 0o644, 10)
-    assert environment.CondaEnvironmentAnalyzer().wants("src/environment.yml", 0o644, 10)
+    assert CondaMetaAnalyzer().wants("opt/conda/envs/app/conda-meta/numpy-1.26.4-py311_0.json", 0o644, 10)
+    assert not CondaMetaAnalyzer().wants("opt/conda/pkgs/numpy/info/index.json", 0o644, 10)
+    assert CondaEnvironmentAnalyzer().wants("src/environment.yml", 0o644, 10)

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from layerscan.analyzers.os.dpkg import STATUS_D, DpkgAnalyzer, drop_directories, parse, parse_file_list
+from layerscan.analyzers.base import AnalysisResult
+from layerscan.analyzers.os.dpkg import STATUS_D, DpkgAnalyzer, drop_directories, parse_file_list
 from layerscan.model import Package
 from os_analyzer_helpers import assert_package, case_files, corpus_cases, find, load_case, run_analyzer
+
+
+def _analyze(data: bytes) -> AnalysisResult:
+    return DpkgAnalyzer().analyze("var/lib/dpkg/status", data)
+
 
 def _inputs(case_dir: Path, expected: dict) -> list[tuple[str, Path]]:
     """Input files at the path a scanner finds them. One scalibr case stores a
@@ -48,7 +54,7 @@ def test_md5sums_give_owned_files(corpus: Path) -> None:
 def test_debian9_stretch_whole_status(corpus: Path) -> None:
     status = corpus / "fixtures/deb/real-debian9-stretch-image/var/lib/dpkg/status"
     data = status.read_bytes()
-    result = parse(data)
+    result = _analyze(data)
     installed = len(re.findall(rb"^Status: \S+ \S+ installed$", data, flags=re.M))
     assert installed == 492
     assert len(result.packages) == installed
@@ -100,7 +106,7 @@ Version: 1:5.#
 
 
 def test_status_fields_crlf_and_damage() -> None:
-    result = parse(STATUS)
+    result = _analyze(STATUS)
     by_name = {p.name: p for p in result.packages}
     assert set(by_name) == {"libc6", "bsdutils", "broken"}
     libc = by_name["libc6"]
@@ -157,7 +163,7 @@ def test_hostile_inputs_never_raise() -> None:
         STATUS[: len(STATUS) // 2],
     ]
     for blob in blobs:
-        result = parse(blob)
+        result = _analyze(blob)
         assert len(result.unknowns) <= 50
         assert all(isinstance(p, Package) and p.name and p.version for p in result.packages)
     files = parse_file_list(bytes(rng.getrandbits(8) for _ in range(5000)))

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CORPUS
 from conftest_paths import corpus_params
+from layerscan.analyzers.base import AnalysisResult
 from layerscan.analyzers.golang import buildinfo, gomod, vendor_modules
 from layerscan.model import Package
 
@@ -24,19 +25,29 @@ XFAIL = {
 }
 
 
+def _gomod(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult:
+    """The pure go.mod parser (with the go.sum the analyzer does not read) run through the analyzer."""
+    return gomod.GoModAnalyzer().run_parser(path, lambda: gomod.parse(data, go_sum))
+
+
+def _buildinfo(path: str, data: bytes) -> AnalysisResult:
+    """The pure build-info parser run through the analyzer (without its executable sniff)."""
+    return buildinfo.GoBinaryAnalyzer().run_parser(path, lambda: buildinfo.parse(data))
+
+
 def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
     packages: list[Package] = []
     for rel in inputs:
         data = (case_dir / rel).read_bytes()
         if rel.endswith("go.mod"):
             go_sum = case_dir / "go.sum"
-            result = gomod.parse(rel, data, go_sum.read_bytes() if go_sum.exists() else None)
+            result = _gomod(rel, data, go_sum.read_bytes() if go_sum.exists() else None)
         elif rel.endswith(("go.sum", "LICENSE")):
             continue
         elif rel.endswith("modules.txt"):
             result = vendor_modules.VendorModulesAnalyzer().analyze("vendor/modules.txt", data)
         else:
-            result = buildinfo.parse(rel, data)
+            result = _buildinfo(rel, data)
         assert not result.unknowns, result.unknowns
         packages.extend(result.packages)
     return packages
@@ -103,7 +114,7 @@ def test_inline_buildinfo_with_replace() -> None:
         "dep\tgolang.org/x/net\tv0.1.0\th1:y=", "=>\texample.com/fork/net\tv0.1.5\th1:z=",
         "dep\tgithub.com/pkg/errors\tv0.9.1\th1:w=",
     ])
-    result = buildinfo.parse("app", _inline_buildinfo("go1.21.1 X:boringcrypto", modinfo))
+    result = _buildinfo("app", _inline_buildinfo("go1.21.1 X:boringcrypto", modinfo))
     got = {(p.name, p.version, p.is_application) for p in result.packages}
     assert got == {
         ("example.com/app", "v1.4.0", False), ("stdlib", "v1.21.1", False),
@@ -119,7 +130,7 @@ def test_inline_buildinfo_with_replace() -> None:
     b"MZ" + b"\0" * 62 + buildinfo.MAGIC + bytes([4, 0]) + b"\x10" * 16,
 ])
 def test_hostile_buildinfo_is_unknown(blob: bytes) -> None:
-    result = buildinfo.parse("bad", blob)
+    result = _buildinfo("bad", blob)
     assert not result.packages
     assert result.unknowns and "Go build info unreadable" in result.unknowns[0].reason
 
@@ -145,7 +156,7 @@ replace github.com/a/one v1.0.0 => github.com/fork/one v1.0.1
 replace github.com/c/three => ../three
 replace broken =>
 """
-    result = gomod.parse("go.mod", text)
+    result = _gomod("go.mod", text)
     got = {(p.name, p.version, p.indirect, p.is_application) for p in result.packages}
     assert got == {
         ("example.com/app", "", False, True), ("github.com/fork/one", "v1.0.1", False, False),
@@ -162,10 +173,10 @@ def test_gomod_toolchain_and_missing_go_directive() -> None:
     text = b"module example.com/old\nrequire github.com/a/one v1.0.0\n"
     go_sum = (b"github.com/a/one v1.0.0 h1:x=\ngithub.com/a/one v1.0.0/go.mod h1:y=\n"
               b"github.com/z/dep v0.2.0 h1:z=\ngithub.com/z/dep v0.2.0/go.mod h1:w=\n")
-    result = gomod.parse("go.mod", text, go_sum)
+    result = _gomod("go.mod", text, go_sum)
     assert {(p.name, p.version, p.indirect) for p in result.packages if not p.is_application} == {
         ("github.com/a/one", "v1.0.0", False), ("github.com/z/dep", "v0.2.0", True)}
-    modern = gomod.parse("go.mod", b"module m\ngo 1.21.0\ntoolchain go1.22.4+auto\nrequire x.example/y v1.0.0\n", go_sum)
+    modern = _gomod("go.mod", b"module m\ngo 1.21.0\ntoolchain go1.22.4+auto\nrequire x.example/y v1.0.0\n", go_sum)
     assert [(p.name, p.version) for p in modern.packages if not p.is_application] == [("x.example/y", "v1.0.0")]
     assert modern.unknowns == ()
 

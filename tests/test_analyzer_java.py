@@ -14,8 +14,10 @@ import pytest
 from conftest import CORPUS
 from conftest_paths import corpus_params
 from layerscan.analyzers.base import AnalysisResult
-from layerscan.analyzers.java import archive, gradle_lock, gradle_verification, pom, sbt_lock
+from layerscan.analyzers.java import archive, gradle_lock, sbt_lock
 from layerscan.analyzers.java.gradle_lock import GradleLockAnalyzer
+from layerscan.analyzers.java.gradle_verification import GradleVerificationAnalyzer
+from layerscan.analyzers.java.pom import PomAnalyzer
 from layerscan.analyzers.java.sbt_lock import SbtLockAnalyzer
 from layerscan.model import Package
 
@@ -55,8 +57,8 @@ def _run(case_dir: Path, rel: str) -> AnalysisResult:
     if name == "gradle.lockfile":
         return GradleLockAnalyzer().analyze(rel, data)
     if name == "verification-metadata.xml":
-        return gradle_verification.parse(rel, data)
-    return pom.parse(rel, data)
+        return GradleVerificationAnalyzer().analyze(rel, data)
+    return PomAnalyzer().analyze(rel, data)
 
 
 def _normalise(peer: str, pkgs: list[Package]) -> set[tuple[str, str]]:
@@ -178,16 +180,16 @@ def test_garbage_archive_is_unknown(junk: bytes) -> None:
 def test_pom_entities_and_dtd_are_refused() -> None:
     laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
               b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><project><version>&lol2;</version></project>')
-    result = pom.parse("pom.xml", laughs)
+    result = PomAnalyzer().analyze("pom.xml", laughs)
     assert not result.packages and result.unknowns
-    assert pom.parse("pom.xml", b"<project><dependencies>").unknowns
+    assert PomAnalyzer().analyze("pom.xml", b"<project><dependencies>").unknowns
 
 
 def test_pom_property_cycle_is_bounded() -> None:
     text = (b"<project><properties><a>${b}</a><b>${a}</b></properties><dependencies><dependency>"
             b"<groupId>g</groupId><artifactId>x</artifactId><version>${a}</version>"
             b"</dependency></dependencies></project>")
-    (pkg,) = pom.parse("pom.xml", text).packages
+    (pkg,) = PomAnalyzer().analyze("pom.xml", text).packages
     assert pkg.version == "" and "unresolved" in pkg.version_unknown_reason and not pkg.matchable
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packageurl import PackageURL
 
-from layerscan.analyzers.os.rpm import RpmAnalyzer, parse, split_source_rpm
+from layerscan.analyzers.os.rpm import RpmAnalyzer, split_source_rpm
 from layerscan.analyzers.os.rpm import header as tags
 from layerscan.analyzers.os.rpm.header import HeaderError, parse_header
 from layerscan.analyzers.os.rpm.package import header_package
@@ -179,20 +179,20 @@ def _check_built(result_packages: tuple[Package, ...]) -> None:
 
 
 def test_built_ndb() -> None:
-    result = parse(build_ndb(BLOBS), "usr/lib/sysimage/rpm/Packages.db")
+    result = RpmAnalyzer().analyze("usr/lib/sysimage/rpm/Packages.db", build_ndb(BLOBS))
     assert not result.unknowns
     _check_built(result.packages)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
 def test_built_bdb(order: str) -> None:
-    result = parse(build_bdb(BLOBS, order), "var/lib/rpm/Packages")
+    result = RpmAnalyzer().analyze("var/lib/rpm/Packages", build_bdb(BLOBS, order))
     assert not result.unknowns
     _check_built(result.packages)
 
 
 def test_built_sqlite_in_wal_mode(tmp_path: Path) -> None:
-    result = parse(build_sqlite(tmp_path, BLOBS), "var/lib/rpm/rpmdb.sqlite")
+    result = RpmAnalyzer().analyze("var/lib/rpm/rpmdb.sqlite", build_sqlite(tmp_path, BLOBS))
     assert not result.unknowns
     _check_built(result.packages)
 
@@ -216,7 +216,7 @@ def test_split_source_rpm(source_rpm: str, expected: tuple[str, str, str] | None
 
 def test_truncated_header_is_an_unknown_and_others_are_kept() -> None:
     blobs = [BLOBS[0][: len(BLOBS[0]) // 2], BLOBS[1]]
-    result = parse(build_ndb(blobs), "usr/lib/sysimage/rpm/Packages.db")
+    result = RpmAnalyzer().analyze("usr/lib/sysimage/rpm/Packages.db", build_ndb(blobs))
     assert [p.name for p in result.packages] == ["bash"]
     assert len(result.unknowns) == 1 and "truncated" in result.unknowns[0].reason
 
@@ -243,7 +243,7 @@ def test_bdb_overflow_loop_is_detected() -> None:
     last = len(data) // PAGE - 1
     struct.pack_into("<I", data, last * PAGE + 16, 2)
     struct.pack_into("<I", data, PAGE + PAGE - 5 - 12 + 8, len(data) - 1)
-    result = parse(bytes(data), "var/lib/rpm/Packages")
+    result = RpmAnalyzer().analyze("var/lib/rpm/Packages", bytes(data))
     assert not result.packages
     assert "loops" in result.unknowns[0].reason
 
@@ -252,14 +252,14 @@ def test_bdb_page_numbers_outside_the_file() -> None:
     data = bytearray(build_bdb(BLOBS[:1]))
     struct.pack_into("<I", data, 32, 0xFFFFFFFF)  # last_pgno far beyond the file
     struct.pack_into("<I", data, PAGE + PAGE - 5 - 12 + 4, 10**6)  # overflow page beyond the file
-    result = parse(bytes(data), "var/lib/rpm/Packages")
+    result = RpmAnalyzer().analyze("var/lib/rpm/Packages", bytes(data))
     assert not result.packages and "outside the file" in result.unknowns[0].reason
 
 
 def test_ndb_slot_outside_the_file() -> None:
     data = bytearray(build_ndb(BLOBS[:2]))
     struct.pack_into("<I", data, 32 + 8, 10**8)  # first slot's block offset
-    result = parse(bytes(data), "usr/lib/sysimage/rpm/Packages.db")
+    result = RpmAnalyzer().analyze("usr/lib/sysimage/rpm/Packages.db", bytes(data))
     assert len(result.unknowns) == 1 and "outside the file" in result.unknowns[0].reason
 
 
@@ -273,7 +273,7 @@ def test_random_and_corrupted_databases_never_raise(tmp_path: Path) -> None:
                 damaged[rng.randrange(len(damaged))] = rng.getrandbits(8)
             samples.append(bytes(damaged))
     for sample in samples:
-        result = parse(sample, "var/lib/rpm/Packages")
+        result = RpmAnalyzer().analyze("var/lib/rpm/Packages", sample)
         assert len(result.unknowns) <= 50
         assert all(p.name and p.version for p in result.packages)
 

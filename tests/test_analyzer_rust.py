@@ -12,11 +12,23 @@ import pytest
 from conftest import CORPUS
 from conftest_paths import corpus_params
 from layerscan.analyzers.binfmt import open_executable
-from layerscan.analyzers.rust import auditable, cargo_lock
+from layerscan.analyzers.base import AnalysisResult
+from layerscan.analyzers.rust import auditable
+from layerscan.analyzers.rust.auditable import RustBinaryAnalyzer
+from layerscan.analyzers.rust.cargo_lock import CargoLockAnalyzer
 from layerscan.model import Package
 
 CARGO = CORPUS / "fixtures" / "cargo"
 CASES = sorted(p.name for p in CARGO.iterdir()) if CARGO.is_dir() else []
+
+def _audit(path: str, data: bytes, max_json: int = auditable.MAX_JSON) -> AnalysisResult:
+    """The pure parser run through the analyzer (without its ELF/PE/Mach-O sniff, so damage shows)."""
+    return RustBinaryAnalyzer().run_parser(path, lambda: auditable.parse(data, max_json))
+
+
+def _cargo_lock(data: bytes) -> AnalysisResult:
+    return CargoLockAnalyzer().analyze("Cargo.lock", data)
+
 
 XFAIL = {
     "trivy-cargo-happy-path":
@@ -31,7 +43,7 @@ def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
         if rel.endswith("Cargo.toml"):
             continue
         data = (case_dir / rel).read_bytes()
-        result = cargo_lock.parse(rel, data) if "Cargo.lock" in rel else auditable.parse(rel, data)
+        result = CargoLockAnalyzer().analyze(rel, data) if "Cargo.lock" in rel else _audit(rel, data)
         assert not result.unknowns, result.unknowns
         packages.extend(result.packages)
     return packages
@@ -73,7 +85,7 @@ def test_damaged_dep_section_is_unknown(corpus: Path) -> None:
         (zlib.compress(b"[1, 2, 3]"), "no 'packages' array"),
         (zlib.compress(b'{"packages": [ {"name": '), "bad JSON"),
     ]:
-        result = auditable.parse("bin", _patched(data, payload))
+        result = _audit("bin", _patched(data, payload))
         assert not result.packages and reason in result.unknowns[0].reason
 
 
@@ -83,25 +95,25 @@ def test_build_kind_crates_are_marked(corpus: Path) -> None:
         {"name": "cc", "version": "1.0.83", "kind": "build"},
     ]}
     data = _patched(_elf_binary(corpus), zlib.compress(json.dumps(doc).encode(), 9))
-    pkgs = {p.name: p for p in auditable.parse("bin", data).packages}
+    pkgs = {p.name: p for p in _audit("bin", data).packages}
     assert pkgs["app"].is_application and not pkgs["app"].dev
     assert pkgs["cc"].dev and ("cargo_kind", "build") in pkgs["cc"].extra
 
 
 def test_inflation_is_bounded(corpus: Path) -> None:
-    result = auditable.parse("bin", _elf_binary(corpus), max_json=64)
+    result = _audit("bin", _elf_binary(corpus), max_json=64)
     assert not result.packages and "inflates beyond 64 bytes" in result.unknowns[0].reason
 
 
 @pytest.mark.parametrize("cut", [6, 64, 2000, 200_000])
 def test_truncated_binary_is_unknown_or_empty(corpus: Path, cut: int) -> None:
-    result = auditable.parse("bin", _elf_binary(corpus)[:cut])
+    result = _audit("bin", _elf_binary(corpus)[:cut])
     assert not result.packages and result.unknowns
 
 
 def test_cargo_lock_bad_input() -> None:
-    assert "invalid Cargo.lock" in cargo_lock.parse("Cargo.lock", b"[[package]\nname=").unknowns[0].reason
-    assert cargo_lock.parse("Cargo.lock", b"\xff\xfe").unknowns
-    result = cargo_lock.parse("Cargo.lock", b'[[package]]\nname = "a"\n[[package]]\nname = "b"\nversion = "1.0.0"\n')
+    assert "invalid Cargo.lock" in _cargo_lock(b"[[package]\nname=").unknowns[0].reason
+    assert _cargo_lock(b"\xff\xfe").unknowns
+    result = _cargo_lock(b'[[package]]\nname = "a"\n[[package]]\nname = "b"\nversion = "1.0.0"\n')
     assert [(p.name, p.version) for p in result.packages] == [("b", "1.0.0")]
     assert "1 [[package]] entries" in result.unknowns[0].reason

@@ -106,12 +106,12 @@ def test_rpm_sqlite_real_schema_in_wal_mode_still_reads(tmp_path: Path) -> None:
 
 
 def test_rpm_sqlite_blob_past_the_length_limit_is_refused(tmp_path: Path) -> None:
-    from layerscan.analyzers.os.rpm import parse, sqlitedb
+    from layerscan.analyzers.os.rpm import RpmAnalyzer, sqlitedb
 
     data = rpmdb(tmp_path / "rpmdb.sqlite",
                  "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);"
                  f"INSERT INTO Packages (blob) VALUES (zeroblob({sqlitedb.MAX_VALUE_BYTES + 1}))")
-    result = parse(data, "var/lib/rpm/rpmdb.sqlite")
+    result = RpmAnalyzer().analyze("var/lib/rpm/rpmdb.sqlite", data)
     assert not result.packages
     assert any("too big" in u.reason for u in result.unknowns), result.unknowns
 

@@ -1,8 +1,9 @@
-"""Shared plumbing for language-package analyzers (lockfiles and installed metadata).
+"""Shared plumbing for file analyzers (lockfiles, installed metadata, package databases,
+release files, binaries).
 
-Each language module keeps a pure ``parse(data) -> Parsed`` and declares a
-small :class:`FileAnalyzer` subclass that says which file names it wants. This
-module holds what they all need:
+Each analyzer module keeps a pure ``parse(data) -> Parsed`` (given the path too when
+the format depends on it) and declares a small :class:`FileAnalyzer` subclass that
+says which files it wants. This module holds what they all need:
 
 - :class:`ParseError`: the one exception a parser raises for bad input; the
   analyzer turns it into an :class:`~layerscan.model.Unknown` with its reason.
@@ -25,7 +26,7 @@ from packageurl import PackageURL
 from layerscan import textload
 from layerscan.analyzers.base import LOCKFILE, MiB, AnalysisResult, Analyzer
 from layerscan.ecosystems import pep503 as pep503  # re-exported: the analyzers' one import line
-from layerscan.model import Package, Unknown
+from layerscan.model import OSInfo, Package, Unknown
 from layerscan.textload import as_dict as as_dict, as_list as as_list, as_str as as_str
 
 LOCKFILE_MAX = 100 * MiB
@@ -38,10 +39,16 @@ class ParseError(Exception):
 
 @dataclass(frozen=True)
 class Parsed:
-    """What a pure parser found: packages, and problems worth an Unknown each."""
+    """What a pure parser found: packages, and problems worth an Unknown each.
+
+    ``os`` (a release file's OS) and ``owned_files`` (package databases whose file
+    lists live in separate files) pass through to :class:`AnalysisResult` unchanged.
+    """
 
     packages: tuple[Package, ...] = ()
     problems: tuple[str, ...] = ()
+    os: OSInfo | None = None
+    owned_files: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 # ---------------------------------------------------------------- decoding and loading
@@ -161,10 +168,13 @@ class FileAnalyzer(Analyzer):
             return self._unknowns(path, (str(exc),))
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
             return self._unknowns(path, (f"malformed file ({type(exc).__name__}: {exc})",))
-        packages = tuple(
-            replace(p, file_path=p.file_path or path, found_by=self.name) for p in parsed.packages
+        packages = tuple(  # copied only when there is something to stamp (large package databases)
+            p if p.file_path and p.found_by == self.name else replace(p, file_path=p.file_path or path,
+                                                                       found_by=self.name)
+            for p in parsed.packages
         )
-        return AnalysisResult(packages=packages, unknowns=self._unknowns(path, parsed.problems).unknowns)
+        return AnalysisResult(packages=packages, os=parsed.os, owned_files=parsed.owned_files,
+                              unknowns=self._unknowns(path, parsed.problems).unknowns)
 
     def _unknowns(self, path: str, problems: tuple[str, ...]) -> AnalysisResult:
         kept = list(problems[:MAX_PROBLEMS])

@@ -9,10 +9,11 @@ Conda dependencies are ``name=version[=build]``, ``name==version[=build]`` or
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, MiB, spec, unknown
+from layerscan.analyzers.base import FileSpec, MiB, spec
 from layerscan.analyzers.conda.names import conda_package
-from layerscan.analyzers.langbase import pep503
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, basename, pep503
 from layerscan.model import Package
 from layerscan.textload import LoadError, parse_yaml
 
@@ -22,62 +23,61 @@ _PIP_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.\-\[\],]+?)\s*==\s*(?P<version>[^;\
 _INEXACT = re.compile(r"[*|<>,!~]")
 
 
-def _conda(path: str, spec: str) -> Package | None:
+def _conda(spec: str) -> Package | None:
     match = _SPEC_RE.match(spec.strip())
     if not match:
         name = re.match(r"[A-Za-z0-9_.\-]+", spec.strip())
-        return conda_package(name.group(0), "", file_path=path, found_by=NAME, evidence="environment.yml",
+        return conda_package(name.group(0), "", file_path="", found_by=NAME, evidence="environment.yml",
                              version_unknown_reason=f"no exact version in {spec.strip()!r}") if name else None
     version = match.group("version") or ""
     reason = ""
     if not version or _INEXACT.search(version) or version.startswith("="):
         reason = f"no exact version in {spec.strip()!r}"
         version = ""
-    return conda_package(match.group("name"), version, file_path=path, found_by=NAME,
+    return conda_package(match.group("name"), version, file_path="", found_by=NAME,
                          evidence="environment.yml", version_unknown_reason=reason)
 
 
-def _pip(path: str, spec: str) -> Package | None:
+def _pip(spec: str) -> Package | None:
     match = _PIP_RE.match(spec.strip())
     name = match.group("name").split("[")[0] if match else spec.strip().split("[")[0]
     if not name or not re.match(r"^[A-Za-z0-9_.\-]+", name):
         return None
     name = re.split(r"[<>=!~;\s]", name)[0]
     version = match.group("version") if match else ""
-    return conda_package(pep503(name), version, file_path=path, found_by=NAME,
+    return conda_package(pep503(name), version, file_path="", found_by=NAME,
                          evidence="environment.yml pip", type="pypi",
                          version_unknown_reason="" if version else f"no pinned version in {spec.strip()!r}")
 
 
-def parse(path: str, data: bytes) -> AnalysisResult:
+def parse(data: bytes) -> Parsed:
     try:
         doc = parse_yaml(data)
     except LoadError as exc:
-        return unknown(path, f"invalid environment YAML: {exc.detail}", NAME)
+        raise ParseError(f"invalid environment YAML: {exc.detail}") from None
     deps = doc.get("dependencies") if isinstance(doc, dict) else None
     if not isinstance(deps, list):
-        return unknown(path, "environment file has no 'dependencies' list", NAME)
+        raise ParseError("environment file has no 'dependencies' list")
     packages: list[Package] = []
     for dep in deps:
         if isinstance(dep, str):
-            pkg = _conda(path, dep)
+            pkg = _conda(dep)
             packages.extend([pkg] if pkg else [])
         elif isinstance(dep, dict) and isinstance(dep.get("pip"), list):
-            packages.extend(p for p in (_pip(path, s) for s in dep["pip"] if isinstance(s, str)) if p)
-    return AnalysisResult(packages=tuple(packages))
+            packages.extend(p for p in (_pip(s) for s in dep["pip"] if isinstance(s, str)) if p)
+    return Parsed(packages=tuple(packages))
 
 
-class CondaEnvironmentAnalyzer(Analyzer):
-    name = NAME
-    version = 1
-    description = "Conda environment files: conda and pip dependencies with versions"
-    result_type = "conda-environment"
-    files = spec(names=("environment.yml", "environment.yaml"))
-    modes = LOCKFILE
-    max_file_size = 8 * MiB
+class CondaEnvironmentAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "Conda environment files: conda and pip dependencies with versions"
+    result_type: ClassVar[str] = "conda-environment"
+    files: ClassVar[FileSpec] = spec(names=("environment.yml", "environment.yaml"))
+    max_file_size: ClassVar[int] = 8 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
-        return path.rsplit("/", 1)[-1] in ("environment.yml", "environment.yaml")
+    def matches(self, path: str) -> bool:
+        return basename(path) in ("environment.yml", "environment.yaml")
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        return parse(path, data)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)

@@ -15,13 +15,14 @@ Modes: all. A Go binary in a source tree (``bin/``) ships just the same.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import re
 
-from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, is_executable, MiB, spec, unknown
+from layerscan.analyzers.base import ALL_MODES, FileSpec, MiB, is_executable, spec
 from layerscan.analyzers.binfmt import BinaryFormatError, Executable, open_executable, sniff
 from layerscan.analyzers.golang.names import STDLIB, go_package, toolchain_version
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError
 from layerscan.model import Package
 
 NAME = "go-binary"
@@ -35,15 +36,15 @@ class BuildInfoError(ValueError):
     pass
 
 
-def parse(path: str, data: bytes) -> AnalysisResult:
+def parse(data: bytes) -> Parsed:
     """Pure parser. A binary without Go build info yields an empty result."""
     if MAGIC not in data:
-        return AnalysisResult()
+        return Parsed()
     try:
         go_version, modinfo = read_buildinfo(data)
     except (BuildInfoError, BinaryFormatError) as exc:
-        return unknown(path, f"Go build info unreadable: {exc}", NAME)
-    return AnalysisResult(packages=tuple(_packages(path, go_version, modinfo)))
+        raise ParseError(f"Go build info unreadable: {exc}") from None
+    return Parsed(packages=tuple(_packages(go_version, modinfo)))
 
 
 def read_buildinfo(data: bytes) -> tuple[str, str]:
@@ -114,7 +115,7 @@ def _strip_sentinels(modinfo: str) -> str:
     return modinfo
 
 
-def _packages(path: str, go_version: str, modinfo: str) -> list[Package]:
+def _packages(go_version: str, modinfo: str) -> list[Package]:
     packages: list[Package] = []
     main_path, main_version = "", ""
     lines = modinfo.splitlines()
@@ -127,17 +128,17 @@ def _packages(path: str, go_version: str, modinfo: str) -> list[Package]:
             following = lines[i + 1].split("\t") if i + 1 < len(lines) else []
             if following and following[0] == "=>" and len(following) >= 3:
                 name, version = following[1], following[2]
-            packages.append(go_package(name, version, file_path=path, found_by=NAME, evidence="go buildinfo"))
+            packages.append(go_package(name, version, file_path="", found_by=NAME, evidence="go buildinfo"))
     stdlib = toolchain_version(go_version)
     if stdlib:
-        packages.insert(0, go_package(STDLIB, stdlib, file_path=path, found_by=NAME, evidence="go buildinfo",
+        packages.insert(0, go_package(STDLIB, stdlib, file_path="", found_by=NAME, evidence="go buildinfo",
                                       extra=(("go_toolchain", go_version),)))
     if main_path:
         evidence = "go buildinfo"
         if main_version in ("", "(devel)"):
             main_version = ldflags_version(modinfo)
             evidence = "go buildinfo -ldflags -X" if main_version else evidence
-        packages.insert(0, go_package(main_path, main_version, file_path=path, found_by=NAME,
+        packages.insert(0, go_package(main_path, main_version, file_path="", found_by=NAME,
                                       evidence=evidence, is_application=not main_version))
     return packages
 
@@ -148,19 +149,20 @@ def ldflags_version(modinfo: str) -> str:
     return match.group(1).decode() if match else ""
 
 
-class GoBinaryAnalyzer(Analyzer):
-    name = NAME
-    version = 1
-    description = "Go executables: the embedded build info (main module, dependencies, toolchain)"
-    result_type = "gobinary"
-    files = spec(executables=True)
-    modes = ALL_MODES
-    max_file_size = 256 * MiB
+class GoBinaryAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "Go executables: the embedded build info (main module, dependencies, toolchain)"
+    result_type: ClassVar[str] = "gobinary"
+    files: ClassVar[FileSpec] = spec(executables=True)
+    modes: ClassVar[frozenset[str]] = ALL_MODES
+    max_file_size: ClassVar[int] = 256 * MiB
+
+    def matches(self, path: str) -> bool:
+        return False  # chosen by mode, not name (wants)
 
     def wants(self, path: str, mode: int, size: int) -> bool:
         return is_executable(mode) and size > 1024
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        if not sniff(data):
-            return AnalysisResult()
-        return parse(path, data)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data) if sniff(data) else Parsed()

@@ -15,10 +15,12 @@ contract hands over one file at a time, so ``GoModAnalyzer`` reads go.mod alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, spec
+from layerscan.analyzers.base import FileSpec, MiB, spec
 from layerscan.analyzers.golang.names import go_package
-from layerscan.model import Package, Unknown
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, basename
+from layerscan.model import Package
 
 NAME = "go-mod"
 _VERBS = ("require", "replace", "exclude", "module", "go", "toolchain", "retract", "godebug", "tool", "ignore")
@@ -135,11 +137,11 @@ def _go_sum_modules(go_sum: str) -> dict[str, str]:
     return modules
 
 
-def parse(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult:
+def parse(data: bytes, go_sum: bytes | None = None) -> Parsed:
     mod = parse_gomod(data.decode("utf-8", "replace"))
     packages: list[Package] = []
     if mod.module:
-        packages.append(go_package(mod.module, "", file_path=path, found_by=NAME, evidence="go.mod module",
+        packages.append(go_package(mod.module, "", file_path="", found_by=NAME, evidence="go.mod module",
                                    is_application=True))
     seen: set[str] = set()
     for req in mod.requires:
@@ -147,28 +149,26 @@ def parse(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult
             continue
         name, version, reason = _apply_replace(req, mod.replaces)
         seen.update((req.path, name))
-        packages.append(go_package(name, version, file_path=path, found_by=NAME, evidence="go.mod",
+        packages.append(go_package(name, version, file_path="", found_by=NAME, evidence="go.mod",
                                    indirect=req.indirect, version_unknown_reason=reason))
     if go_sum is not None and _go_older_than_117(mod.go):
         for name, version in _go_sum_modules(go_sum.decode("utf-8", "replace")).items():
             if name not in seen:
-                packages.append(go_package(name, version, file_path=path, found_by=NAME, evidence="go.sum",
+                packages.append(go_package(name, version, file_path="", found_by=NAME, evidence="go.sum",
                                            indirect=True))
-    unknowns = tuple(Unknown(path=path, reason=p, analyzer=NAME) for p in mod.problems)
-    return AnalysisResult(packages=tuple(packages), unknowns=unknowns)
+    return Parsed(packages=tuple(packages), problems=mod.problems)
 
 
-class GoModAnalyzer(Analyzer):
-    name = NAME
-    version = 1
-    description = "go.mod: the required modules"
-    result_type = "gomod"
-    files = spec(names=("go.mod",))
-    modes = LOCKFILE
-    max_file_size = 16 * 1024 * 1024
+class GoModAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "go.mod: the required modules"
+    result_type: ClassVar[str] = "gomod"
+    files: ClassVar[FileSpec] = spec(names=("go.mod",))
+    max_file_size: ClassVar[int] = 16 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
-        return path.rsplit("/", 1)[-1] == "go.mod"
+    def matches(self, path: str) -> bool:
+        return basename(path) == "go.mod"
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        return parse(path, data)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 from xml.etree.ElementTree import Element
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, spec, unknown
+from layerscan.analyzers.base import FileSpec, MiB, spec
 from layerscan.analyzers.java.coords import Coordinates, maven_package
 from layerscan.analyzers.java.xmlsafe import XmlError, child_text, parse_xml
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, basename
 from layerscan.model import Package
 
 NAME = "pom-xml"
@@ -36,24 +38,24 @@ class _Dependency:
     scope: str
 
 
-def parse(path: str, data: bytes) -> AnalysisResult:
+def parse(data: bytes) -> Parsed:
     try:
         root = parse_xml(data)
     except XmlError as exc:
-        return unknown(path, str(exc), NAME)
+        raise ParseError(str(exc)) from None
     if root.tag != "project":
-        return unknown(path, f"not a Maven POM (root element <{root.tag}>)", NAME)
+        raise ParseError(f"not a Maven POM (root element <{root.tag}>)")
     props = _properties(root)
     managed = _managed_versions(root, props)
-    project = _project_package(path, root, props)
+    project = _project_package(root, props)
     packages = [project] if project.name.split(":")[-1] else []
     seen: set[str] = set()
     for dep in _dependencies(root):
-        pkg = _dependency_package(path, dep, props, managed)
+        pkg = _dependency_package(dep, props, managed)
         if pkg.name not in seen:
             seen.add(pkg.name)
             packages.append(pkg)
-    return AnalysisResult(packages=tuple(packages))
+    return Parsed(packages=tuple(packages))
 
 
 def _properties(root: Element) -> dict[str, str]:
@@ -128,7 +130,7 @@ def resolve_version(raw: str) -> tuple[str, str]:
 
 
 def _dependency_package(
-    path: str, dep: _Dependency, props: dict[str, str], managed: dict[str, str]
+    dep: _Dependency, props: dict[str, str], managed: dict[str, str]
 ) -> Package:
     group = interpolate(dep.group_id, props)
     artifact = interpolate(dep.artifact_id, props)
@@ -136,34 +138,33 @@ def _dependency_package(
     version, reason = resolve_version(raw)
     extra = (("version_range", raw),) if raw and raw[0] in "[(" else ()
     return maven_package(
-        Coordinates(group, artifact, version), file_path=path, found_by=NAME,
+        Coordinates(group, artifact, version), file_path="", found_by=NAME,
         evidence="pom.xml", dev=dep.scope == "test", version_unknown_reason=reason, extra=extra,
     )
 
 
-def _project_package(path: str, root: Element, props: dict[str, str]) -> Package:
+def _project_package(root: Element, props: dict[str, str]) -> Package:
     version, reason = resolve_version(interpolate(props["project.version"], props))
     coords = Coordinates(
         interpolate(props["project.groupId"], props),
         interpolate(props["project.artifactId"], props), version,
     )
     return maven_package(
-        coords, file_path=path, found_by=NAME, evidence="pom.xml project",
+        coords, file_path="", found_by=NAME, evidence="pom.xml project",
         is_application=True, version_unknown_reason=reason,
     )
 
 
-class PomAnalyzer(Analyzer):
-    name = NAME
-    version = 1
-    description = "Maven pom.xml: the declared dependencies"
-    result_type = "pom"
-    files = spec(names=("pom.xml",))
-    modes = LOCKFILE
-    max_file_size = 16 * 1024 * 1024
+class PomAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "Maven pom.xml: the declared dependencies"
+    result_type: ClassVar[str] = "pom"
+    files: ClassVar[FileSpec] = spec(names=("pom.xml",))
+    max_file_size: ClassVar[int] = 16 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
-        return path.rsplit("/", 1)[-1] == "pom.xml"
+    def matches(self, path: str) -> bool:
+        return basename(path) == "pom.xml"
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        return parse(path, data)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, MiB, spec
+from layerscan.analyzers.base import INSTALLED, FileSpec, MiB, spec
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed
 from layerscan.analyzers.os.purl import os_purl
 from layerscan.analyzers.os.records import database_result
 from layerscan.model import Package
@@ -60,7 +61,7 @@ def _records(data: bytes) -> Iterator[_Record]:
         yield record
 
 
-def record_package(record: _Record, path: str) -> Package | str:
+def record_package(record: _Record, path: str = "") -> Package | str:
     name, version = record.fields.get("P", ""), record.fields.get("V", "")
     if not name or any(c.isspace() for c in name):
         return "record without a valid P: (name)"
@@ -83,20 +84,21 @@ def record_package(record: _Record, path: str) -> Package | str:
     )
 
 
-def parse(data: bytes, path: str = DB_PATH) -> AnalysisResult:
-    records = ((r.line, record_package(r, path), r.problems) for r in _records(data))
-    return database_result(records, path, "record", ANALYZER)
+def parse(data: bytes) -> Parsed:
+    records = ((r.line, record_package(r), r.problems) for r in _records(data))
+    return database_result(records, "record")
 
 
-class ApkAnalyzer(Analyzer):
+class ApkAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
     description: ClassVar[str] = "Alpine apk installed database"
     files: ClassVar[FileSpec] = spec(paths=(DB_PATH,))
+    modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 128 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
+    def matches(self, path: str) -> bool:
         return path == DB_PATH
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        return parse(data, path)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)

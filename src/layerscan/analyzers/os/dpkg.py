@@ -23,7 +23,8 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, MiB, spec
+from layerscan.analyzers.base import INSTALLED, FileSpec, MiB, spec
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed
 from layerscan.analyzers.os.control import Stanza, iter_stanzas
 from layerscan.analyzers.os.purl import os_purl
 from layerscan.analyzers.os.records import database_result
@@ -90,13 +91,13 @@ def stanza_package(stanza: Stanza, path: str, pkg_type: str) -> Package | str:
     )
 
 
-def parse(data: bytes, path: str = "var/lib/dpkg/status") -> AnalysisResult:
+def parse(data: bytes, path: str = "var/lib/dpkg/status") -> Parsed:
     """Installed packages of one status file (``path`` picks status vs status.d and the type)."""
     status_d = path.startswith(STATUS_D)
     pkg_type = package_type(path)
     records = ((s.line, stanza_package(s, path, pkg_type) if _is_installed(s, status_d) else None, s.problems)
                for s in iter_stanzas(data))
-    return database_result(records, path, "stanza", ANALYZER)
+    return database_result(records, "stanza")
 
 
 def owner_key(path: str) -> str:
@@ -136,19 +137,20 @@ def _is_db_file(path: str) -> bool:
     return head == STATUS_D.rstrip("/") and bool(base) and not base.startswith(".")
 
 
-class DpkgAnalyzer(Analyzer):
+class DpkgAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
     description: ClassVar[str] = "dpkg status database and info/*.list (Debian, Ubuntu, distroless status.d; opkg)"
     files: ClassVar[FileSpec] = spec(paths=tuple(f"{d}/status" for d in DB_DIRS),
                                      dirs=(*(f"{d}/info" for d in DB_DIRS), STATUS_D.rstrip("/")))
+    modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 128 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
+    def matches(self, path: str) -> bool:
         return _is_db_file(path)
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+    def parse_file(self, path: str, data: bytes) -> Parsed:
         if path.endswith((".list", ".md5sums")):
             files = parse_file_list(data, md5sums=path.endswith(".md5sums"))
-            return AnalysisResult(owned_files=((owner_key(path), files),)) if files else AnalysisResult()
+            return Parsed(owned_files=((owner_key(path), files),)) if files else Parsed()
         return parse(data, path)

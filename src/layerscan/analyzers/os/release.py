@@ -25,7 +25,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, spec, unknown
+from layerscan.analyzers.base import INSTALLED, FileSpec, spec
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError
 from layerscan.model import OSInfo
 from layerscan.model.image import OS_RELEASE_FAMILIES
 
@@ -244,22 +245,23 @@ def infer_os(package_types: Iterable[str]) -> OSInfo | None:
     return OSInfo(family="debian", name="") if "deb" in set(package_types) else None
 
 
-class OSReleaseAnalyzer(Analyzer):
+class OSReleaseAnalyzer(FileAnalyzer):
     name: ClassVar[str] = "os-release"
     version: ClassVar[int] = 1
     description: ClassVar[str] = "OS identification: /etc/os-release and the distributions' own release files"
     files: ClassVar[FileSpec] = spec(paths=tuple(RELEASE_PATHS))
+    modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = MAX_RELEASE_FILE
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
+    def matches(self, path: str) -> bool:
         return path in RELEASE_PATHS
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
+    def parse_file(self, path: str, data: bytes) -> Parsed:
         if b"\x00" in data:
-            return unknown(path, "release file is binary", self.name)
+            raise ParseError("release file is binary")
         info = parse(path, data)
         if info is None:
             if path in OS_RELEASE_PATHS or path == "etc/lsb-release":
-                return AnalysisResult()  # a valid file naming no OS (release) we scan
-            return unknown(path, "unrecognised release file content", self.name)
-        return AnalysisResult(os=info)
+                return Parsed()  # a valid file naming no OS (release) we scan
+            raise ParseError("unrecognised release file content")
+        return Parsed(os=info)

@@ -12,10 +12,11 @@ Modes: all (a binary in a source tree ships just the same).
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, ClassVar
 
-from layerscan.analyzers.base import ALL_MODES, AnalysisResult, Analyzer, is_executable, MiB, spec, unknown
+from layerscan.analyzers.base import ALL_MODES, FileSpec, MiB, is_executable, spec
 from layerscan.analyzers.binfmt import BinaryFormatError, open_executable, sniff
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError
 from layerscan.analyzers.rust.names import cargo_package
 from layerscan.model import Package
 from layerscan.textload import LoadError, parse_json
@@ -54,13 +55,13 @@ def read_audit_json(data: bytes, max_json: int = MAX_JSON) -> dict[str, Any] | N
     return doc
 
 
-def parse(path: str, data: bytes, max_json: int = MAX_JSON) -> AnalysisResult:
+def parse(data: bytes, max_json: int = MAX_JSON) -> Parsed:
     try:
         doc = read_audit_json(data, max_json)
     except (AuditDataError, BinaryFormatError) as exc:
-        return unknown(path, f"cargo-auditable data unreadable: {exc}", NAME)
+        raise ParseError(f"cargo-auditable data unreadable: {exc}") from None
     if doc is None:
-        return AnalysisResult()
+        return Parsed()
     packages: list[Package] = []
     for entry in doc["packages"]:
         if not isinstance(entry, dict):
@@ -70,26 +71,27 @@ def parse(path: str, data: bytes, max_json: int = MAX_JSON) -> AnalysisResult:
             continue
         build = entry.get("kind") == "build"
         packages.append(cargo_package(
-            name, version, file_path=path, found_by=NAME, evidence=".dep-v0",
+            name, version, file_path="", found_by=NAME, evidence=".dep-v0",
             is_application=entry.get("root") is True, dev=build,
             extra=(("cargo_kind", "build"),) if build else (),
         ))
-    return AnalysisResult(packages=tuple(packages))
+    return Parsed(packages=tuple(packages))
 
 
-class RustBinaryAnalyzer(Analyzer):
-    name = NAME
-    version = 1
-    description = "Rust executables built with cargo-auditable: the embedded dependency list"
-    result_type = "rustbinary"
-    files = spec(executables=True, extensions=("exe", "dll"))
-    modes = ALL_MODES
-    max_file_size = 256 * MiB
+class RustBinaryAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "Rust executables built with cargo-auditable: the embedded dependency list"
+    result_type: ClassVar[str] = "rustbinary"
+    files: ClassVar[FileSpec] = spec(executables=True, extensions=("exe", "dll"))
+    modes: ClassVar[frozenset[str]] = ALL_MODES
+    max_file_size: ClassVar[int] = 256 * MiB
+
+    def matches(self, path: str) -> bool:
+        return path.lower().endswith((".exe", ".dll"))
 
     def wants(self, path: str, mode: int, size: int) -> bool:
-        return (is_executable(mode) or path.lower().endswith((".exe", ".dll"))) and size > 1024
+        return (is_executable(mode) or self.matches(path)) and size > 1024
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        if not sniff(data):
-            return AnalysisResult()
-        return parse(path, data)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data) if sniff(data) else Parsed()

@@ -7,7 +7,10 @@ git sources are kept in ``extra`` as ``source``.
 
 from __future__ import annotations
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, LOCKFILE, MiB, spec, unknown
+from typing import ClassVar
+
+from layerscan.analyzers.base import FileSpec, MiB, spec
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, basename
 from layerscan.analyzers.rust.names import cargo_package
 from layerscan.model import Package
 from layerscan.textload import LoadError, parse_toml
@@ -15,14 +18,14 @@ from layerscan.textload import LoadError, parse_toml
 NAME = "cargo-lock"
 
 
-def parse(path: str, data: bytes) -> AnalysisResult:
+def parse(data: bytes) -> Parsed:
     try:
         doc = parse_toml(data)
     except LoadError as exc:
-        return unknown(path, f"invalid Cargo.lock: {exc.detail}", NAME)
+        raise ParseError(f"invalid Cargo.lock: {exc.detail}") from None
     entries = doc.get("package", [])
     if not isinstance(entries, list):
-        return unknown(path, "invalid Cargo.lock: 'package' is not an array of tables", NAME)
+        raise ParseError("invalid Cargo.lock: 'package' is not an array of tables")
     packages: list[Package] = []
     skipped = 0
     for entry in entries:
@@ -34,26 +37,23 @@ def parse(path: str, data: bytes) -> AnalysisResult:
         source = entry.get("source", "")
         source = source if isinstance(source, str) else ""
         packages.append(cargo_package(
-            name, version, file_path=path, found_by=NAME, evidence="Cargo.lock",
+            name, version, file_path="", found_by=NAME, evidence="Cargo.lock",
             is_application=not source, extra=(("source", source),) if source else (("source", "local"),),
         ))
-    if skipped:
-        return AnalysisResult(packages=tuple(packages), unknowns=unknown(
-            path, f"{skipped} [[package]] entries without a name or version", NAME).unknowns)
-    return AnalysisResult(packages=tuple(packages))
+    problems = (f"{skipped} [[package]] entries without a name or version",) if skipped else ()
+    return Parsed(packages=tuple(packages), problems=problems)
 
 
-class CargoLockAnalyzer(Analyzer):
-    name = NAME
-    version = 1
-    description = "Cargo.lock: the locked crates"
-    result_type = "cargo"
-    files = spec(names=("Cargo.lock",))
-    modes = LOCKFILE
-    max_file_size = 64 * MiB
+class CargoLockAnalyzer(FileAnalyzer):
+    name: ClassVar[str] = NAME
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = "Cargo.lock: the locked crates"
+    result_type: ClassVar[str] = "cargo"
+    files: ClassVar[FileSpec] = spec(names=("Cargo.lock",))
+    max_file_size: ClassVar[int] = 64 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
-        return path.rsplit("/", 1)[-1] == "Cargo.lock"
+    def matches(self, path: str) -> bool:
+        return basename(path) == "Cargo.lock"
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        return parse(path, data)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)

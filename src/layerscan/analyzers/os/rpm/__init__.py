@@ -20,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-from layerscan.analyzers.base import AnalysisResult, Analyzer, FileSpec, MiB, spec, unknown
+from layerscan.analyzers.base import INSTALLED, FileSpec, MiB, spec
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError
 from layerscan.analyzers.os.records import MAX_UNKNOWNS
 from layerscan.analyzers.os.rpm import bdb, ndb, sqlitedb
 from layerscan.analyzers.os.rpm.errors import RpmDbError
 from layerscan.analyzers.os.rpm.header import HeaderError, parse_header
 from layerscan.analyzers.os.rpm.package import ANALYZER, header_package, split_source_rpm
-from layerscan.model import Package, Unknown
+from layerscan.model import Package
 
 DB_DIRS = ("var/lib/rpm/", "usr/lib/sysimage/rpm/")
 DB_FILES = frozenset({"Packages", "Packages.db", "rpmdb.sqlite"})
@@ -44,22 +45,22 @@ def _reader(data: bytes) -> Callable[[bytes], Iterator[bytes]] | None:
     return None
 
 
-def parse(data: bytes, path: str = "var/lib/rpm/Packages") -> AnalysisResult:
+def parse(data: bytes) -> Parsed:
     """Packages of one rpm database file, whatever its backend."""
     reader = _reader(data)
     if reader is None:
-        return unknown(path, "not an rpm database (SQLite, NDB or BerkeleyDB hash)", ANALYZER)
+        raise ParseError("not an rpm database (SQLite, NDB or BerkeleyDB hash)")
     packages: list[Package] = []
-    unknowns: list[Unknown] = []
+    problems: list[str] = []
 
     def note(reason: str) -> None:
-        if len(unknowns) < MAX_UNKNOWNS:
-            unknowns.append(Unknown(path=path, reason=reason, analyzer=ANALYZER))
+        if len(problems) < MAX_UNKNOWNS:
+            problems.append(reason)
 
     try:
         for number, blob in enumerate(reader(data), start=1):
             try:
-                pkg = header_package(parse_header(blob), path)
+                pkg = header_package(parse_header(blob), "")
             except HeaderError as exc:
                 note(f"header #{number}: {exc}")
                 continue
@@ -67,19 +68,20 @@ def parse(data: bytes, path: str = "var/lib/rpm/Packages") -> AnalysisResult:
                 packages.append(pkg)
     except RpmDbError as exc:
         note(f"database damaged after {len(packages)} packages: {exc}")
-    return AnalysisResult(packages=tuple(packages), unknowns=tuple(unknowns))
+    return Parsed(packages=tuple(packages), problems=tuple(problems))
 
 
-class RpmAnalyzer(Analyzer):
+class RpmAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
     version: ClassVar[int] = 1
     description: ClassVar[str] = "RPM database (Berkeley DB, NDB or SQLite)"
     files: ClassVar[FileSpec] = spec(paths=tuple(d + f for d in DB_DIRS for f in DB_FILES))
+    modes: ClassVar[frozenset[str]] = INSTALLED
     max_file_size: ClassVar[int] = 512 * MiB
 
-    def wants(self, path: str, mode: int, size: int) -> bool:
+    def matches(self, path: str) -> bool:
         head, _, base = path.rpartition("/")
         return base in DB_FILES and head + "/" in DB_DIRS
 
-    def analyze(self, path: str, data: bytes) -> AnalysisResult:
-        return parse(data, path)
+    def parse_file(self, path: str, data: bytes) -> Parsed:
+        return parse(data)
