@@ -70,6 +70,17 @@ def test_version(tmp_path: Path):
         assert proc.returncode == 0 and proc.stdout.strip() == f"layerscan {__version__}"
 
 
+def test_python_dash_m_runs_the_cli_and_importing_it_does_not(tmp_path: Path):
+    from layerscan import __version__
+
+    ran = subprocess.run([sys.executable, "-m", "layerscan", "version"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and ran.stdout.strip() == f"layerscan {__version__}"
+    imported = subprocess.run([sys.executable, "-c", "import layerscan.__main__; print('imported')"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 0 and imported.stdout.strip() == "imported", imported.stderr
+
+
 @pytest.mark.parametrize("args,env", [
     ((), {}),
     (("image", "--bogus-flag"), {}),
