@@ -6,6 +6,8 @@ cli/scan_cmd.py). They need the ``server`` extra; without it they say how to ins
 
     layerscan server token create --scope read|write    an API token, printed once (stored hashed)
     layerscan server webhook add URL [--allow-private]  a Standard Webhooks endpoint; prints its secret
+    layerscan server watch add REPO --tags GLOB [--insecure] [--interval S] | list | remove ID|REPO | poll
+                                                        registry watching (fleet.watch); poll: once, now
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _database_flag(parser: argparse.ArgumentParser, default: Any = None) -> None
 
 
 def _register_admin(server: argparse.ArgumentParser) -> None:
-    admin = server.add_subparsers(dest="server_command", metavar="{token,webhook}")
+    admin = server.add_subparsers(dest="server_command", metavar="{token,webhook,watch}")
     tokens = admin.add_parser("token", help="API tokens").add_subparsers(
         dest="admin_action", metavar="create", required=True)
     create = tokens.add_parser("create", help="create an API token and print it (once)")
@@ -56,8 +58,25 @@ def _register_admin(server: argparse.ArgumentParser) -> None:
     add.add_argument("url", help="http(s) URL the events are posted to")
     add.add_argument("--allow-private", action="store_true",
                      help="allow a loopback or private-network target (refused by default: SSRF guard)")
-    for parser in (create, add):
+    for parser in (create, add, *_register_watch(admin)):
         _database_flag(parser, argparse.SUPPRESS)  # after the subcommand too; the server's value otherwise
+
+
+def _register_watch(admin: argparse._SubParsersAction[Any]) -> tuple[argparse.ArgumentParser, ...]:
+    watches = admin.add_parser("watch", help="watched registry repositories").add_subparsers(
+        dest="admin_action", metavar="{add,list,remove,poll}", required=True)
+    add = watches.add_parser("add", help="watch a repository: new digests of matching tags are scanned")
+    add.add_argument("repository", metavar="REPO", help="registry/repository, without a tag")
+    add.add_argument("--tags", default="*", metavar="PATTERN", help="glob over the tags to watch (default '*')")
+    add.add_argument("--insecure", dest="watch_insecure", action="store_true",
+                     help="plain HTTP or unverified TLS for this registry (its polls and scans)")
+    add.add_argument("--interval", type=int, default=300, metavar="SECONDS",
+                     help="seconds between the worker's polls of it (default 300)")
+    remove = watches.add_parser("remove", help="stop watching (by id, or every watch of a repository)")
+    remove.add_argument("watch", metavar="ID|REPO")
+    listing = watches.add_parser("list", help="the watches, when each was polled and its last error")
+    poll = watches.add_parser("poll", help="poll every watch now and queue scans of new digests (for cron)")
+    return add, remove, listing, poll
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -132,6 +151,8 @@ def run(args: argparse.Namespace, opts: Options) -> int:
     _need_extra()
     _log_to_stderr(opts)
     runtime, app = _prepare(args, opts)
+    if getattr(args, "server_command", None) == "watch":
+        return _watch(args, runtime, app)
     if getattr(args, "server_command", None):
         return _admin(args, runtime.database_url)
     if args.command == "worker" or args.embedded_worker:
@@ -164,6 +185,42 @@ def _admin(args: argparse.Namespace, database_url: str) -> int:
     print(secret)
     print(f"layerscan: webhook endpoint {endpoint} added for {args.url}; verify its deliveries with the secret"
           " above (Standard Webhooks)", file=sys.stderr)
+    return 0
+
+
+def _watch(args: argparse.Namespace, runtime: Any, app: Any) -> int:
+    import psycopg
+
+    from layerscan.fleet import watch
+    from layerscan.fleet.tasks import poll_watches
+
+    if args.admin_action == "poll":
+        with app.open():
+            for done in poll_watches(runtime, app, only_due=False):
+                print(f"{done.watch}\t{done.repository}\t{done.matched} of {done.tags} tags\t{done.heads} HEADs\t"
+                      f"{done.unchanged} unchanged\t{len(done.queued)} queued\t{len(done.known)} known")
+                if done.error:
+                    print(f"layerscan: watch {done.watch} {done.repository}: {done.error}", file=sys.stderr)
+        return 0
+    with psycopg.connect(runtime.database_url) as conn:
+        try:
+            if args.admin_action == "add":
+                found, added = watch.add_watch(conn, args.repository, args.tags, args.watch_insecure, args.interval)
+                print(found.id)
+                print(f"layerscan: {'watching' if added else 'already watching'} {found.repository} tags "
+                      f"{found.tags!r} (watch {found.id}); the workers poll it every {found.interval} s, "
+                      "'layerscan server watch poll' polls now", file=sys.stderr)
+            elif args.admin_action == "remove":
+                removed = watch.remove_watches(conn, args.watch)
+                if not removed:
+                    raise UsageError(f"watch remove: no watch {args.watch!r} (see 'layerscan server watch list')")
+                print(f"layerscan: removed {removed} watch{'es' if removed > 1 else ''}", file=sys.stderr)
+            else:
+                for w in watch.list_watches(conn):
+                    print(f"{w.id}\t{w.repository}\t{w.tags}\t{'insecure' if w.insecure else 'tls'}\t"
+                          f"every {w.interval}s\t{w.last_polled or 'never polled'}\t{w.last_error or 'ok'}")
+        except watch.WatchError as exc:
+            raise UsageError(f"watch {args.admin_action}: {exc}") from None
     return 0
 
 

@@ -12,8 +12,11 @@ package, re-matched when the vulnerability database changes, answered by an HTTP
                     outbox in the re-match's or ingest's own transaction
     fleet.webhooks  Standard Webhooks endpoints, signing, SSRF guard, delivery with backoff (410 disables)
     fleet.tokens    API tokens (sha256 at rest, read/write scopes)
+    fleet.watch     watched repositories: tag list, one HEAD per matching tag, scans queued for
+                    digests not seen before (``tag_digest``), registry errors kept on the watch
     fleet.tasks     the procrastinate app: ``scan_image`` (one pending scan per image), ``rematch``,
-                    ``deliver_webhooks``
+                    ``deliver_webhooks``, periodic ``poll_watches`` and ``retry_stalled`` (jobs of
+                    workers without a heartbeat queued again)
     fleet.api       the Starlette app (``layerscan server``), bearer tokens on every route
 
 Needs the ``server`` extra (psycopg, procrastinate, starlette, uvicorn); nothing else in layerscan

@@ -6,6 +6,8 @@
     GET  /packages/{purl}/images        images holding a package (purl URL-encoded; without @version: any)
     GET  /summary                       fleet counts, images affected per severity
     POST /rematch                       re-match the fleet against the current database now
+    POST /watches                       {"repository": "registry/repo", "tags": "1.*"} -> 201 (200: existed)
+    GET  /watches                       the watched repositories, last poll and last error (fleet.watch)
     GET  /openapi.json                  this API's OpenAPI 3.1 document (fleet/openapi.json)
 
 Every route but /openapi.json needs ``Authorization: Bearer <token>`` (``layerscan server token
@@ -78,10 +80,7 @@ def _page_json(page: fleet_store.Page) -> dict[str, Any]:
             "items": [dataclasses.asdict(item) for item in page.items]}
 
 
-async def _refs(request: Request) -> list[str]:
-    from layerscan.errors import ImageError
-    from layerscan.source.registry.reference import parse_reference
-
+async def _json_object(request: Request, example: str) -> dict[str, Any]:
     body = bytearray()
     async for chunk in request.stream():  # bounded: never more than MAX_BODY in memory
         body += chunk
@@ -90,9 +89,17 @@ async def _refs(request: Request) -> list[str]:
     try:
         data = parse_json(bytes(body) or b"null")
     except LoadError:
-        raise BadRequest("the body must be JSON: {\"ref\": \"registry/repo:tag\"}") from None
+        raise BadRequest(f"the body must be JSON: {example}") from None
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object: {\"ref\": \"registry/repo:tag\"}")
+        raise BadRequest(f"the body must be a JSON object: {example}")
+    return data
+
+
+async def _refs(request: Request) -> list[str]:
+    from layerscan.errors import ImageError
+    from layerscan.source.registry.reference import parse_reference
+
+    data = await _json_object(request, '{"ref": "registry/repo:tag"}')
     refs = [data["ref"]] if "ref" in data else data.get("refs")
     if not isinstance(refs, list) or not refs or len(refs) > MAX_REFS or not all(isinstance(r, str) for r in refs):
         raise BadRequest(f"give \"ref\" (a string) or \"refs\" (1 to {MAX_REFS} strings)")
@@ -102,6 +109,19 @@ async def _refs(request: Request) -> list[str]:
         except ImageError as exc:
             raise BadRequest(str(exc)) from None
     return refs
+
+
+async def _watch_request(request: Request) -> tuple[str, str, bool, int]:
+    from layerscan.fleet.watch import DEFAULT_INTERVAL
+
+    data = await _json_object(request, '{"repository": "registry/repo", "tags": "1.*"}')
+    repository, tags = data.get("repository"), data.get("tags", "*")
+    insecure, interval = data.get("insecure", False), data.get("interval", DEFAULT_INTERVAL)
+    if not isinstance(repository, str) or not isinstance(tags, str):
+        raise BadRequest('give "repository" (a string) and optionally "tags" (a glob, default "*")')
+    if not isinstance(insecure, bool) or not isinstance(interval, int) or isinstance(interval, bool):
+        raise BadRequest('"insecure" is a boolean and "interval" an integer (seconds)')
+    return repository, tags, insecure, interval
 
 
 def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: bool = False,
@@ -175,6 +195,26 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
         job = await request_rematch(app)
         return JSONResponse({"status": "queued" if job else "already-queued", "job_id": job}, status_code=202)
 
+    async def post_watch(request: Request) -> Response:
+        from layerscan.fleet import watch
+
+        repository, tags, insecure, interval = await _watch_request(request)
+
+        def add(conn: psycopg.Connection) -> tuple[watch.Watch, bool]:
+            try:
+                return watch.add_watch(conn, repository, tags, insecure, interval)
+            except watch.WatchError as exc:
+                raise BadRequest(str(exc)) from None
+        found, added = await query(add)
+        return JSONResponse({"status": "added" if added else "exists", "watch": dataclasses.asdict(found)},
+                            status_code=201 if added else 200)
+
+    async def get_watches(request: Request) -> Response:
+        from layerscan.fleet.watch import list_watches
+
+        found = await query(list_watches)
+        return JSONResponse({"total": len(found), "items": [dataclasses.asdict(w) for w in found]})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -198,6 +238,8 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
         Route("/packages/{purl:path}/images", handler(package_images, "read"), methods=["GET"]),
         Route("/summary", handler(summary, "read"), methods=["GET"]),
         Route("/rematch", handler(post_rematch, "write"), methods=["POST"]),
+        Route("/watches", handler(post_watch, "write"), methods=["POST"]),
+        Route("/watches", handler(get_watches, "read"), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -107,6 +107,12 @@ def upsert_image(conn: psycopg.Connection, digest: str, ref: str, os_name: str,
     return int(row[0])
 
 
+def add_image_ref(conn: psycopg.Connection, digest: str, ref: str) -> None:
+    """A stored image gains a reference it was seen under (a watched tag now pointing at it)."""
+    conn.execute("UPDATE images SET refs = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(refs || %s) AS r)"
+                 " WHERE digest = %s", ([ref], digest))
+
+
 def upsert_packages(conn: psycopg.Connection, rows: Sequence[PackageRow]) -> tuple[dict[str, int], set[str]]:
     """(pkey -> id for every row, the pkeys that were new to the fleet)."""
     if not rows:

@@ -9,7 +9,11 @@ image options and ingests the SBOM (``fleet.ingest``); ``rematch`` refreshes the
 database as a scan would (``scan.dbrefresh``) and re-matches the changed keys (``fleet.rematch``),
 periodically and on demand. Failed scans are retried with exponential backoff. Both write their
 webhook events to the outbox and start ``deliver_webhooks`` (``fleet.webhooks``), which posts what is
-due, schedules itself again for the next retry, and also runs every minute.
+due, schedules itself again for the next retry, and also runs every minute. ``poll_watches`` polls the
+watched repositories that are due (``fleet.watch``) every minute and queues scans of new digests.
+``retry_stalled`` runs every minute too and puts back in the queue the jobs of workers that stopped
+sending heartbeats (killed, host lost): procrastinate's ``JobManager.get_stalled_jobs`` /
+``retry_job``; a scan's ingest is one transaction, so a scan cut short stored nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from layerscan.fleet.ingest import IngestResult
 from layerscan.fleet.rematch import RematchResult
+from layerscan.fleet.watch import PollResult
 from layerscan.scan.config import DatabaseConfig, InventoryConfig, Target
 
 if TYPE_CHECKING:
@@ -33,6 +38,13 @@ REMATCH_CRON = "*/15 * * * *"  # every 15 minutes; the database refresh itself d
 SCAN_ATTEMPTS = 4
 DELIVER_TASK = "layerscan.deliver_webhooks"
 DELIVER_CRON = "* * * * *"  # a safety net: deliveries normally start right after the event is written
+WATCH_TASK = "layerscan.poll_watches"
+WATCH_CRON = "* * * * *"  # each watch is polled when its own interval has passed (fleet.watch)
+STALLED_TASK = "layerscan.retry_stalled"
+STALLED_CRON = "* * * * *"
+# a worker whose heartbeat (every 10 s, procrastinate's default) is older than this is gone: the
+# same as procrastinate's own stalled_worker_timeout default
+STALLED_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,9 @@ def open_vulndb(runtime: FleetRuntime) -> Any:
     return Store.open(path)
 
 
-def scan_and_ingest(runtime: FleetRuntime, ref: str) -> IngestResult:
-    """Inventory ``ref`` and store it (the body of the ``scan_image`` task)."""
+def scan_and_ingest(runtime: FleetRuntime, ref: str, insecure: bool = False) -> IngestResult:
+    """Inventory ``ref`` and store it (the body of the ``scan_image`` task); ``insecure``: plain HTTP
+    or unverified TLS for this image even when the worker was not started with --insecure."""
     import psycopg
 
     from layerscan.fleet.ingest import ingest_sbom
@@ -73,6 +86,8 @@ def scan_and_ingest(runtime: FleetRuntime, ref: str) -> IngestResult:
     from layerscan.scan.pipeline import Scanner
 
     config = dataclasses.replace(runtime.inventory, target=Target("image", ref))
+    if insecure:
+        config = dataclasses.replace(config, source=dataclasses.replace(config.source, insecure=True))
     sbom = Scanner(warn=lambda message: log.warning("%s: %s", ref, message)).inventory(config)
     with open_vulndb(runtime) as vulndb, psycopg.connect(runtime.database_url) as conn:
         generation = ensure_generation(conn, vulndb)
@@ -116,6 +131,49 @@ def deliver_webhooks(runtime: FleetRuntime) -> float | None:
                 return done.next_due
 
 
+def poll_watches(runtime: FleetRuntime, app: procrastinate.App, only_due: bool = True) -> list[PollResult]:
+    """Poll the watched repositories (``fleet.watch``), queueing a scan per new digest (the app is open)."""
+    import psycopg
+
+    from layerscan.fleet.watch import poll
+
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        return poll(conn, runtime.inventory.source, lambda ref, insecure: enqueue_scan(app, ref, insecure),
+                    only_due=only_due)
+
+
+def enqueue_scan(app: procrastinate.App, ref: str, insecure: bool = False) -> bool:
+    """Queue a scan of ``ref`` from synchronous code; False when one is waiting already."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    try:
+        app.configure_task(SCAN_TASK, queueing_lock=lock_key(ref)).defer(ref=ref, **_scan_options(insecure))
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+def _scan_options(insecure: bool) -> dict[str, Any]:
+    return {"insecure": True} if insecure else {}
+
+
+async def retry_stalled_jobs(app: procrastinate.App, after: float = STALLED_AFTER) -> list[int]:
+    """Put the jobs of workers silent for ``after`` seconds back in the queue; their ids."""
+    from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+
+    retried = []
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=after):
+        assert job.id is not None
+        try:
+            await app.job_manager.retry_job(job)
+        except (AlreadyEnqueued, ConnectorException) as exc:  # e.g. the same scan queued again meanwhile
+            log.warning("stalled job %d (%s) not retried: %s", job.id, job.task_name, exc)
+            continue
+        log.warning("job %d (%s) was running on a worker that stopped; queued again", job.id, job.task_name)
+        retried.append(job.id)
+    return retried
+
+
 def _defer_delivery(app: procrastinate.App, lock: str, seconds: float = 0.0) -> None:
     from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
@@ -134,8 +192,8 @@ def make_app(runtime: FleetRuntime) -> procrastinate.App:
     app = App(connector=PsycopgConnector(conninfo=runtime.database_url))
 
     @app.task(name=SCAN_TASK, retry=RetryStrategy(max_attempts=SCAN_ATTEMPTS, exponential_wait=2))
-    def scan_image(ref: str) -> None:
-        if scan_and_ingest(runtime, ref).events:
+    def scan_image(ref: str, insecure: bool = False) -> None:
+        if scan_and_ingest(runtime, ref, insecure).events:
             _defer_delivery(app, "webhooks")
 
     @app.periodic(cron=REMATCH_CRON, periodic_id="rematch")
@@ -150,6 +208,16 @@ def make_app(runtime: FleetRuntime) -> procrastinate.App:
         wait = deliver_webhooks(runtime)
         if wait is not None:
             _defer_delivery(app, "webhooks-retry", wait)
+
+    @app.periodic(cron=WATCH_CRON, periodic_id="watch")
+    @app.task(name=WATCH_TASK, queueing_lock="watch")
+    def poll_watched(timestamp: int | None = None) -> None:
+        poll_watches(runtime, app)
+
+    @app.periodic(cron=STALLED_CRON, periodic_id="stalled")
+    @app.task(name=STALLED_TASK, queueing_lock="stalled")
+    async def retry_stalled(timestamp: int | None = None) -> None:
+        await retry_stalled_jobs(app)
 
     return app
 
