@@ -1,12 +1,17 @@
 """`layerscan recommendations IMAGE`: candidate base images from the base-image index
-(``refresh``, ``patch``, ``minor``), each scanned, with its findings delta and a ``FROM``
-line to paste (docs/cli.md "Remediation"). Targets and flags as for ``cves``; candidates are
-pulled from their registries with the same registry flags."""
+(``refresh``, ``patch``, ``minor``, ``os``, ``major``, ``alternative``), each scanned, with its
+findings delta, size delta, age and a ``FROM`` line to paste (docs/cli.md "Remediation").
+Targets and flags as for ``cves``; candidates are pulled from their registries with the
+same registry flags."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from layerscan.remediate.assess import Assessment
+    from layerscan.remediate.recommend import Advice
 
 Options = dict[str, Any]
 
@@ -18,44 +23,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_target(sub.add_parser("recommendations", help=summary, description=summary), "recommendations")
 
 
-def _note(base: Any, found: int) -> str:
-    if base.level not in ("matched", "declared", "dockerfile") or not base.tag:
-        return ("no base image name: add the base's repository to the index "
-                "('layerscan index add REPO') so the image's layers match it")
-    if not found:
-        return f"no refresh, patch or minor candidate for {base.name}:{base.tag} in the base-image index"
-    return ""
+def advise(view: Assessment, opts: Options, warn: Callable[[str], None]) -> Advice:
+    """remediate.recommend.advise for a CLI target: the candidates scanned with its flags."""
+    from layerscan.cli.scan_cmd import progress_factory, scan_config
+    from layerscan.remediate.recommend import advise as advise_view
+    from layerscan.scan.pipeline import Scanner
+
+    config = scan_config("image", "", dict(opts, input=""), "table", warn)
+    return advise_view(Scanner(warn=warn, progress=progress_factory(opts)), config, view)
 
 
 def run(args: argparse.Namespace, opts: Options) -> int:
     import json
 
     from layerscan.cli.cves_cmd import assess_target, text_format, write_text
-    from layerscan.cli.scan_cmd import make_warn, progress_factory, scan_config
-    from layerscan.db.store import Store
-    from layerscan.db.update import db_path
-    from layerscan.remediate.recommend import candidates, evaluate, os_names, rank, render_text, to_json
-    from layerscan.scan.pipeline import Scanner
+    from layerscan.cli.scan_cmd import make_warn
+    from layerscan.remediate.recommend import render_text, to_json
 
     fmt = text_format(opts, "recommendations")
-    said: set[str] = set()
-    once = make_warn(opts)
-
-    def warn(text: str) -> None:  # every candidate scan would repeat the image's warnings
-        if text not in said:
-            said.add(text)
-            once(text)
+    warn = make_warn(opts)
     view = assess_target("recommendations", args.target or "", opts, warn)
-    config = scan_config("image", "", dict(opts, input=""), "table", warn)
-    with Store.open(db_path(config.database.cache_dir)) as store:
-        entries = store.index_entries(view.base.name) if view.base.name else []
-        names = os_names(e.codename for product in ("debian", "ubuntu") for e in store.eol_cycles(product))
-    found = candidates(view.base, entries, names)
-    scanner = Scanner(warn=warn, progress=progress_factory(opts))
-    ranked = rank(evaluate(scanner, config, view, c) for c in found)
-    note = _note(view.base, len(found))
+    advice = advise(view, opts, warn)
     if fmt == "json":
-        write_text(json.dumps(to_json(view, ranked, note), indent=2) + "\n", opts)
+        write_text(json.dumps(to_json(view, advice.ranked, advice.note, advice.skipped), indent=2) + "\n", opts)
     else:
-        write_text(render_text(view, ranked, note), opts)
+        write_text(render_text(view, advice.ranked, advice.note, skipped=advice.skipped), opts)
     return 0

@@ -3,11 +3,13 @@ it: the image and its severity counts, its base image (name, tag, digest, how it
 identified) with the base's own counts when the base's layers are known, and the end of
 life of the OS and of every runtime found. A base matched in the base-image index on a
 digest its tag no longer points at says "tag has moved: refresh available". The recommended
-base image and its delta are not computed here (each candidate is a scan): the screen points
-at ``recommendations``.
+base image (the best of ``recommendations``, its counts and delta) is given by the caller as
+rows of text (``remediate.recommend.recommended_texts``) and a JSON block.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 from layerscan.remediate.assess import Assessment
 from layerscan.remediate.base import MOVED
@@ -52,7 +54,7 @@ def _eol_rows(label: str, entries: tuple[EolEntry, ...], width: int) -> list[str
     return rows
 
 
-def render_text(view: Assessment, width: int = WIDTH) -> str:
+def render_text(view: Assessment, width: int = WIDTH, recommended: Sequence[str] = (NO_INDEX,)) -> str:
     sbom = view.outcome.sbom
     findings = view.findings
     packages = len({(f.package.name, f.package.version, f.package.file_path) for f in findings})
@@ -82,7 +84,7 @@ def render_text(view: Assessment, width: int = WIDTH) -> str:
                           width))
     else:
         lines.append(_row("", "base layers unknown: no counts for the base", width))
-    lines.append(_row("Recommended", NO_INDEX, width))
+    lines += [_row("Recommended" if i == 0 else "", text, width) for i, text in enumerate(recommended)]
     if view.os_eol:
         lines += _eol_rows("OS", (view.os_eol,), width)
     lines += _eol_rows("Runtimes", view.runtimes, width) if view.runtimes else [_row("Runtimes", "none found", width)]
@@ -118,11 +120,11 @@ def base_json(view: Assessment) -> dict:
             "Severities": severity_counts(view.base_findings) if base.known_layers else None}
 
 
-def to_json(view: Assessment) -> dict:
+def to_json(view: Assessment, recommended: dict | None = None) -> dict:
     sbom = view.outcome.sbom
     return {"ArtifactName": sbom.artifact_name, "ImageID": sbom.image.image_id if sbom.image else "",
             "Severities": severity_counts(view.findings), "Vulnerabilities": len(view.findings),
-            "BaseImage": base_json(view), "Recommended": {"Available": False, "Reason": NO_INDEX},
+            "BaseImage": base_json(view), "Recommended": recommended or {"Available": False, "Reason": NO_INDEX},
             "EndOfLife": [eol_json(e) for e in view.eol_entries],
             "VulnerabilityDataIncomplete": bool(view.os_eol and view.os_eol.is_eol),
             "UncheckedOSPackages": view.outcome.report.unchecked_os_packages}
