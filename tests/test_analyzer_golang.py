@@ -26,8 +26,10 @@ XFAIL = {
 
 
 def _gomod(path: str, data: bytes, go_sum: bytes | None = None) -> AnalysisResult:
-    """The pure go.mod parser (with the go.sum the analyzer does not read) run through the analyzer."""
-    return gomod.GoModAnalyzer().run_parser(path, lambda: gomod.parse(data, go_sum))
+    """The analyzer on a go.mod, with the go.sum beside it as the walker hands it over."""
+    analyzer = gomod.GoModAnalyzer()
+    return analyzer.analyze_with_siblings(path, data, {"go.sum": go_sum}) if go_sum is not None else \
+        analyzer.analyze(path, data)
 
 
 def _buildinfo(path: str, data: bytes) -> AnalysisResult:

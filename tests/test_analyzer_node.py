@@ -44,8 +44,10 @@ RENAME = {
 
 _MANIFEST = "peer lists the declared dependency ranges of a package.json as packages; ranges are not installed versions"
 _SYFT_DEV = "syft's expectation leaves out dev packages (listed by us with dev=True)"
-_PKG_JSON = ("peer also reads the sibling package.json (root/workspace packages, dev pruning); our analyzer reads "
-             "one file and lists workspaces as the application")
+_WORKSPACES = ("peer also reads each workspace member's own package.json (found through the root's 'workspaces' "
+               "globs, not beside the yarn.lock) for its version and dev dependencies; we read the sibling package.json "
+               "only, list members under the lockfile's version ('0.0.0-use.local', or absent in yarn classic) and "
+               "count what they reach as production")
 XFAIL = {
     "scalibr-packagejson-duplicate_keys_in_dev_deps": _MANIFEST,
     "scalibr-packagejson-package_with_dependencies": _MANIFEST,
@@ -58,7 +60,8 @@ XFAIL = {
     "syft-javascript-testparsepackagelockv3": _SYFT_DEV,
     "syft-javascript-testparsepnpmlock": "syft adds importer dependencies missing from the packages section",
     "syft-javascript-testparsepnpmlock_multidocument": "syft reads the pnpm env-lockfile document too",
-    "syft-javascript-testparseyarnberry": _SYFT_DEV + " (needs package.json)",
+    "syft-javascript-testparseyarnberry": "syft names the root workspace by its descriptor ('c0n-fab_u.laTION'); "
+                                          "we use yarn's own 'resolution' name ('newtest'), the name yarn resolved",
     "syft-javascript-testparseyarnlockwithduplicates": "syft keeps the alias name (not the real package name)",
     "syft-javascript-testparseyarnlockwithrelationships": "syft keeps the alias name (not the real package name)",
     "trivy-npm-lock-version-v3-with-workspace": "trivy reports workspace folders as packages; we list them as "
@@ -66,20 +69,14 @@ XFAIL = {
     "trivy-pnpm-many": "trivy keeps a package whose key has no parseable version ('90')",
     "trivy-pnpm-v6-with-dev-deps": "trivy's parser test drops dev packages (listed by us with dev=True)",
     "trivy-pnpm-with-dev-deps": "trivy's parser test drops dev packages (listed by us with dev=True)",
-    "trivy-yarn-happy-path": _PKG_JSON,
-    "trivy-yarn-happy-path-with-alias-rewrite": _PKG_JSON,
-    "trivy-yarn-monorepo": _PKG_JSON,
-    "trivy-yarn-parse-licenses-yarn-v2": _PKG_JSON,
-    "trivy-yarn-project-with-workspace-placed-in-sub-dir": _PKG_JSON,
+    "trivy-yarn-monorepo": _WORKSPACES,
+    "trivy-yarn-project-with-workspace-placed-in-sub-dir": _WORKSPACES,
     "trivy-yarn-yarn-file-with-bad-protocol": "trivy drops 'asap@unsupported:~2.0.6'; we keep its locked version",
 }
 FLAG_XFAIL = {
     "trivy-pnpm-v9-with-same-version-and-different-peers-for-dependency":
         "dev reachability is computed per name@version; the peer distinguishes peer-suffixed snapshots",
-    **{case: "yarn.lock carries no dev/direct information; the peer reads package.json" for case in (
-        "trivy-yarn-happy-path", "trivy-yarn-happy-path-with-alias-rewrite", "trivy-yarn-monorepo",
-        "trivy-yarn-package-uses-latest-version", "trivy-yarn-parse-licenses-yarn-classic",
-        "trivy-yarn-parse-licenses-yarn-v2")},
+    "trivy-yarn-monorepo": _WORKSPACES,
 }
 
 ALL_CASES = case_dirs(CORPUS if corpus_available() else None, "npm")

@@ -22,8 +22,7 @@ SKIP: dict[str, str] = {}
 # Corpus inputs kept under the peer's test-file name: the path a scanner would see instead.
 RENAME = {"syft-php-v6-format": {
     "memcached-v6-format.reg": "usr/local/lib/php/.registry/.channel.pecl.php.net/memcached.reg"}}
-FLAG_XFAIL = {case: "indirect needs the sibling composer.json (the peer reads it); our analyzer reads one file"
-              for case in ("trivy-composer-happy-path-2", "trivy-composer-with-dev-dependencies")}
+FLAG_XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", params(ALL_CASES, XFAIL, SKIP))

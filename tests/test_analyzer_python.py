@@ -71,10 +71,7 @@ XFAIL = {
         "as versions; we list them unpinned (the == pins requests and black are matched)",
 }
 SKIP: dict[str, str] = {}
-FLAG_XFAIL = {
-    "trivy-poetry-with-groups": "dev/indirect come from the sibling pyproject.toml in the peer; our analyzer "
-        "reads one file and this lockfile carries no groups",
-}
+FLAG_XFAIL: dict[str, str] = {}
 
 ALL_CASES = case_dirs(CORPUS if corpus_available() else None, "pypi")
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import CORPUS
 from conftest_paths import corpus_params
 from layerscan.analyzers.binfmt import open_executable
-from layerscan.analyzers.base import AnalysisResult
+from layerscan.analyzers.base import AnalysisResult, sibling_path
 from layerscan.analyzers.rust import auditable
 from layerscan.analyzers.rust.auditable import RustBinaryAnalyzer
 from layerscan.analyzers.rust.cargo_lock import CargoLockAnalyzer
@@ -30,31 +30,42 @@ def _cargo_lock(data: bytes) -> AnalysisResult:
     return CargoLockAnalyzer().analyze("Cargo.lock", data)
 
 
-XFAIL = {
-    "trivy-cargo-happy-path":
-        "Trivy prunes Cargo.lock entries unreachable from Cargo.toml (winapi*, Windows-only); "
-        "we report the lockfile as written (Cargo.toml is a separate file)",
-}
+XFAIL: dict[str, str] = {}
+UNREADABLE_MANIFEST = {"trivy-cargo-wrong-cargo.toml"}  # the case's Cargo.toml is broken on purpose
 
 
-def _packages(case_dir: Path, inputs: list[str]) -> list[Package]:
+def _packages(case_dir: Path, inputs: list[str]) -> tuple[list[Package], list[str]]:
+    """The packages of the case's lockfiles (with the Cargo.toml beside each, as the walker hands it
+    over) and binaries, and the reasons of the unknowns."""
     packages: list[Package] = []
+    reasons: list[str] = []
     for rel in inputs:
         if rel.endswith("Cargo.toml"):
             continue
         data = (case_dir / rel).read_bytes()
-        result = CargoLockAnalyzer().analyze(rel, data) if "Cargo.lock" in rel else _audit(rel, data)
-        assert not result.unknowns, result.unknowns
+        if "Cargo.lock" in rel:
+            toml = case_dir / sibling_path(rel, "Cargo.toml")
+            siblings = {"Cargo.toml": toml.read_bytes()} if toml.is_file() else {}
+            result = CargoLockAnalyzer().analyze_with_siblings(rel, data, siblings)
+        else:
+            result = _audit(rel, data)
+        reasons += [u.reason for u in result.unknowns]
         packages.extend(result.packages)
-    return packages
+    return packages, reasons
 
 
 @pytest.mark.parametrize("case", corpus_params(CASES, XFAIL))
 def test_corpus_case(corpus: Path, case: str) -> None:
+    """What a default scan lists (dev-only crates left out, as the peers leave them out)."""
     case_dir = CARGO / case
     expected = json.loads((case_dir / "expected.json").read_text())
-    packages = _packages(case_dir, expected["inputs"])
-    assert {(p.name, p.version) for p in packages} == {(p["name"], p["version"]) for p in expected["packages"]}
+    packages, reasons = _packages(case_dir, expected["inputs"])
+    assert all("Cargo.toml beside it is unreadable" in r for r in reasons) and bool(reasons) == (
+        case in UNREADABLE_MANIFEST), reasons
+    assert {(p.name, p.version) for p in packages if not p.dev} == \
+        {(p["name"], p["version"]) for p in expected["packages"]}
+    flags = {(p["name"], p["version"]): p["indirect"] for p in expected["packages"] if "indirect" in p}
+    assert {(p.name, p.version): p.indirect for p in packages if (p.name, p.version) in flags} == flags
 
 
 def _elf_binary(corpus: Path) -> bytes:

@@ -24,6 +24,14 @@ GiB = 1 << 30
 MAX_LAYER_BYTES = 64 * GiB
 MAX_LAYER_ENTRIES = 2_000_000  # real layers: a few 100k
 MAX_SPOOL_BYTES = 64 * GiB
+# Sibling files an analyzer asks for beside its own (``Analyzer.siblings``: the package.json
+# beside a yarn.lock): small manifests, read whole up to this size each; a larger one is left
+# out (the analyzer then reads its file alone) with an Unknown saying so.
+MAX_SIBLING_BYTES = 1 << 20
+MAX_CHECKSUM_SIBLING_BYTES = 8 << 20  # checksum lists (go.sum) of large projects run to megabytes
+# An image layer keeps the content of the sibling files it holds (for lockfiles in other
+# layers) up to this many bytes in all; the rest is left out with an Unknown.
+MAX_LAYER_SIBLING_BYTES = 16 << 20
 ENV_MAX_LAYER_BYTES = "LAYERSCAN_MAX_LAYER_BYTES"
 ENV_MAX_LAYER_ENTRIES = "LAYERSCAN_MAX_LAYER_ENTRIES"
 ENV_MAX_SPOOL_BYTES = "LAYERSCAN_MAX_SPOOL_BYTES"

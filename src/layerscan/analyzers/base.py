@@ -12,6 +12,13 @@ unit-tested on real files.
 Analyzers must never raise on bad input: a file they cannot read becomes an
 ``Unknown`` in the result (the walker also guards against exceptions, turning
 them into unknowns, but an analyzer should give a precise reason itself).
+
+Sibling files: an analyzer whose format is only half the story (a yarn.lock's dev
+dependencies are named in the package.json beside it) declares the basenames it wants
+from the same directory (``siblings``). The walker hands those present in the image's
+final view (same layer or a lower one not deleted since; ``max_sibling_size`` bytes at
+most each, ``limits.MAX_SIBLING_BYTES`` unless the analyzer says otherwise) to
+``analyze_with_siblings``; without them it calls ``analyze`` as always.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from __future__ import annotations
 import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, Mapping
 
+from layerscan.limits import MAX_SIBLING_BYTES
 from layerscan.model import OSInfo, Package, Unknown
 
 MiB = 1024 * 1024
@@ -90,6 +98,10 @@ class Analyzer(ABC):
     # typed by the distribution) and os-release. The report groups packages by it (found_by).
     result_type: ClassVar[str] = ""
     streams: ClassVar[bool] = False  # large files go to analyze_stream (see there)
+    # basenames of files in the same directory this analyzer reads too, when present
+    # ("package.json" beside a "yarn.lock"); see analyze_with_siblings
+    siblings: ClassVar[frozenset[str]] = frozenset()
+    max_sibling_size: ClassVar[int] = MAX_SIBLING_BYTES  # a larger sibling is left out (an Unknown says so)
 
     def wants(self, path: str, mode: int, size: int) -> bool:
         """Refine ``files`` for one offered file. path: normalised, relative to the image
@@ -101,11 +113,28 @@ class Analyzer(ABC):
     def analyze(self, path: str, data: bytes) -> AnalysisResult:
         """Parse one wanted file. Never raises for bad content."""
 
+    def keeps_sibling(self, path: str) -> bool:
+        """Could the sibling file at ``path`` (a basename in ``siblings``) be paired with a file
+        of this analyzer's? An image layer keeps the content of those only (a package.json
+        under node_modules/ never sits beside a yarn.lock this analyzer reads)."""
+        return True
+
+    def analyze_with_siblings(self, path: str, data: bytes, siblings: Mapping[str, bytes]) -> AnalysisResult:
+        """``analyze`` given the declared ``siblings`` found beside ``path`` (basename -> content;
+        only those present, never empty). Never raises for bad content in either."""
+        return self.analyze(path, data)
+
     def analyze_stream(self, path: str, stream: BinaryIO) -> AnalysisResult:
         """Parse one wanted file given as a seekable binary stream. The walker calls it instead
         of ``analyze`` for files of at least ``STREAM_MIN_SIZE`` bytes when ``streams`` is set
         (archives read through their central directory: the file never sits whole in memory)."""
         return self.analyze(path, stream.read())
+
+
+def sibling_path(path: str, name: str) -> str:
+    """The path of file ``name`` in the directory of ``path`` ('app/yarn.lock' -> 'app/package.json')."""
+    head = path.rpartition("/")[0]
+    return f"{head}/{name}" if head else name
 
 
 def is_executable(mode: int) -> bool:

@@ -4,7 +4,7 @@
 
 tests/test_registry_complete.py compares the checked-in file with :func:`render`, so the
 page cannot drift from what the analyzers declare (``description``, ``files``,
-``result_type``, ``modes``).
+``siblings``, ``result_type``, ``modes``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ The walker offers a file to an analyzer only when its path matches what the anal
 declares (the *Files* column: names in any directory, `/`-rooted paths, `*.ext`
 extensions, executables); the analyzer may then refine by directory (a `*.json` under
 `conda-meta/`, a `*.gemspec` under `specifications/`). Every other file is skipped unread.
+An analyzer may also read small *sibling* files beside its own (the `package.json` beside a
+`yarn.lock`): in an image, the sibling counts when the image's final filesystem has it,
+whichever layer put it there (a whiteout or a replacing layer takes it away).
 
 *Modes*: `image` and `rootfs` read what is installed (package databases, installed
 metadata, binaries, archives); `fs` reads lockfiles and manifests, as Trivy does.
@@ -60,8 +63,13 @@ def _modes(analyzer: Analyzer) -> str:
     return ", ".join(m for m in _MODE_ORDER if m in analyzer.modes)
 
 
+def _files(analyzer: Analyzer) -> str:
+    siblings = ", ".join(f"`{n}`" for n in sorted(analyzer.siblings))
+    return analyzer.files.describe() + (f" (with {siblings} beside it, when present)" if siblings else "")
+
+
 def row(analyzer: Analyzer) -> str:
-    cells = (f"`{analyzer.name}`", analyzer.description.replace("*", "\\*"), analyzer.files.describe(),
+    cells = (f"`{analyzer.name}`", analyzer.description.replace("*", "\\*"), _files(analyzer),
              _result(analyzer),
              _modes(analyzer))
     return "| " + " | ".join(_cell(c) for c in cells) + " |"

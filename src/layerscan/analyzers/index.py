@@ -2,7 +2,9 @@
 every analyzer about every tar member.
 
 Built once per layer from the analyzers' ``files`` declarations (``base.FileSpec``):
-exact paths, parent directories, lowercased basenames and extensions, and executables.
+exact paths, parent directories, lowercased basenames and extensions, and executables;
+and the sibling files analyzers ask for beside their own (``Analyzer.siblings``, exact
+basenames).
 ``candidates`` returns them in registry order; each one's ``wants`` then decides. An
 analyzer that declares nothing is offered every file (only ad-hoc analyzers do that:
 tests/test_registry_complete.py holds every registered one to a declaration).
@@ -35,6 +37,11 @@ class AnalyzerIndex:
                 exts[key].append(a)
         self._paths, self._dirs, self._names, self._exts = (
             {k: tuple(v) for k, v in table.items()} for table in (paths, dirs, names, exts))
+        siblings: dict[str, list[Analyzer]] = defaultdict(list)
+        for a in self.analyzers:
+            for key in a.siblings:
+                siblings[key].append(a)
+        self._siblings = {k: tuple(v) for k, v in siblings.items()}
         self._executables = tuple(a for a in self.analyzers if a.files.executables)
         self._everything = tuple(a for a in self.analyzers if a.files.empty)
 
@@ -51,3 +58,14 @@ class AnalyzerIndex:
             return found
         unique = {id(a): a for a in found}
         return tuple(sorted(unique.values(), key=lambda a: self._order[id(a)]))
+
+    @property
+    def asks_siblings(self) -> bool:
+        """Does any analyzer declare sibling files?"""
+        return bool(self._siblings)
+
+    def sibling_limit(self, path: str) -> int:
+        """The most bytes an analyzer takes of ``path`` as a sibling file (``Analyzer.siblings``,
+        ``max_sibling_size``) to pair with its own; 0 when none would."""
+        return max((a.max_sibling_size for a in self._siblings.get(path.rpartition("/")[2], ())
+                    if a.keeps_sibling(path)), default=0)

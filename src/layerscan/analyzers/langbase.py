@@ -152,12 +152,22 @@ class FileAnalyzer(Analyzer):
     def parse_file(self, path: str, data: bytes) -> Parsed:
         """Pure parse of one file's bytes (raises ParseError on bad content)."""
 
+    def parse_with_siblings(self, path: str, data: bytes, siblings: Mapping[str, bytes]) -> Parsed:
+        """``parse_file`` given the declared ``siblings`` present beside ``path`` (analyzers
+        that declare ``siblings`` override it; the default ignores them)."""
+        return self.parse_file(path, data)
+
     def wants(self, path: str, mode: int, size: int) -> bool:
         return self.matches(path)
 
     def analyze(self, path: str, data: bytes) -> AnalysisResult:
+        return self.analyze_with_siblings(path, data, {})
+
+    def analyze_with_siblings(self, path: str, data: bytes, siblings: Mapping[str, bytes]) -> AnalysisResult:
         if len(data) > self.max_file_size:
             return self._unknowns(path, (f"file is {len(data)} bytes, over the {self.max_file_size} byte limit",))
+        if siblings:
+            return self.run_parser(path, lambda: self.parse_with_siblings(path, data, siblings))
         return self.run_parser(path, lambda: self.parse_file(path, data))
 
     def run_parser(self, path: str, parse: Callable[[], Parsed]) -> AnalysisResult:

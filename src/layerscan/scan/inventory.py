@@ -13,7 +13,9 @@ verifies its digest, and the walk checks its diff_id. A layer that cannot be
 read (truncated, corrupt, xz/bzip2) is left out with an unknown naming it
 (``UNREADABLE_LAYER``): the scan goes on with the others. When the stacked image
 reaches a package database through a symlink, the layers holding its real
-location are walked again for it (``walk.links``).
+location are walked again for it (``walk.links``); when it holds a lockfile whose sibling
+files (``Analyzer.siblings``) are in its final view, the lockfile's layer is walked again
+for it with them (``walk.siblings``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from layerscan.walk.cache import LayerCache, cache_key
 from layerscan.walk.fswalk import analyze_directory
 from layerscan.walk.layer import analyze_layer
 from layerscan.walk.links import Redirects, merge_redirected, plan_redirects
+from layerscan.walk.siblings import SiblingPlan, merge_paired, plan_siblings
 from layerscan.walk.squash import SquashedImage, live_links, squash
 
 log = logging.getLogger(__name__)
@@ -88,8 +91,10 @@ class _LayerJob:
     def _key(self, desc: LayerDescriptor) -> str:
         return cache_key(desc.digest, desc.diff_id, self.analyzers, self.options.mode, self.options.skip_dirs)
 
-    def _cached_or_fresh(self, desc: LayerDescriptor, redirect: Redirects | None = None) -> LayerAnalysis:
-        key = self._key(desc) if redirect is None else redirect.cache_key(self._key(desc))
+    def _cached_or_fresh(self, desc: LayerDescriptor, redirect: Redirects | None = None,
+                         pairs: SiblingPlan | None = None) -> LayerAnalysis:
+        key = self._key(desc)
+        key = redirect.cache_key(key) if redirect is not None else pairs.cache_key(key) if pairs is not None else key
         if self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
@@ -99,7 +104,7 @@ class _LayerJob:
             log.debug("%s: layer cache miss", _layer_name(desc))
         started = time.perf_counter()
         identity = self.source.blob_identity(desc) if self.cache is not None else ""
-        analysis = self._analyze(desc, redirect)
+        analysis = self._analyze(desc, redirect, pairs)
         log.debug("%s: %d bytes, %s, %d analysed files in %.3fs", _layer_name(desc), max(desc.size, 0),
                   analysis.compression or "plain", len(analysis.results), time.perf_counter() - started)
         if self.cache is not None:
@@ -123,7 +128,15 @@ class _LayerJob:
         except UnreadableLayerError as exc:
             return unreadable_layer(desc, exc)
 
-    def _analyze(self, desc: LayerDescriptor, redirect: Redirects | None = None) -> LayerAnalysis:
+    def paired(self, desc: LayerDescriptor, pairs: SiblingPlan) -> LayerAnalysis:
+        """The files of ``desc`` that ``pairs`` names, analysed with their siblings."""
+        try:
+            return self._cached_or_fresh(desc, pairs=pairs)
+        except UnreadableLayerError as exc:
+            return unreadable_layer(desc, exc)
+
+    def _analyze(self, desc: LayerDescriptor, redirect: Redirects | None = None,
+                 pairs: SiblingPlan | None = None) -> LayerAnalysis:
         task = self.progress.task(f"analyzing {_layer_name(desc)}", desc.size if desc.size >= 0 else None)
         try:
             raw = self.source.open_layer(desc)
@@ -133,7 +146,7 @@ class _LayerJob:
                 limits = self.options.limits
                 return analyze_layer(ProgressReader(raw, task.advance), _layer_name(desc),  # type: ignore[arg-type]
                                      analyzers, skip=self.skip, max_bytes=limits.max_layer_bytes,
-                                     max_entries=limits.max_layer_entries, redirect=redirect,
+                                     max_entries=limits.max_layer_entries, redirect=redirect, pairs=pairs,
                                      # a stored plain tar is its own diff_id, checked as the blob's digest
                                      diff_id="" if desc.digest == desc.diff_id else desc.diff_id)
             finally:
@@ -166,17 +179,18 @@ def _str(config: dict, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def analyze_image_layers(source: ImageSource, options: ScanOptions,
-                         progress: Progress = NULL_PROGRESS) -> tuple[list[LayerDescriptor], list[LayerAnalysis]]:
+def analyze_image_layers(source: ImageSource, options: ScanOptions, progress: Progress = NULL_PROGRESS,
+                         analyzers: Sequence[Analyzer] | None = None,
+                         ) -> tuple[list[LayerDescriptor], list[LayerAnalysis]]:
     """Every layer's analysis (cached or fresh), in stacking order.
 
     A blob that occurs several times (the same empty layer after WORKDIR steps)
-    is read and analysed once."""
+    is read and analysed once. ``analyzers``: the registry's for the scan mode unless given."""
     descs = sorted(source.layers(), key=lambda d: d.index)
     unique: dict[tuple[str, str], LayerDescriptor] = {}
     for desc in descs:
         unique.setdefault((desc.digest, desc.diff_id), desc)
-    job = _LayerJob(source, analyzers_for(options.mode), options, progress)
+    job = _LayerJob(source, analyzers_for(options.mode) if analyzers is None else analyzers, options, progress)
     todo = list(unique.values())
     workers = max(1, min(options.parallel, len(todo)))
     if workers == 1:
@@ -186,7 +200,21 @@ def analyze_image_layers(source: ImageSource, options: ScanOptions,
             done = list(pool.map(job, todo))
     by_blob = {(d.digest, d.diff_id): analysis for d, analysis in zip(todo, done)}
     analyses = [by_blob[(d.digest, d.diff_id)] for d in descs]
-    return descs, _follow_links(job, descs, analyses)
+    return descs, _pair_siblings(job, descs, _follow_links(job, descs, analyses))
+
+
+def _pair_siblings(job: _LayerJob, descs: list[LayerDescriptor],
+                   analyses: list[LayerAnalysis]) -> list[LayerAnalysis]:
+    """Walk again the layers holding a lockfile whose sibling files the stacked image holds
+    (``walk.siblings``)."""
+    plans = plan_siblings(analyses, job.analyzers)
+    out = []
+    for desc, analysis, plan in zip(descs, analyses, plans):
+        if plan:
+            log.debug("%s: walked again for %d file(s) with sibling files", _layer_name(desc), len(plan.files))
+            analysis = merge_paired(analysis, job.paired(desc, plan))
+        out.append(analysis)
+    return out
 
 
 def _follow_links(job: _LayerJob, descs: list[LayerDescriptor],

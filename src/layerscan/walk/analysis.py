@@ -9,16 +9,23 @@ The dispatcher offers each regular file to the analyzers whose declared
 size)``, reads the content once if anyone wants it (unless it is larger than that
 analyzer's ``max_file_size``: an Unknown "file too large"), and runs the
 analyzers guarded: an exception becomes an Unknown naming the analyzer.
+
+Sibling files (``Analyzer.siblings``): a directory walk passes a reader for the files
+beside each one (``add_file(..., siblings=...)``), so the analyzer gets them at once;
+an image layer cannot see its lower layers, so it keeps the content of the sibling files
+it holds (``LayerAnalysis.siblings``, bounded) and ``walk.siblings`` pairs them with the
+lockfiles of the stacked image in a second walk of the lockfile's layer.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 
 from layerscan.analyzers.base import STREAM_MIN_SIZE, AnalysisResult, Analyzer, too_large
 from layerscan.analyzers.index import AnalyzerIndex
+from layerscan.limits import MAX_LAYER_SIBLING_BYTES
 from layerscan.model import Unknown
 from layerscan.walk.tarstream import normalize_path
 from layerscan.walk.serialize import json_list, leaf_from_json, leaf_to_json, result_from_json, result_to_json
@@ -29,6 +36,9 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 MAX_WANTS_FAILURES = 5  # per analyzer and layer
 UNREADABLE_LAYER = "layer"  # Unknown.analyzer of a layer left out of the scan (truncated, corrupt, unsupported)
+# (a basename in the file's directory, the most bytes wanted) -> its content (one byte more when it is
+# larger), or None when it is absent
+SiblingReader = Callable[[str, int], bytes | None]
 
 
 @dataclass(frozen=True)
@@ -41,9 +51,11 @@ class LayerAnalysis:
     links: tuple[tuple[str, str], ...] = ()  # symlinks: (path, target resolved inside the image)
     unknowns: tuple[Unknown, ...] = ()  # layer-wide problems not tied to a result path
     compression: str = ""  # "gzip" | "zstd" | "none" as sniffed ("" for directories)
+    # image layers: sibling files (``Analyzer.siblings``) it holds, path -> content as latin-1 text
+    siblings: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "format": FORMAT,
             "results": [[path, result_to_json(r)] for path, r in self.results],
             "whiteouts": list(self.whiteouts),
@@ -54,6 +66,9 @@ class LayerAnalysis:
             "unknowns": [leaf_to_json(u) for u in self.unknowns],
             "compression": self.compression,
         }
+        if self.siblings:  # absent when empty: entries written before siblings existed still read
+            doc["siblings"] = [list(pair) for pair in self.siblings]
+        return doc
 
     @classmethod
     def from_json(cls, data: Any) -> "LayerAnalysis":
@@ -77,6 +92,7 @@ class LayerAnalysis:
             links=_pairs(data.get("links")),
             unknowns=tuple(leaf_from_json(Unknown, u) for u in json_list(data.get("unknowns"))),
             compression=compression,
+            siblings=_pairs(data.get("siblings", [])),
         )
 
 
@@ -141,10 +157,14 @@ class PathFilter:
         return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path, g + "/*") for g in self._globs)
 
 
-def run_analyzer(analyzer: Analyzer, path: str, data: bytes | BinaryIO) -> AnalysisResult:
-    """``analyzer.analyze`` (bytes) or ``analyze_stream`` (a stream, rewound first) guarded: never raises."""
+def run_analyzer(analyzer: Analyzer, path: str, data: bytes | BinaryIO,
+                 siblings: Mapping[str, bytes] | None = None) -> AnalysisResult:
+    """``analyzer.analyze`` (bytes; ``analyze_with_siblings`` when siblings were found) or
+    ``analyze_stream`` (a stream, rewound first) guarded: never raises."""
     try:
-        if isinstance(data, bytes):
+        if isinstance(data, bytes) and siblings:
+            result = analyzer.analyze_with_siblings(path, data, siblings)
+        elif isinstance(data, bytes):
             result = analyzer.analyze(path, data)
         else:
             data.seek(0)
@@ -162,8 +182,9 @@ class LayerBuilder:
     """Collects one layer's entries into a LayerAnalysis (see module docstring)."""
 
     def __init__(self, analyzers: Sequence[Analyzer], skip: PathFilter | None = None,
-                 record_shadowed: bool = True) -> None:
-        """record_shadowed=False for a single pseudo-layer (directory scans): nothing lies below it."""
+                 record_shadowed: bool = True, keep_siblings: bool = False) -> None:
+        """record_shadowed=False for a single pseudo-layer (directory scans): nothing lies below it.
+        keep_siblings: keep the content of sibling files (image layers, see module docstring)."""
         self._analyzers = tuple(analyzers)
         self._index = AnalyzerIndex(self._analyzers)  # a file is offered only to the analyzers it can concern
         self._record_shadowed = record_shadowed
@@ -181,6 +202,10 @@ class LayerBuilder:
         self._memo: dict[str, bytes] = {}
         self._memo_bytes = 0
         self._wants_failures: dict[str, int] = {}
+        self._keep_siblings = keep_siblings and self._index.asks_siblings
+        self._siblings: dict[str, bytes] = {}
+        self._sibling_seq: dict[str, int] = {}
+        self._sibling_bytes = 0
 
     def skipped(self, path: str) -> bool:
         return self._skip is not None and self._skip.skips(path)
@@ -207,13 +232,22 @@ class LayerBuilder:
                                           reason=f"analyzer {analyzer.name} failed: {type(exc).__name__}: {exc}"[:500]))
 
     def add_file(self, path: str, mode: int, size: int, read: Callable[[], bytes],
-                 open_stream: Callable[[], BinaryIO] | None = None) -> None:
+                 open_stream: Callable[[], BinaryIO] | None = None, siblings: SiblingReader | None = None) -> None:
         """A regular file; ``read()`` returns its whole content, ``open_stream()`` a seekable
         stream of it (for streaming analyzers, see ``Analyzer.streams``); one of them is called,
-        at most once."""
+        at most once. ``siblings`` reads the files beside it that its analyzers declare."""
         wanting = self._wanting(path, mode, size)
+        limit = self._index.sibling_limit(path) if self._keep_siblings else 0
+        kept = 0 < limit and size <= limit
+        if limit:
+            self._forget_sibling(path)  # an earlier entry of this path in the layer
+        if limit and not kept:
+            self._unknowns.append(Unknown(path=path, reason=f"sibling file not kept: over {limit} bytes "
+                                          "(a lockfile beside it is read alone)"))
         if not wanting:
             self.add_other(path)
+            if kept:
+                self._keep_sibling(path, read())
             return
         results: list[AnalysisResult] = []
         readers = []
@@ -227,9 +261,32 @@ class LayerBuilder:
                 results.extend(run_analyzer(a, path, stream) for a in readers)
         elif readers:
             data = read()
-            results.extend(run_analyzer(a, path, data) for a in readers)
+            for a in readers:
+                found, problems = _gather_siblings(a, path, siblings)
+                results.append(run_analyzer(a, path, data, found))
+                results.extend(problems)
             self._remember(path, data)
+            if kept:
+                self._keep_sibling(path, data)
+        elif kept:
+            self._keep_sibling(path, read())
         self._set_result(path, merge_results(results))
+
+    def _keep_sibling(self, path: str, data: bytes) -> None:
+        """Keep a sibling file's content for lockfiles in other layers, within the layer's budget."""
+        if self._sibling_bytes + len(data) > MAX_LAYER_SIBLING_BYTES:
+            self._unknowns.append(Unknown(path=path, reason=f"sibling file not kept: this layer's sibling files "
+                                          f"exceed {MAX_LAYER_SIBLING_BYTES} bytes (a lockfile beside it is read "
+                                          "alone)"))
+            return
+        self._siblings[path] = data
+        self._sibling_bytes += len(data)
+        self._sibling_seq[path] = self._tick()
+
+    def _forget_sibling(self, path: str) -> None:
+        data = self._siblings.pop(path, None)
+        if data is not None:
+            self._sibling_bytes -= len(data)
 
     def add_hardlink(self, path: str, mode: int, target: str) -> None:
         """A hard link within the layer: analysed from the target's content when we kept it."""
@@ -265,6 +322,7 @@ class LayerBuilder:
     def _drop_result(self, path: str) -> None:
         if self._results.pop(path, None) is not None:
             self._memo.pop(path, None)
+        self._forget_sibling(path)
 
     def add_other(self, path: str) -> None:
         """A non-directory entry nobody analyses: it still replaces a lower layer's path
@@ -315,13 +373,18 @@ class LayerBuilder:
     def add_unknown(self, path: str, reason: str) -> None:
         self._unknowns.append(Unknown(path=path, reason=reason))
 
-    def _live_results(self) -> tuple[tuple[str, AnalysisResult], ...]:
-        """Results not under a path that a later entry of this layer replaced by a non-directory."""
+    def _live(self, path: str, seq: int) -> bool:
+        """Not under a path that a later entry of this layer replaced by a non-directory."""
         replaced = self._replaced_seq
-        if not replaced:
-            return tuple(self._results.items())
+        return not replaced or not any(replaced.get(p, -1) > seq for p in parents(path))
+
+    def _live_results(self) -> tuple[tuple[str, AnalysisResult], ...]:
         return tuple((path, result) for path, result in self._results.items()
-                     if not any(replaced.get(p, -1) > self._result_seq[path] for p in parents(path)))
+                     if self._live(path, self._result_seq[path]))
+
+    def _live_siblings(self) -> tuple[tuple[str, str], ...]:
+        return tuple((path, data.decode("latin-1")) for path, data in sorted(self._siblings.items())
+                     if self._live(path, self._sibling_seq[path]))
 
     def build(self, compression: str = "") -> LayerAnalysis:
         return LayerAnalysis(
@@ -333,4 +396,26 @@ class LayerBuilder:
             links=tuple(self._links.items()),
             unknowns=tuple(self._unknowns),
             compression=compression,
+            siblings=self._live_siblings(),
         )
+
+
+def _gather_siblings(analyzer: Analyzer, path: str,
+                     read: SiblingReader | None) -> tuple[dict[str, bytes], list[AnalysisResult]]:
+    """The declared siblings of ``path`` that ``read`` finds (within the analyzer's
+    ``max_sibling_size`` each), and an Unknown for each one left out as too large."""
+    if not analyzer.siblings or read is None:
+        return {}, []
+    found: dict[str, bytes] = {}
+    problems: list[AnalysisResult] = []
+    for name in sorted(analyzer.siblings):
+        limit = analyzer.max_sibling_size
+        data = read(name, limit)
+        if data is None:
+            continue
+        if len(data) > limit:
+            reason = f"{name} beside it is over {limit} bytes: read without it"
+            problems.append(AnalysisResult(unknowns=(Unknown(path=path, reason=reason, analyzer=analyzer.name),)))
+            continue
+        found[name] = data
+    return found, problems

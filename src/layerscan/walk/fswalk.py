@@ -4,7 +4,9 @@ Symlinks are never followed (neither to directories nor to files); files are
 opened with O_NOFOLLOW | O_NONBLOCK and checked to still be regular files
 before reading, reads are bounded by the analyzer limit, and permission or
 I/O errors become Unknowns. For a root filesystem, proc/, sys/ and dev/ are
-skipped.
+skipped. The sibling files an analyzer asks for (``Analyzer.siblings``) are read
+from the file's directory when it is analysed, the same way (regular files only,
+bounded).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
 
-from layerscan.analyzers.base import Analyzer
+from layerscan.analyzers.base import Analyzer, sibling_path
 from layerscan.errors import ImageError
-from layerscan.walk.analysis import LayerAnalysis, LayerBuilder, PathFilter
+from layerscan.walk.analysis import LayerAnalysis, LayerBuilder, PathFilter, SiblingReader
 
 ROOTFS_SKIP = ("proc", "sys", "dev")
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -116,9 +118,22 @@ def _list_dir(abs_dir: str, rel_dir: str, builder: LayerBuilder) -> list[tuple[s
 def _add_file(builder: LayerBuilder, abs_path: str, rel: str, st_mode: int, size: int) -> None:
     try:
         builder.add_file(rel, st_mode, size, lambda: read_regular_file(abs_path, size),
-                         lambda: open_regular_file(abs_path))
+                         lambda: open_regular_file(abs_path), _sibling_reader(builder, abs_path, rel))
     except FileReadError as exc:
         builder.add_unknown(rel, f"cannot read: {exc}")
+
+
+def _sibling_reader(builder: LayerBuilder, abs_path: str, rel: str) -> SiblingReader:
+    """Reads a file beside ``abs_path`` (one byte over the limit at most, so the builder sees it is
+    too large); None when it is absent, skipped, not a regular file or unreadable."""
+    def read(name: str, limit: int) -> bytes | None:
+        if builder.skipped(sibling_path(rel, name)):
+            return None
+        try:
+            return read_regular_file(os.path.join(os.path.dirname(abs_path), name), limit + 1)
+        except FileReadError:
+            return None
+    return read
 
 
 def _printable(path: str) -> str:

@@ -21,7 +21,7 @@ part of file_path before any '!') an OS package installed get ``os_owner``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from layerscan.analyzers.base import AnalysisResult
 from layerscan.model import LayerInfo, OSInfo, Package, Unknown
@@ -29,6 +29,7 @@ from layerscan.model.package import OS_TYPES
 from layerscan.walk.analysis import LayerAnalysis, parents
 
 PackageKey = tuple[str, str, str, str, str, str]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,17 +74,32 @@ def _apply_deletions(state: dict[str, _Placed], layer: LayerAnalysis) -> None:
             del state[path]
 
 
-def live_links(layers: Sequence[LayerAnalysis]) -> dict[str, str]:
-    """The symlinks of the stacked image (path -> target inside the image), stacked the way
-    results are: a later layer's entry at or above a link's path removes it."""
-    links: dict[str, str] = {}
+def _live(layers: Sequence[LayerAnalysis],
+          entries_of: Callable[[LayerAnalysis], Iterable[tuple[str, T]]]) -> dict[str, T]:
+    """Per-path entries of the layers, stacked the way results are: a later layer's entry at or
+    above a path removes it; a later layer's own entry replaces it."""
+    live: dict[str, T] = {}
     for layer in layers:
         hidden = _Hidden(layer)
-        if links and hidden:
-            for path in [p for p in links if hidden.hides(p)]:
-                del links[path]
-        links.update(layer.links)
-    return links
+        if live and hidden:
+            for path in [p for p in live if hidden.hides(p)]:
+                del live[path]
+        live.update(entries_of(layer))
+    return live
+
+
+def live_links(layers: Sequence[LayerAnalysis]) -> dict[str, str]:
+    """The symlinks of the stacked image (path -> target inside the image)."""
+    return _live(layers, lambda layer: layer.links)
+
+
+def live_siblings(layers: Sequence[LayerAnalysis], wanted: frozenset[str]) -> dict[str, bytes]:
+    """The sibling files of the stacked image among the ``wanted`` paths (path -> content) that the
+    layers kept (``LayerAnalysis.siblings``); a later layer's analysed file at the same path that
+    was not kept (too large) replaces one too."""
+    live = _live(layers, lambda layer: [*((path, None) for path, _ in layer.results if path in wanted),
+                                        *((path, text) for path, text in layer.siblings if path in wanted)])
+    return {path: text.encode("latin-1") for path, text in live.items() if text is not None}
 
 
 def _key(path: str, pkg: Package) -> PackageKey:

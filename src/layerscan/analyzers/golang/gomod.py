@@ -8,21 +8,24 @@ module listed without a version and with ``version_unknown_reason``) and
 toolchain that built anything (Go binaries report the real one).
 
 Modules of go < 1.17 do not list indirect dependencies; ``parse(..., go_sum=)``
-then adds the go.sum modules missing from go.mod as ``indirect``. The analyzer
-contract hands over one file at a time, so ``GoModAnalyzer`` reads go.mod alone.
+then adds the go.sum modules missing from go.mod as ``indirect``. ``GoModAnalyzer``
+asks for the go.sum beside the go.mod as a sibling file (when present).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from layerscan.analyzers.base import FileSpec, MiB, spec
 from layerscan.analyzers.golang.names import go_package
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, basename
+from layerscan.limits import MAX_CHECKSUM_SIBLING_BYTES
 from layerscan.model import Package
 
 NAME = "go-mod"
+GO_SUM = "go.sum"
 _VERBS = ("require", "replace", "exclude", "module", "go", "toolchain", "retract", "godebug", "tool", "ignore")
 
 
@@ -161,14 +164,19 @@ def parse(data: bytes, go_sum: bytes | None = None) -> Parsed:
 
 class GoModAnalyzer(FileAnalyzer):
     name: ClassVar[str] = NAME
-    version: ClassVar[int] = 1
-    description: ClassVar[str] = "go.mod: the required modules"
+    version: ClassVar[int] = 2
+    description: ClassVar[str] = "go.mod: the required modules (go < 1.17: the indirect ones from the go.sum beside it)"
     result_type: ClassVar[str] = "gomod"
     files: ClassVar[FileSpec] = spec(names=("go.mod",))
     max_file_size: ClassVar[int] = 16 * MiB
+    siblings: ClassVar[frozenset[str]] = frozenset({GO_SUM})
+    max_sibling_size: ClassVar[int] = MAX_CHECKSUM_SIBLING_BYTES
 
     def matches(self, path: str) -> bool:
         return basename(path) == "go.mod"
 
     def parse_file(self, path: str, data: bytes) -> Parsed:
         return parse(data)
+
+    def parse_with_siblings(self, path: str, data: bytes, siblings: Mapping[str, bytes]) -> Parsed:
+        return parse(data, siblings.get(GO_SUM))

@@ -9,6 +9,7 @@ nested non-package manifests) are skipped, not reported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from layerscan.analyzers.base import FileSpec, INSTALLED, MiB, spec
@@ -38,6 +39,29 @@ def parse(data: bytes, *, application: bool = False) -> Parsed:
         return Parsed()
     return Parsed(packages=(npm_package(name, version, licenses=licenses(doc), is_application=application,
                                         evidence="package.json"),))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a project's package.json says about it (read beside a lockfile)."""
+
+    name: str
+    version: str
+    licenses: tuple[str, ...]
+    dependencies: tuple[tuple[str, str], ...]  # (name, range): dependencies and optionalDependencies
+    dev_dependencies: tuple[tuple[str, str], ...]  # devDependencies
+
+
+def _ranges(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((name, as_str(spec)) for name, spec in as_dict(value).items() if isinstance(name, str))
+
+
+def manifest(data: bytes) -> Manifest:
+    """The project's own package.json (ParseError when it is not a JSON object)."""
+    doc = load_json_object(data)
+    return Manifest(name=as_str(doc.get("name")), version=as_str(doc.get("version")), licenses=licenses(doc),
+                    dependencies=_ranges(doc.get("dependencies")) + _ranges(doc.get("optionalDependencies")),
+                    dev_dependencies=_ranges(doc.get("devDependencies")))
 
 
 def in_node_modules(path: str) -> bool:

@@ -6,10 +6,16 @@ Both are lists of package objects (``name`` "vendor/project", ``version``,
 "dev-package-names": [...]}`` (Composer 2). A leading ``v`` is kept, as
 Composer writes it; ``normalized_version`` is not used. Branch versions
 (``dev-main``) are listed with an empty version and the reason.
+
+A composer.lock does not say which packages the project requires itself: with the
+``composer.json`` beside it (a sibling file, when present), a package named in neither
+its ``require`` nor its ``require-dev`` is ``indirect``, as Trivy reads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from layerscan.analyzers.base import FileSpec, INSTALLED, spec
@@ -18,6 +24,7 @@ from layerscan.analyzers.langbase import (FileAnalyzer, Parsed, ParseError, as_d
 from layerscan.model import Package
 
 LOCK_ANALYZER = "php-composer-lock"
+COMPOSER_JSON = "composer.json"
 INSTALLED_ANALYZER = "php-composer-installed"
 
 
@@ -42,12 +49,29 @@ def _packages(entries: list[Any], dev_names: set[str], all_dev: bool = False) ->
     return [p for p in found if p is not None]
 
 
-def parse_lock(data: bytes) -> Parsed:
+def required_names(data: bytes) -> set[str]:
+    """The package names a composer.json requires itself (``require`` and ``require-dev``)."""
+    doc = load_json(data)
+    if not isinstance(doc, dict):
+        raise ParseError("composer.json is not a JSON object")
+    return {name.lower() for key in ("require", "require-dev") for name in as_dict(doc.get(key))}
+
+
+def parse_lock(data: bytes, siblings: Mapping[str, bytes] | None = None) -> Parsed:
+    """``siblings``: the files beside the composer.lock, of which ``composer.json`` is read."""
     doc = load_json(data)
     if not isinstance(doc, dict):
         raise ParseError("composer.lock is not a JSON object")
-    return Parsed(packages=tuple(_packages(as_list(doc.get("packages")), set())
-                                 + _packages(as_list(doc.get("packages-dev")), set(), all_dev=True)))
+    packages = (_packages(as_list(doc.get("packages")), set())
+                + _packages(as_list(doc.get("packages-dev")), set(), all_dev=True))
+    problems: tuple[str, ...] = ()
+    if siblings and COMPOSER_JSON in siblings:
+        try:
+            direct = required_names(siblings[COMPOSER_JSON])
+            packages = [replace(p, indirect=p.name.lower() not in direct) for p in packages]
+        except ParseError as exc:
+            problems = (f"{COMPOSER_JSON} beside it is unreadable ({exc}): read without it",)
+    return Parsed(packages=tuple(packages), problems=problems)
 
 
 def parse_installed(data: bytes) -> Parsed:
@@ -62,16 +86,23 @@ def parse_installed(data: bytes) -> Parsed:
 
 class ComposerLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = LOCK_ANALYZER
-    version: ClassVar[int] = 1
-    description: ClassVar[str] = "Composer composer.lock"
+    version: ClassVar[int] = 2
+    description: ClassVar[str] = "Composer composer.lock (direct dependencies from the composer.json beside it)"
     result_type: ClassVar[str] = "composer"
     files: ClassVar[FileSpec] = spec(names=("composer.lock",))
+    siblings: ClassVar[frozenset[str]] = frozenset({COMPOSER_JSON})
 
     def matches(self, path: str) -> bool:
         return basename(path) == "composer.lock"
 
+    def keeps_sibling(self, path: str) -> bool:
+        return "/vendor/" not in f"/{path}"  # packages' own composer.json files under vendor/
+
     def parse_file(self, path: str, data: bytes) -> Parsed:
         return parse_lock(data)
+
+    def parse_with_siblings(self, path: str, data: bytes, siblings: Mapping[str, bytes]) -> Parsed:
+        return parse_lock(data, siblings)
 
 
 class ComposerInstalledAnalyzer(FileAnalyzer):
