@@ -196,7 +196,7 @@ def test_every_source_and_its_default_url_is_documented():
 
 
 def test_every_report_module_is_a_writer_or_shared():
-    shared = {"document", "dockerfile_map", "fingerprint", "json_input", "text", "versions", "vulninfo"}
+    shared = {"document", "dockerfile_map", "fingerprint", "fixplan", "json_input", "text", "versions", "vulninfo"}
     for name in _modules("layerscan.report"):
         if name.rsplit(".", 1)[-1] in shared:
             continue

@@ -26,7 +26,8 @@ REGISTRY_COMMANDS = ALL_COMMANDS - {"db import", "db status"}  # may talk to an 
 IMAGE = frozenset({"image", "explain"})  # commands that open an image
 WALK = SCAN_COMMANDS - {"sbom"} | {"explain"}  # commands that may walk layers / directories
 EXPLAIN = frozenset({"explain"})
-FORMATS = ("table", "json", "cyclonedx", "spdx-json", "spdx", "sarif", "html", "junit", "gitlab", "github", "template")
+FORMATS = ("table", "json", "cyclonedx", "spdx-json", "spdx", "sarif", "html", "junit", "gitlab", "github", "copa",
+           "template")
 ENV_PREFIX = "LAYERSCAN_"
 
 # kinds: bool, str, int, list (comma-separated string), multi (repeatable; list of strings),
@@ -220,12 +221,17 @@ FLAGS: tuple[Flag, ...] = (
     _f("--sbom", "sbom_target", "str", "", "", "explain for a CycloneDX/SPDX SBOM file", EXPLAIN, "target",
        metavar="FILE"),
     _f("--dockerfile", "dockerfile", "str", "", "report.dockerfile",
-       "Dockerfile path that SARIF results point at (cves/quickview/compare: its final FROM names the base image)",
+       "Dockerfile path that SARIF results point at and --fix-plan maps layers to (cves/quickview/compare: "
+       "its final FROM names the base image)",
        SCAN_COMMANDS, "report", metavar="FILE"),
     # remediation (cves, quickview, compare; docs/cli.md "Remediation")
+    _f("--fix-plan", "fix_plan", "bool", False, "remediate.fix-plan",
+       "after the table (and as FixPlan in -f json): a target version per package, each fix with its "
+       "owner (base image, OS or language upgrade in layer N, rebuild) and one command per group "
+       "(docs/cli.md \"Fix plan\"); -f copa always builds it", SCAN_COMMANDS, "remediation"),
     _f("--build-arg", "build_arg", "multi", (), "remediate.build-arg",
        "NAME=VALUE for an ARG of --dockerfile when its FROM line names the base image (repeatable)",
-       REMEDIATE_COMMANDS, "remediation", metavar="NAME=VALUE"),
+       REMEDIATE_COMMANDS | SCAN_COMMANDS, "remediation", metavar="NAME=VALUE"),
     _f("--only-fixed", "only_fixed", "bool", False, "remediate.only-fixed",
        "only vulnerabilities with a fixed version", {"cves"}, "remediation"),
     _f("--only-severity", "only_severity", "list", "", "remediate.only-severity",

@@ -163,6 +163,7 @@ def wants_vulnerabilities(opts: Options, fmt: str, warn: Callable[[str], None]) 
     return "vuln" in asked or fmt not in SBOM_FORMATS
 
 
+PLAN_FORMATS = ("table", "json", "copa")  # the writers that render ScanReport.fix_plan
 TEMPLATE_FORMATS = {"html.tpl": "html", "junit.tpl": "junit", "gitlab.tpl": "gitlab"}
 
 
@@ -249,6 +250,24 @@ def write_output(text_writer: Callable[[TextIO], None], output: str) -> None:
         raise
 
 
+def _with_fix_plan(scanner: Any, config: ScanConfig, opts: Options, fmt: str) -> tuple[Any, Any]:
+    """The scan, its base image (``remediate.assess``) and its fix plan, in the report."""
+    import dataclasses
+
+    from layerscan.cli.cves_cmd import build_args
+    from layerscan.remediate.assess import assess, read_dockerfile
+    from layerscan.remediate.fixplan import plan_for
+
+    if not config.vulnerabilities:
+        raise UsageError(("-f copa" if fmt == "copa" else "--fix-plan")
+                         + " needs the vulnerability scan (drop --scanners none / --sbom-only)")
+    path = str(opts.get("dockerfile") or "")
+    dockerfile = read_dockerfile(path)
+    assessment = assess(scanner, config, dockerfile, build_args(opts))
+    plan = plan_for(assessment, config.database.cache_dir, dockerfile, path)
+    return assessment.outcome, dataclasses.replace(assessment.outcome.report, fix_plan=plan)
+
+
 def run(command: str, target: str, opts: Options) -> int:
     """Parse the flags into a ScanConfig, run the library's scan, write the report."""
     from layerscan.report import get_writer
@@ -259,9 +278,16 @@ def run(command: str, target: str, opts: Options) -> int:
     writer = get_writer(fmt)  # unknown/unavailable format: usage error before scanning
     check_unsupported(opts, warn)
     config = scan_config(command, target, opts, fmt, warn)
-    outcome = Scanner(warn=warn, progress=progress_factory(opts)).run(config)
+    scanner = Scanner(warn=warn, progress=progress_factory(opts))
+    if opts.get("fix_plan") and fmt not in PLAN_FORMATS:
+        warn(f"--fix-plan: -f {fmt} does not show the fix plan (table, json and copa do); not built")
+    if (opts.get("fix_plan") and fmt in PLAN_FORMATS) or fmt == "copa":
+        outcome, report = _with_fix_plan(scanner, config, opts, fmt)
+    else:
+        outcome = scanner.run(config)
+        report = outcome.report
     started = time.perf_counter()
-    write_output(lambda stream: writer(outcome.report, stream), opts["output"])
+    write_output(lambda stream: writer(report, stream), opts["output"])
     log.debug("%s report written to %s in %.3fs; exit code %d", fmt, opts["output"] or "stdout",
               time.perf_counter() - started, outcome.exit_code)
     return outcome.exit_code

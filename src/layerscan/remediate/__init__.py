@@ -8,5 +8,8 @@
     compare     packages and findings changed from image A to image B
     quickview   the one-screen summary
     tags        the docker-library tag grammar <version>[-<flavor>][-<os>]
-    recommend   refresh / patch / minor base-image candidates, scanned and ranked
+    recommend   base-image candidates (refresh, patch, minor, os, major, alternative), scanned and ranked
+    fixtarget   one target version per package from its namespace's advisory rows
+    fixplan     fix-plan owners (base / rebuild / os / lang), groups per layer, Dockerfile lines
+    fixcommands the one command of a fix-plan group (apt-get, apk, dnf, pip, npm, go, ...)
 """

@@ -26,6 +26,7 @@ WRITERS: dict[str, str] = {
     "gitlab": "layerscan.report.gitlab",
     "github": "layerscan.report.github",
     "spdx": "layerscan.report.spdx_tv",
+    "copa": "layerscan.report.copa",
 }
 FORMATS = tuple(WRITERS)
 # Formats that are an SBOM: they always list every package.

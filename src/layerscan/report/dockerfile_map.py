@@ -117,3 +117,24 @@ def read_dockerfile(path: str) -> str:
             return fh.read(MAX_DOCKERFILE_BYTES).decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+LAYER_STEPS = ("RUN", "COPY", "ADD")  # the instructions that make a filesystem layer
+
+
+def aligned_lines(dockerfile: str, layers: Iterable[LayerInfo]) -> tuple[dict[int, int], str]:
+    """layer index -> Dockerfile line, only when the final stage's RUN/COPY/ADD align exactly
+    with the image's last non-empty history entries (same count from the top, same order, each
+    matching); else ``({}, why not)``. The fix plan emits lines only from this."""
+    stage = [s for s in final_stage(parse_steps(dockerfile)) if s.keyword in LAYER_STEPS]
+    ordered = sorted(layers, key=lambda layer: layer.index)
+    if not stage:
+        return {}, "the Dockerfile's final stage has no RUN/COPY/ADD step"
+    if len(stage) > len(ordered):
+        return {}, f"the Dockerfile's final stage has {len(stage)} RUN/COPY/ADD steps, the image {len(ordered)} layers"
+    own = ordered[len(ordered) - len(stage):]
+    for step, layer in zip(stage, own):
+        if not _matches(step, layer_step(layer.created_by).removesuffix(" # buildkit")):
+            return {}, (f"Dockerfile line {step.line} ({step.keyword}) does not match layer {layer.index}'s "
+                        "history entry: no Dockerfile lines")
+    return {layer.index: step.line for step, layer in zip(stage, own)}, ""

@@ -17,6 +17,7 @@ from layerscan.model import Finding, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.model.advisory import SEVERITIES
 from layerscan.model.image import ImageMeta
 from layerscan.model.package import OS_TYPES
+from layerscan.report.fixplan import FixPlan
 
 OS_CLASS = "os-pkgs"
 LANG_CLASS = "lang-pkgs"
@@ -74,6 +75,7 @@ class ScanReport:
     policy: PolicySummary = field(default_factory=PolicySummary)
     db_metadata: tuple[tuple[str, str], ...] = ()
     dockerfile: str = ""  # SARIF results point here when given
+    fix_plan: FixPlan | None = None  # --fix-plan / -f copa (remediate.fixplan): table section, JSON FixPlan
 
     @property
     def packages(self) -> tuple[Package, ...]:

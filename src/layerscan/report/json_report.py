@@ -218,6 +218,10 @@ def report_json(report: ScanReport, *, with_packages: bool | None = None) -> dic
                                "Policy": policy_json(report),
                                "Database": dict(report.db_metadata)}),
     }
+    if report.fix_plan is not None:
+        from layerscan.report.fixplan import plan_json
+
+        doc["FixPlan"] = plan_json(report.fix_plan)
     if not doc["CreatedAt"]:  # an unreadable time is omitted, as every other date
         del doc["CreatedAt"]
     return doc

@@ -268,6 +268,10 @@ def render(report: ScanReport, width: int = DEFAULT_WIDTH, color: bool = False) 
         lines += _section(report.artifact_name) + ["No packages found."]
     for result in report.results:
         lines += render_result(result, report, width)
+    if report.fix_plan is not None:
+        from layerscan.report.fixplan import render_plan
+
+        lines += render_plan(report.fix_plan, width)
     text = "\n".join(printable(line) for line in lines).lstrip("\n") + "\n"
     return colorize(text) if color else text
 
