@@ -62,7 +62,12 @@ SCHEMA = {
                                  "operating_system": _STR, "image": _STR}},
             },
         }},
-        "remediations": {"type": "array"},
+        # as the published schema states them (all three required; fixes reference vulnerability ids)
+        "remediations": {"type": "array", "items": {
+            "type": "object", "required": ["fixes", "summary", "diff"],
+            "properties": {"fixes": {"type": "array", "items": {"type": "object", "required": ["id"],
+                                                                "properties": {"id": _STR}}},
+                           "summary": _STR, "diff": _STR}}},
     },
 }
 

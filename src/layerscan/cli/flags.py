@@ -226,8 +226,9 @@ FLAGS: tuple[Flag, ...] = (
        SCAN_COMMANDS, "report", metavar="FILE"),
     # remediation (cves, quickview, compare; docs/cli.md "Remediation")
     _f("--fix-plan", "fix_plan", "bool", False, "remediate.fix-plan",
-       "after the table (and as FixPlan in -f json): a target version per package, each fix with its "
-       "owner (base image, OS or language upgrade in layer N, rebuild) and one command per group "
+       "after the table (FixPlan in -f json, a panel per layer in -f html, remediations in -f gitlab): "
+       "a target version per package, each fix with its owner (base image, OS or language upgrade in "
+       "layer N, rebuild) and one command per group "
        "(docs/cli.md \"Fix plan\"); -f copa always builds it", SCAN_COMMANDS, "remediation"),
     _f("--build-arg", "build_arg", "multi", (), "remediate.build-arg",
        "NAME=VALUE for an ARG of --dockerfile when its FROM line names the base image (repeatable)",

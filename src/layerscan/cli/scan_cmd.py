@@ -163,7 +163,7 @@ def wants_vulnerabilities(opts: Options, fmt: str, warn: Callable[[str], None]) 
     return "vuln" in asked or fmt not in SBOM_FORMATS
 
 
-PLAN_FORMATS = ("table", "json", "copa")  # the writers that render ScanReport.fix_plan
+PLAN_FORMATS = ("table", "json", "copa", "html", "gitlab")  # the writers rendering ScanReport.fix_plan
 TEMPLATE_FORMATS = {"html.tpl": "html", "junit.tpl": "junit", "gitlab.tpl": "gitlab"}
 
 
@@ -280,7 +280,7 @@ def run(command: str, target: str, opts: Options) -> int:
     config = scan_config(command, target, opts, fmt, warn)
     scanner = Scanner(warn=warn, progress=progress_factory(opts))
     if opts.get("fix_plan") and fmt not in PLAN_FORMATS:
-        warn(f"--fix-plan: -f {fmt} does not show the fix plan (table, json and copa do); not built")
+        warn(f"--fix-plan: -f {fmt} does not show the fix plan (table, json, html, gitlab and copa do); not built")
     if (opts.get("fix_plan") and fmt in PLAN_FORMATS) or fmt == "copa":
         outcome, report = _with_fix_plan(scanner, config, opts, fmt)
     else:

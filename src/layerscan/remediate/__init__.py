@@ -11,5 +11,6 @@
     recommend   base-image candidates (refresh, patch, minor, os, major, alternative), scanned and ranked
     fixtarget   one target version per package from its namespace's advisory rows
     fixplan     fix-plan owners (base / rebuild / os / lang), groups per layer, Dockerfile lines
+    fixpatch    a fix-plan group's Dockerfile patch, when exact (GitLab remediations)
     fixcommands the one command of a fix-plan group (apt-get, apk, dnf, pip, npm, go, ...)
 """

@@ -19,7 +19,7 @@ package's own namespace (``rows_of``); nothing here reads files or the network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -28,6 +28,7 @@ from layerscan.model import Finding, LayerInfo, OSInfo, Package, Sbom
 from layerscan.model.package import OS_TYPES
 from layerscan.remediate.base import BaseImage
 from layerscan.remediate.fixcommands import lang_command, lang_manager, os_command, os_manager
+from layerscan.remediate.fixpatch import group_patch, patch_path
 from layerscan.remediate.fixtarget import RowLike, Target, choose_target, own_rows
 from layerscan.report.dockerfile_map import aligned_lines
 from layerscan.report.fixplan import OWNERS, FixGroup, FixPlan, PackageFix, Residue
@@ -186,6 +187,8 @@ def build_plan(findings: Iterable[Finding], sbom: Sbom, rows_of: RowsOf, base: B
     groups = tuple(_group(p.owner, p.manager, p.layer if p.owner in ("os", "lang") else None, p.path,
                           sorted(items, key=lambda i: (i.name, i.installed, i.path)), base, lines, from_line)
                    for _, (p, items) in sorted(buckets.items(), key=lambda kv: kv[0]))
+    where = patch_path(dockerfile_path) if dockerfile else ""
+    groups = tuple(replace(g, patch=group_patch(dockerfile, where, g)) if where else g for g in groups)
     return FixPlan(groups, tuple(sorted(residue, key=lambda r: (r.package, r.vulnerability_id))),
                    base.reference, base.level, base.layers, dockerfile_path, note)
 

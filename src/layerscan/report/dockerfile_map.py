@@ -25,6 +25,7 @@ class Step:
     line: int  # where the instruction starts
     keyword: str  # upper case: FROM, RUN, COPY, ...
     args: str  # whitespace-normalised, continuation lines joined
+    end: int = 0  # its last line (the one without the continuation character)
 
 
 _ESCAPE = re.compile(r"#\s*escape\s*=\s*(\S)", re.IGNORECASE)
@@ -53,17 +54,17 @@ def parse_steps(text: str) -> tuple[Step, ...]:
             pending.append(line[:-1])
             continue
         pending.append(line)
-        steps.append(_step(start, pending))
+        steps.append(_step(start, number, pending))
         pending = []
     if pending:
-        steps.append(_step(start, pending))
+        steps.append(_step(start, len(lines), pending))
     return tuple(steps)
 
 
-def _step(start: int, parts: list[str]) -> Step:
+def _step(start: int, end: int, parts: list[str]) -> Step:
     joined = " ".join(" ".join(parts).split())
     keyword, _, args = joined.partition(" ")
-    return Step(start, keyword.upper(), args)
+    return Step(start, keyword.upper(), args, end)
 
 
 def final_stage(steps: Iterable[Step]) -> tuple[Step, ...]:

@@ -9,7 +9,9 @@ layer, history ``created_by``, Dockerfile line). What has no fix is the residue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
+
+from layerscan.model import Finding
 
 OWNERS = ("base", "rebuild", "os", "lang")  # display order
 
@@ -42,6 +44,7 @@ class FixGroup:
     created_by: str = ""  # that layer's history entry
     dockerfile_line: int | None = None  # with --dockerfile, when the alignment is exact
     note: str = ""  # why this owner: "base image debian:stretch (dockerfile, Dockerfile line 1)"
+    patch: str = ""  # unified diff of the Dockerfile doing it, when exact (remediate.fixpatch)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,31 @@ class FixPlan:
     @property
     def items(self) -> tuple[PackageFix, ...]:
         return tuple(item for group in self.groups for item in group.items)
+
+
+def _fixes(item: PackageFix, f: Finding) -> bool:
+    pkg = f.package
+    layer = pkg.layer.index if pkg.layer else None
+    return ((pkg.name, pkg.version) in item.binaries and layer == item.layer
+            and (not item.path or pkg.file_path.split("!", 1)[0] == item.path)
+            and bool({f.vulnerability_id, f.match.advisory_id} & set(item.fixes)))
+
+
+def fixed_findings(group: FixGroup, findings: Iterable[Finding]) -> list[Finding]:
+    """The ``findings`` the group's targets close: an installed package the group names (same
+    name, version, layer and file) and an issue id its item fixes."""
+    return [f for f in findings if any(_fixes(item, f) for item in group.items)]
+
+
+def summary(group: FixGroup) -> str:
+    """One line: "Upgrade libssl1.1 openssl in layer 1: apt-get ..." (the packages the
+    command names; the base image's packages when no command applies)."""
+    names = " ".join(dict.fromkeys(n for item in group.items for n, _ in item.binaries)) or "packages"
+    where = f" in layer {group.layer}" if group.layer is not None else ""
+    line = f" (Dockerfile line {group.dockerfile_line})" if group.dockerfile_line is not None else ""
+    if group.owner == "base":
+        return f"Upgrade the base image to fix {names}{line}: {group.note}"
+    return f"Upgrade {names}{where}{line}: {group.command}"
 
 
 # ---- JSON ---------------------------------------------------------------------------------
@@ -148,7 +176,8 @@ def _ids(ids: tuple[str, ...], shown: int = 3) -> str:
     return ", ".join(ids[:shown]) + more
 
 
-def _heading(group: FixGroup) -> str:
+def heading(group: FixGroup) -> str:
+    """"OS upgrade (apt) layer 1 (Dockerfile line 4)": a group's title in the table and the page."""
     where = f"layer {group.layer}" if group.layer is not None else ""
     line = f" (Dockerfile line {group.dockerfile_line})" if group.dockerfile_line is not None else ""
     titles = {"base": "Upgrade the base image", "rebuild": "Rebuild", "os": f"OS upgrade ({group.manager})",
@@ -165,7 +194,7 @@ def render_plan(plan: FixPlan, width: int = 80) -> list[str]:
     if plan.dockerfile_note:
         lines += _wrap(f"note: {plan.dockerfile_note}", width, "  ")
     for n, group in enumerate(plan.groups, 1):
-        lines += [""] + _wrap(f"{n}. {_heading(group)}", width, "   ")
+        lines += [""] + _wrap(f"{n}. {heading(group)}", width, "   ")
         if group.created_by:
             lines += _wrap(f"   from: {group.created_by}", width, "         ")
         if group.note:

@@ -3,10 +3,16 @@ security report schema 15.0.x): the scan (analyzer and scanner: layerscan), one
 vulnerability per shown finding with a stable id, GitLab's severity words, an
 upgrade solution when a fix exists, the package / OS / image location, and
 identifiers (the vulnerability id first, then aliases and CWEs) and links.
-Suppressed findings are not listed: GitLab would show them as open."""
+Suppressed findings are not listed: GitLab would show them as open.
+
+With ``--fix-plan``, ``remediations[]`` has one entry per fix-plan group that has a Dockerfile
+patch (``remediate.fixpatch``; the schema requires ``diff``): ``fixes`` are the ids of the
+vulnerabilities the group closes, ``summary`` its command, ``diff`` the patch in base64.
+Groups without an exact patch are not remediations (their command is in the plan)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -16,6 +22,7 @@ from typing import Any, TextIO
 from layerscan.model import Finding
 from layerscan.report.document import Result, ScanReport
 from layerscan.report.fingerprint import fingerprint
+from layerscan.report.fixplan import FixGroup, fixed_findings, summary
 from layerscan.report.text import encodable
 from layerscan.report.vulninfo import primary_url
 
@@ -123,6 +130,26 @@ def vulnerabilities(report: ScanReport) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def remediation(group: FixGroup, report: ScanReport, listed: set[str]) -> dict[str, Any] | None:
+    """The group as a remediation; None without a patch or without a listed finding it fixes."""
+    if not group.patch:
+        return None
+    ids = dict.fromkeys(vulnerability_uuid(report.artifact_name, f) for f in fixed_findings(group, report.findings))
+    fixes = [{"id": i} for i in ids if i in listed]
+    if not fixes:
+        return None
+    return {"fixes": fixes, "summary": summary(group),
+            "diff": base64.b64encode(group.patch.encode("utf-8")).decode("ascii")}
+
+
+def remediations(report: ScanReport, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if report.fix_plan is None:
+        return []
+    ids = {v["id"] for v in listed}
+    found = (remediation(g, report, ids) for g in report.fix_plan.groups)
+    return [r for r in found if r is not None]
+
+
 def scan(report: ScanReport) -> dict[str, Any]:
     tool = {**TOOL, "version": report.tool_version or "unknown"}
     when = gitlab_time(report.created_at)
@@ -131,8 +158,9 @@ def scan(report: ScanReport) -> dict[str, Any]:
 
 
 def gitlab_report(report: ScanReport) -> dict[str, Any]:
+    listed = vulnerabilities(report)
     return {"version": SCHEMA_VERSION, "schema": SCHEMA_URL, "scan": scan(report),
-            "vulnerabilities": vulnerabilities(report), "remediations": []}
+            "vulnerabilities": listed, "remediations": remediations(report, listed)}
 
 
 def write(report: ScanReport, stream: TextIO) -> None:

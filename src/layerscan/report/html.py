@@ -7,6 +7,11 @@ The report data is embedded as JSON in ``<script type="application/json"
 id="layerscan-data">`` with ``<``, ``>``, ``&`` escaped as ``\\u003c`` etc., so
 no string from the image can close the element; the page's script inserts
 every value with ``textContent``. :func:`report_data` is that JSON document.
+
+With ``--fix-plan`` the document has a ``fix_plan`` (``report.fixplan``): the page shows a
+"Fix plan" summary, and each layer's panel the groups that layer owns (its OS or language
+upgrade) or whose packages it brought in (base image, rebuild), with the command to copy,
+the packages from -> to, the history step, the Dockerfile line and patch when known.
 Templates: ``report/templates/layers.{html,css,js}`` (package data).
 """
 
@@ -16,11 +21,12 @@ import html
 import json
 import re
 from importlib import resources
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from layerscan.model import Finding, LayerInfo, Package
 from layerscan.model.advisory import SEVERITIES
 from layerscan.report.document import ScanReport, layer_step
+from layerscan.report.fixplan import FixGroup, FixPlan, heading
 from layerscan.report.vulninfo import package_uid, primary_url
 
 DATA_ELEMENT_ID = "layerscan-data"
@@ -115,15 +121,48 @@ def _severity_rank(f: Finding) -> int:
     return SEVERITY_ORDER.index(f.severity) if f.severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
 
 
+def _index_key(layers: list[dict[str, Any]]) -> Callable[[int | None], str]:
+    """Layer index -> page key (the fix plan names layers by index)."""
+    by_index: dict[int, str] = {}
+    for layer in layers:
+        if not layer["pseudo"]:
+            by_index.setdefault(layer["index"], layer["key"])
+    return lambda index: by_index.get(index, UNATTRIBUTED) if index is not None else UNATTRIBUTED
+
+
+def _fix_group(n: int, group: FixGroup, key: Callable[[int | None], str]) -> dict[str, Any]:
+    items = [{"name": i.name, "type": i.type, "installed": i.installed, "target": i.target,
+              "packages": [{"name": b, "version": v} for b, v in i.binaries], "fixes": list(i.fixes),
+              "moved_up": list(i.moved_up), "path": i.path, "layer": key(i.layer), "created_by": i.created_by}
+             for i in group.items]
+    own = [key(group.layer)] if group.layer is not None else []
+    return {"n": n, "owner": group.owner, "title": heading(group), "manager": group.manager,
+            "command": group.command, "layer": key(group.layer) if group.layer is not None else None,
+            "layers": list(dict.fromkeys([*own, *(i["layer"] for i in items)])), "created_by": group.created_by,
+            "dockerfile_line": group.dockerfile_line, "note": group.note, "patch": group.patch, "items": items}
+
+
+def _fix_plan(plan: FixPlan, layers: list[dict[str, Any]]) -> dict[str, Any]:
+    key = _index_key(layers)
+    return {"base": plan.base, "base_level": plan.base_level, "dockerfile": plan.dockerfile,
+            "dockerfile_note": plan.dockerfile_note,
+            "groups": [_fix_group(n, g, key) for n, g in enumerate(plan.groups, 1)],
+            "residue": [{"package": r.package, "version": r.version, "type": r.type, "id": r.vulnerability_id,
+                         "status": r.status, "reason": r.reason, "layer": key(r.layer)} for r in plan.residue]}
+
+
 def report_data(report: ScanReport) -> dict[str, Any]:
     """The JSON document the page renders (also what the tests read back)."""
     layers, keys = _layers(report)
     findings = sorted((*report.findings, *report.suppressed),
                       key=lambda f: (_severity_rank(f), f.vulnerability_id, f.package.name))
-    return {"version": 1, "artifact": _artifact(report), "severities": list(SEVERITY_ORDER),
+    data = {"version": 1, "artifact": _artifact(report), "severities": list(SEVERITY_ORDER),
             "layers": layers, "packages": [_package(p, keys) for p in report.packages],
             "findings": [_finding(f, keys) for f in findings],
             "notes": [{"path": u.path, "reason": u.reason} for r in report.results for u in r.unknowns]}
+    if report.fix_plan is not None:
+        data["fix_plan"] = _fix_plan(report.fix_plan, layers)
+    return data
 
 
 def embed_json(value: Any) -> str:

@@ -4,6 +4,7 @@
   "use strict";
   var data = JSON.parse(document.getElementById("layerscan-data").textContent);
   var SEVERITIES = data.severities;
+  var PLAN = data.fix_plan || null;
   var state = { layer: null, severities: {}, fixable: false, suppressed: false, query: "" };
   SEVERITIES.forEach(function (s) { state.severities[s] = true; });
 
@@ -120,7 +121,8 @@
       var sub = el("div", { className: "layer-sub" }, [
         el("span", { text: pk + (pk === 1 ? " package" : " packages") }),
         layer.size ? el("span", { text: "· " + humanSize(layer.size) }) : null,
-        el("span", { className: "chip-row" }, SEVERITIES.map(function (s) { return chip(s, c[s]); }))]);
+        el("span", { className: "chip-row" }, SEVERITIES.map(function (s) { return chip(s, c[s]); })),
+        groupsFor(layer.key).length ? el("span", { className: "badge fix", title: "this layer has fix-plan steps", text: "fix plan" }) : null]);
       var card = el("button", { type: "button", className: "layer-card", "data-layer": layer.key,
         "aria-pressed": String(state.layer === layer.key) }, [head, sub,
         (!layer.pseudo && i === top.length - 1 && top.length > 1) ? el("div", { className: "layer-base", text: "base layer" }) : null]);
@@ -128,6 +130,97 @@
       stack.appendChild(el("li", {}, [card]));
     });
     document.getElementById("all-layers").setAttribute("aria-pressed", String(state.layer === "all"));
+  }
+
+  // ------------------------------------------------------------ fix plan
+  function groupsFor(key) {
+    if (!PLAN) return [];
+    return PLAN.groups.filter(function (g) { return key === "all" || g.layers.indexOf(key) >= 0; });
+  }
+  function copyButton(code, command) {
+    var b = el("button", { type: "button", className: "copy", title: "Copy the command", text: "Copy" });
+    b.addEventListener("click", function () {
+      function selectIt() {
+        var sel = window.getSelection && window.getSelection();
+        if (sel) sel.selectAllChildren(code);
+        b.textContent = "Selected: press Ctrl+C";
+      }
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(command).then(function () { b.textContent = "Copied"; }, selectIt);
+      } else selectIt();
+    });
+    return b;
+  }
+  function fixItemRow(i) {
+    var names = i.packages.map(function (p) { return p.name; });
+    var label = names.length && (names.length > 1 || names[0] !== i.name) ? i.name + " (" + names.join(", ") + ")" : i.name;
+    return el("tr", { "data-fix-package": i.name }, [el("td", { text: label }),
+      el("td", { className: "mono", text: i.installed }),
+      el("td", { className: "mono" }, [el("span", { className: "fixed", text: i.target })]),
+      el("td", { className: "mono", title: i.fixes.concat(i.moved_up).join("\n"),
+        text: i.fixes.slice(0, 8).join(", ") + (i.fixes.length > 8 ? ", +" + (i.fixes.length - 8) + " more" : "") })]);
+  }
+  function fixGroup(g, key) {
+    // a base/rebuild group spans layers: a layer's panel lists the packages that layer brought in
+    var items = g.layer === null && key !== "all" ? g.items.filter(function (i) { return i.layer === key; }) : g.items;
+    var box = el("article", { className: "fix-group", "data-group": String(g.n), "data-owner": g.owner }, [
+      el("h4", { text: g.n + ". " + g.title })]);
+    if (g.note) box.appendChild(el("div", { className: "muted small", text: "why: " + g.note }));
+    if (g.created_by) box.appendChild(el("div", { className: "step mono", text: "from: " + g.created_by }));
+    if (g.dockerfile_line != null) box.appendChild(el("div", { className: "small dockerfile-line",
+      text: "Dockerfile line " + g.dockerfile_line + (PLAN.dockerfile ? " of " + PLAN.dockerfile : "") }));
+    box.appendChild(el("table", { className: "grid fix-items" }, [
+      el("thead", {}, [el("tr", {}, ["Package", "Installed", "Target", "Fixes"].map(function (h) { return el("th", { text: h }); }))]),
+      el("tbody", {}, items.map(fixItemRow))]));
+    if (g.command) {
+      var code = el("code", { className: "mono", text: g.command });
+      box.appendChild(el("div", { className: "fix-command" }, [code, copyButton(code, g.command)]));
+    }
+    if (g.patch) box.appendChild(el("details", { className: "fix-patch" }, [el("summary", { className: "small", text: "Dockerfile patch" }),
+      el("pre", { className: "mono", text: g.patch })]));
+    return box;
+  }
+  function renderFixPanel() {
+    var panel = document.getElementById("fix-panel");
+    panel.hidden = !PLAN;
+    if (!PLAN) return;
+    var groups = groupsFor(state.layer);
+    var list = document.getElementById("fix-groups");
+    clear(list);
+    groups.forEach(function (g) { list.appendChild(fixGroup(g, state.layer)); });
+    document.getElementById("fix-count").textContent = "(" + groups.length + ")";
+    if (!groups.length) list.appendChild(el("div", { className: "empty", text: "Nothing to do in this layer." }));
+  }
+  function renderPlanSummary() {
+    if (!PLAN) return;
+    document.getElementById("fix-plan").hidden = false;
+    var packages = PLAN.groups.reduce(function (n, g) { return n + g.items.length; }, 0);
+    document.getElementById("fix-plan-count").textContent = "(" + PLAN.groups.length + " step" +
+      (PLAN.groups.length === 1 ? "" : "s") + ", " + packages + " package" + (packages === 1 ? "" : "s") + ")";
+    var note = [PLAN.base ? "base image " + PLAN.base + " (" + PLAN.base_level + ")" : "",
+      PLAN.dockerfile_note ? "note: " + PLAN.dockerfile_note : ""].filter(Boolean).join(" · ");
+    document.getElementById("fix-plan-note").textContent = note || (PLAN.groups.length ? "" : "Nothing to fix.");
+    var list = document.getElementById("fix-plan-list");
+    PLAN.groups.forEach(function (g) {
+      var target = g.layer !== null ? g.layer : (g.layers[0] || "all");
+      var go = el("button", { type: "button", "data-layer": target, title: "show the layer", text: target === "all" ? "all layers" : "layer " + target });
+      go.addEventListener("click", function () { select(target); });
+      var SHOWN = 6;
+      var names = g.items.slice(0, SHOWN).map(function (i) { return i.name + " " + i.installed + " \u2192 " + i.target; }).join(", ") +
+        (g.items.length > SHOWN ? ", +" + (g.items.length - SHOWN) + " more" : "");
+      list.appendChild(el("li", { "data-group": String(g.n) }, [go, el("b", { text: g.title }), text(": " + names),
+        g.command ? el("div", { className: "mono small", text: "$ " + g.command }) : null]));
+    });
+    if (PLAN.residue.length) {
+      var box = document.getElementById("fix-residue");
+      box.hidden = false;
+      document.getElementById("fix-residue-count").textContent = "(" + PLAN.residue.length + ")";
+      var ul = box.querySelector("ul");
+      PLAN.residue.forEach(function (r) {
+        ul.appendChild(el("li", {}, [el("span", { className: "mono", text: r.package + " " + r.version }),
+          text(": " + (r.id ? r.id + " " : "") + r.status + ": " + r.reason)]));
+      });
+    }
   }
 
   // ------------------------------------------------------------ detail panel
@@ -200,7 +293,7 @@
     data.notes.forEach(function (n) { list.appendChild(el("li", {}, [el("span", { className: "mono", text: n.path }), text(": " + n.reason)])); });
   }
 
-  function update() { renderStack(); renderDetail(); }
+  function update() { renderStack(); renderDetail(); renderFixPanel(); }
   function select(key) {
     state.layer = key;
     if (window.history && history.replaceState) history.replaceState(null, "", "#layer=" + encodeURIComponent(key));
@@ -221,6 +314,7 @@
   renderSummary();
   renderFilters();
   renderNotes();
+  renderPlanSummary();
   document.getElementById("all-layers").addEventListener("click", function () { select("all"); });
   window.addEventListener("hashchange", function () { var k = fromHash(); if (k) { state.layer = k; update(); } });
   state.layer = fromHash() || defaultLayer();
