@@ -30,7 +30,7 @@ CORPUS_FIXTURES = frozenset({"corpus", "corpus_db"})
 REGISTRY_FIXTURES = frozenset({"registry", "token_registry"})
 # image builds from the corpus (pip/npm installs), registry servers with skopeo pushes, a
 # PostgreSQL cluster, the 1 GiB decompression bomb
-SLOW_FIXTURES = REGISTRY_FIXTURES | {"e2e", "postgres", "bomb"}
+SLOW_FIXTURES = REGISTRY_FIXTURES | {"e2e", "postgres", "bomb", "debs"}  # debs: apt-get download
 SLOW_MODULES = frozenset({"test_fresh_install", "test_report_html_browser", "test_sbom_input_live"})
 PEER_MODULE = "peers"  # tests/peers.py: trivy and syft, run as black boxes
 CORPUS_NAMES = frozenset({"CORPUS", "corpus_available"})

@@ -115,6 +115,7 @@ def _vocabulary() -> list[str]:
             words.update(path.split("/"))
         words.update(a.files.names)
         words.update(f"f.{e}" for e in a.files.extensions)
+        words.update(w for prefix in a.files.prefixes for w in (prefix, f"{prefix}3.11.so.1", f"x{prefix}"))
     return sorted(words)
 
 

@@ -55,6 +55,7 @@ class PackageType(StrEnum):
     SWIFT = "swift"
     BITNAMI = "bitnami"
     PEAR = "pear"  # PECL/PEAR registry entries: listed, not matched (no advisories of ours)
+    GENERIC = "generic"  # binaries identified by version strings (python, nginx, openssl): listed, not matched
 
 
 class Severity(StrEnum):
@@ -120,6 +121,7 @@ ECOSYSTEMS: tuple[Ecosystem, ...] = (
     Ecosystem(PackageType.SWIFT, _L, "semver", "SwiftURL"),
     Ecosystem(PackageType.BITNAMI, _L, "semver", "Bitnami"),  # pkg:bitnami purls (Trivy's SBOMs of Bitnami images)
     Ecosystem(PackageType.PEAR, _L, result_types=("pear",)),
+    Ecosystem(PackageType.GENERIC, _L, installed_result="binary", result_types=("binary",)),  # no feed covers it
 )
 BY_TYPE: dict[str, Ecosystem] = {str(e.type): e for e in ECOSYSTEMS}
 

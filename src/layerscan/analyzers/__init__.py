@@ -59,6 +59,8 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.dotnet.packages_config:PackagesConfigAnalyzer",
     "layerscan.analyzers.dotnet.project_assets:ProjectAssetsAnalyzer",
     "layerscan.analyzers.dotnet.paket_lock:PaketLockAnalyzer",
+    # binaries without package metadata (version strings)
+    "layerscan.analyzers.binary.engine:BinaryClassifierAnalyzer",
 )
 
 

@@ -52,24 +52,34 @@ class FileSpec:
     dirs: frozenset[str] = frozenset()  # every file directly inside ("var/lib/dpkg/status.d")
     extensions: frozenset[str] = frozenset()  # the basename's last ".ext", without the dot ("jar")
     executables: bool = False  # every executable regular file (binary analyzers)
+    # basenames starting with one of these (at least PREFIX_KEY characters: "libpython" for
+    # "libpython3.11.so.1.0"), for versioned file names no list of names can enumerate
+    prefixes: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not (self.names or self.paths or self.dirs or self.extensions or self.executables)
+        return not (self.names or self.paths or self.dirs or self.extensions or self.executables or self.prefixes)
 
     def describe(self) -> str:
         """One line for docs/analyzers.md."""
         parts = [*(f"`{n}`" for n in sorted(self.names)), *(f"`/{p}`" for p in sorted(self.paths)),
-                 *(f"`/{d}/*`" for d in sorted(self.dirs)), *(f"`*.{e}`" for e in sorted(self.extensions))]
+                 *(f"`/{d}/*`" for d in sorted(self.dirs)), *(f"`*.{e}`" for e in sorted(self.extensions)),
+                 *(f"`{p}*`" for p in sorted(self.prefixes))]
         if self.executables:
             parts.append("executable files")
         return ", ".join(parts)
 
 
+PREFIX_KEY = 3  # the shortest basename prefix a FileSpec may declare (the index looks prefixes up by it)
+
+
 def spec(*, names: tuple[str, ...] = (), paths: tuple[str, ...] = (), dirs: tuple[str, ...] = (),
-         extensions: tuple[str, ...] = (), executables: bool = False) -> FileSpec:
+         extensions: tuple[str, ...] = (), executables: bool = False, prefixes: tuple[str, ...] = ()) -> FileSpec:
+    if any(len(p) < PREFIX_KEY for p in prefixes):
+        raise ValueError(f"basename prefixes need at least {PREFIX_KEY} characters: {prefixes}")
     return FileSpec(frozenset(n.lower() for n in names), frozenset(paths), frozenset(dirs),
-                    frozenset(e.lower().lstrip(".") for e in extensions), executables)
+                    frozenset(e.lower().lstrip(".") for e in extensions), executables,
+                    frozenset(p.lower() for p in prefixes))
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,9 @@ class Analyzer(ABC):
     # ("package.json" beside a "yarn.lock"); see analyze_with_siblings
     siblings: ClassVar[frozenset[str]] = frozenset()
     max_sibling_size: ClassVar[int] = MAX_SIBLING_BYTES  # a larger sibling is left out (an Unknown says so)
+    # its packages only name what a file is (binary classifiers): where an OS package owns the file,
+    # the OS package is that package and the squash step drops this one (instead of marking os_owner)
+    superseded_by_os_package: ClassVar[bool] = False
 
     def wants(self, path: str, mode: int, size: int) -> bool:
         """Refine ``files`` for one offered file. path: normalised, relative to the image

@@ -20,6 +20,12 @@ def analyzer_result_types() -> dict[str, str]:
 
 
 @cache
+def superseded_by_os_packages() -> frozenset[str]:
+    """Names of the analyzers whose packages an OS package owning the same file replaces."""
+    return frozenset(a.name for a in all_analyzers() if a.superseded_by_os_package)
+
+
+@cache
 def file_name_result_types() -> dict[str, str]:
     """Lowercased file name -> result Type, from the names analyzers declare (``files.names``;
     the first analyzer in registry order wins)."""

@@ -2,7 +2,8 @@
 every analyzer about every tar member.
 
 Built once per layer from the analyzers' ``files`` declarations (``base.FileSpec``):
-exact paths, parent directories, lowercased basenames and extensions, and executables;
+exact paths, parent directories, lowercased basenames, extensions and basename prefixes
+(looked up by their first ``PREFIX_KEY`` characters), and executables;
 and the sibling files analyzers ask for beside their own (``Analyzer.siblings``, exact
 basenames).
 ``candidates`` returns them in registry order; each one's ``wants`` then decides. An
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from layerscan.analyzers.base import Analyzer, is_executable
+from layerscan.analyzers.base import PREFIX_KEY, Analyzer, is_executable
 
 
 class AnalyzerIndex:
@@ -26,6 +27,7 @@ class AnalyzerIndex:
         dirs: dict[str, list[Analyzer]] = defaultdict(list)
         names: dict[str, list[Analyzer]] = defaultdict(list)
         exts: dict[str, list[Analyzer]] = defaultdict(list)
+        prefixes: dict[str, list[tuple[str, Analyzer]]] = defaultdict(list)
         for a in self.analyzers:
             for key in a.files.paths:
                 paths[key].append(a)
@@ -35,8 +37,11 @@ class AnalyzerIndex:
                 names[key].append(a)
             for key in a.files.extensions:
                 exts[key].append(a)
+            for prefix in a.files.prefixes:
+                prefixes[prefix[:PREFIX_KEY]].append((prefix, a))
         self._paths, self._dirs, self._names, self._exts = (
             {k: tuple(v) for k, v in table.items()} for table in (paths, dirs, names, exts))
+        self._prefixes = {k: tuple(v) for k, v in prefixes.items()}
         siblings: dict[str, list[Analyzer]] = defaultdict(list)
         for a in self.analyzers:
             for key in a.siblings:
@@ -52,12 +57,17 @@ class AnalyzerIndex:
         _, dot, ext = lower.rpartition(".")
         found = (self._paths.get(path, ()) + self._dirs.get(head, ()) + self._names.get(lower, ())
                  + (self._exts.get(ext, ()) if dot else ())
+                 + (self._prefixed(lower) if self._prefixes else ())
                  + (self._executables if self._executables and is_executable(mode) else ())
                  + self._everything)
         if len(found) <= 1:
             return found
         unique = {id(a): a for a in found}
         return tuple(sorted(unique.values(), key=lambda a: self._order[id(a)]))
+
+    def _prefixed(self, lower: str) -> tuple[Analyzer, ...]:
+        entries = self._prefixes.get(lower[:PREFIX_KEY], ())
+        return tuple(a for prefix, a in entries if lower.startswith(prefix))
 
     @property
     def asks_siblings(self) -> bool:

@@ -6,7 +6,9 @@ state is one of ``supported``, ``extended`` (regular security support ended, ext
 such as Debian LTS until ``eoes``) or ``eol``. Runtimes come from the image config's
 ``ENV`` (``PYTHON_VERSION``, ``NODE_VERSION``, ... as the official images set them) and
 from OS packages (``python3.11``, ``libpython3.5-stdlib``, ``nodejs``, ``php7.0-cli``,
-``openjdk-17-jre``, ``golang-1.19-go``, ``ruby3.1``, ``dotnet-runtime-8.0``); each is matched to the
+``openjdk-17-jre``, ``golang-1.19-go``, ``ruby3.1``, ``dotnet-runtime-8.0``) and from binaries the
+binary classifiers identified without package metadata (``extra`` ``eol_runtime``: a distroless
+image's ``python3.11``, a JDK's ``release`` file); each is matched to the
 product's release cycle whose components begin its version ("3.6" for 3.6.15).
 """
 
@@ -17,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
+from layerscan.analyzers.binary.engine import EOL_RUNTIME
 from layerscan.db.records import EolInfo
 from layerscan.match.eol import os_eol
 from layerscan.model import OSInfo, Package
@@ -145,11 +148,18 @@ def find_runtimes(image: ImageMeta | None, packages: Iterable[Package]) -> tuple
     found = [Runtime(ENV_VARS[k], v.strip()[:MAX_VERSION], f"ENV {k}={v.strip()[:MAX_VERSION]}")
              for k, v in _env(image) if k in ENV_VARS and v.strip()]
     for pkg in packages:
-        if pkg.type in OS_PACKAGE_TYPES:
-            runtime = _from_package(pkg)
-            if runtime:
-                found.append(runtime)
+        runtime = _from_package(pkg) if pkg.type in OS_PACKAGE_TYPES else _from_binary(pkg)
+        if runtime:
+            found.append(runtime)
     return tuple(found)
+
+
+def _from_binary(pkg: Package) -> Runtime | None:
+    """A runtime a binary classifier identified (``analyzers.binary``: ``extra`` ``eol_runtime``)."""
+    runtime = dict(pkg.extra).get(EOL_RUNTIME, "")
+    if runtime not in PRODUCTS or not pkg.version:
+        return None
+    return Runtime(runtime, pkg.version.removeprefix("v")[:MAX_VERSION], f"binary {pkg.file_path} {pkg.version}")
 
 
 def _components(version: str) -> list[str]:

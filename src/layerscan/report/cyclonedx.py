@@ -9,6 +9,7 @@ import re
 import uuid
 from typing import Any, TextIO
 
+from layerscan.analyzers.binary.engine import NAME as BINARY_CLASSIFIER
 from layerscan.db.dates import rfc3339
 from layerscan.model import Finding, Package
 from layerscan.model.package import OS_TYPES
@@ -87,7 +88,20 @@ def component(p: Package, refs: _Refs) -> dict[str, Any]:
     props = package_properties(p)
     if props:
         comp["properties"] = props
+    evidence = binary_evidence(p)
+    if evidence:
+        comp["evidence"] = evidence
     return comp
+
+
+def binary_evidence(p: Package) -> dict[str, Any] | None:
+    """CycloneDX ``evidence`` of a package a binary classifier identified from a version string:
+    the file it is in and the string (``Package.evidence``)."""
+    if p.found_by != BINARY_CLASSIFIER or not p.file_path or not p.evidence:
+        return None
+    method = {"technique": "binary-analysis", "confidence": 0.8, "value": p.evidence}
+    return {"identity": [{"field": "version", "confidence": 0.8, "methods": [method]}],
+            "occurrences": [{"location": "/" + p.file_path.lstrip("/")}]}
 
 
 def _root_component(report: ScanReport) -> dict[str, Any]:

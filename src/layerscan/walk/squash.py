@@ -15,7 +15,9 @@ removed one disappears.
 
 File ownership: ``owned_files`` ("deb:NAME" -> files) are merged into the
 matching OS package's ``installed_files``; language packages whose file (the
-part of file_path before any '!') an OS package installed get ``os_owner``.
+part of file_path before any '!') an OS package installed get ``os_owner``, except the
+packages of analyzers an OS package supersedes (binary classifiers: the OS package is that
+binary), which are dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from layerscan.analyzers.base import AnalysisResult
+from layerscan.analyzers.catalog import superseded_by_os_packages
 from layerscan.model import LayerInfo, OSInfo, Package, Unknown
 from layerscan.model.package import OS_TYPES
 from layerscan.walk.analysis import LayerAnalysis, parents
@@ -178,9 +181,12 @@ def _mark_os_owned(packages: list[Package]) -> list[Package]:
     if not owners:
         return packages
     out = []
+    superseded = superseded_by_os_packages()
     for pkg in packages:
         if pkg.type not in OS_TYPES and not pkg.os_owner and pkg.file_path:
             owner = owners.get(pkg.file_path.split("!", 1)[0].lstrip("/"))
+            if owner and pkg.found_by in superseded:
+                continue
             if owner:
                 pkg = replace(pkg, os_owner=owner)
         out.append(pkg)
