@@ -29,11 +29,15 @@ from pg import start_cluster  # noqa: E402
 
 from layerscan.db.build import import_paths  # noqa: E402
 from layerscan.db.store import Store  # noqa: E402
+from layerscan.fleet import detail  # noqa: E402
+from layerscan.fleet import outbox  # noqa: E402
+from layerscan.fleet import policy as fleet_policy  # noqa: E402
 from layerscan.fleet import store as fleet_store  # noqa: E402
 from layerscan.fleet.ingest import ingest_sbom  # noqa: E402
 from layerscan.fleet.migrate import migrate  # noqa: E402
 from layerscan.fleet.rematch import ensure_generation, rematch  # noqa: E402
 from layerscan.model import ImageMeta, Sbom  # noqa: E402
+from layerscan.report.html import render  # noqa: E402
 from layerscan.scan.config import InventoryConfig, Target  # noqa: E402
 from layerscan.scan.pipeline import Scanner  # noqa: E402
 
@@ -127,12 +131,26 @@ def main() -> None:
                 " WHERE pv.vuln_id = %s OR %s = ANY(pv.aliases)", (cve, cve)).fetchone()), 2)
             results["first_page_ms"] = round(timed(lambda: fleet_store.images_for_vulnerability(conn, cve)), 2)
             results["images_hit"] = fleet_store.images_for_vulnerability(conn, cve).total
+            one = detail.stored_image(conn, "bench/img0:1")
+            assert one is not None
+            results["detail_first_page_ms"] = round(timed(lambda: detail.image_detail(conn, one)), 2)
+            results["layer_page_ms"] = round(timed(lambda: render(detail.image_report(conn, one)), 5), 1)
             with Store.open(work / "db2" / "layerscan.db") as db2:
                 started = time.perf_counter()
                 outcome = rematch(conn, db2)
                 results["rematch_ms"] = round((time.perf_counter() - started) * 1000, 1)
                 results["rematch"] = {"keys_changed": outcome.keys_changed, "packages": outcome.packages,
-                                      "added": len(outcome.added), "removed": len(outcome.removed)}
+                                      "added": len(outcome.added), "removed": len(outcome.removed),
+                                      "kev_added": outcome.kev_added}
+            started = time.perf_counter()
+            results["policy_failing"] = fleet_policy.set_policy(conn, fleet_policy.FleetPolicy("MEDIUM"))
+            results["policy_set_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            # back to the first database, now with a policy: the touched images' verdicts are re-evaluated
+            started = time.perf_counter()
+            outcome = rematch(conn, db1)
+            results["rematch_with_policy_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            results["rematch_with_policy_images"] = len(outbox.images_of_packages(conn, [
+                int(r[0]) for r in conn.execute("SELECT id FROM packages WHERE name IN ('urllib3', 'jinja2')")]))
         print(json.dumps(results, indent=1))
     finally:
         cluster.stop()

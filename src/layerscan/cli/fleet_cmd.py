@@ -8,6 +8,9 @@ cli/scan_cmd.py). They need the ``server`` extra; without it they say how to ins
     layerscan server webhook add URL [--allow-private]  a Standard Webhooks endpoint; prints its secret
     layerscan server watch add REPO --tags GLOB [--insecure] [--interval S] | list | remove ID|REPO | poll
                                                         registry watching (fleet.watch); poll: once, now
+    layerscan server sbom add FILE [--name REF]         store and match an SBOM document (fleet.sboms)
+    layerscan server policy set --fail-on SEV [--ignore-unfixed] | show | clear
+                                                        the fleet policy (fleet.policy: policy.failed events)
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def _database_flag(parser: argparse.ArgumentParser, default: Any = None) -> None
 
 
 def _register_admin(server: argparse.ArgumentParser) -> None:
-    admin = server.add_subparsers(dest="server_command", metavar="{token,webhook,watch}")
+    admin = server.add_subparsers(dest="server_command", metavar="{token,webhook,watch,sbom,policy}")
     tokens = admin.add_parser("token", help="API tokens").add_subparsers(
         dest="admin_action", metavar="create", required=True)
     create = tokens.add_parser("create", help="create an API token and print it (once)")
@@ -58,7 +61,7 @@ def _register_admin(server: argparse.ArgumentParser) -> None:
     add.add_argument("url", help="http(s) URL the events are posted to")
     add.add_argument("--allow-private", action="store_true",
                      help="allow a loopback or private-network target (refused by default: SSRF guard)")
-    for parser in (create, add, *_register_watch(admin)):
+    for parser in (create, add, *_register_watch(admin), *_register_sbom_policy(admin)):
         _database_flag(parser, argparse.SUPPRESS)  # after the subcommand too; the server's value otherwise
 
 
@@ -79,20 +82,49 @@ def _register_watch(admin: argparse._SubParsersAction[Any]) -> tuple[argparse.Ar
     return add, remove, listing, poll
 
 
+def _register_sbom_policy(admin: argparse._SubParsersAction[Any]) -> tuple[argparse.ArgumentParser, ...]:
+    from layerscan.fleet.store import SEVERITIES
+
+    sboms = admin.add_parser("sbom", help="SBOM documents").add_subparsers(
+        dest="admin_action", metavar="add", required=True)
+    add = sboms.add_parser("add", help="store an SBOM (CycloneDX, SPDX or Syft JSON, or a layerscan JSON report)"
+                                       " as an image and match it")
+    add.add_argument("sbom_file", metavar="FILE", help="the SBOM document")
+    add.add_argument("--name", dest="sbom_name", default="", metavar="REF",
+                     help="the reference to list it under (default: the document's own name)")
+    add_flags(add, tuple(f for f in _flags() if f.group == "global"))  # --cache-dir: the database it is matched on
+    policies = admin.add_parser("policy", help="the fleet policy (policy.failed webhook events)").add_subparsers(
+        dest="admin_action", metavar="{set,show,clear}", required=True)
+    put = policies.add_parser("set", help="hold every image to a severity threshold")
+    put.add_argument("--fail-on", dest="policy_fail_on", required=True, type=str.upper, choices=SEVERITIES,
+                     metavar="SEVERITY", help=f"an image fails with a vulnerability this severe or worse"
+                                              f" ({', '.join(SEVERITIES)})")
+    put.add_argument("--ignore-unfixed", dest="policy_ignore_unfixed", action="store_true",
+                     help="only vulnerabilities with a fixed version count")
+    show = policies.add_parser("show", help="the policy and how many images fail it")
+    clear = policies.add_parser("clear", help="remove the policy")
+    return add, put, show, clear
+
+
+_WORKER = "run fleet jobs from the PostgreSQL queue: image scans and re-matches on database updates"
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     summary = "serve the fleet HTTP API (stored SBOMs on PostgreSQL: which images does CVE-X hit?)"
     server = subparsers.add_parser("server", help=summary, description=summary)
-    _database_flag(server)
-    _register_admin(server)
-    server.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    server.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    server.add_argument("--embedded-worker", action="store_true",
-                        help="also run a worker in this process (one machine, no separate 'layerscan worker')")
-    summary = "run fleet jobs from the PostgreSQL queue: image scans and re-matches on database updates"
-    worker = subparsers.add_parser("worker", help=summary, description=summary)
-    _database_flag(worker)
-    worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once (default 1)")
-    for parser in (server, worker):
+    worker = subparsers.add_parser("worker", help=_WORKER, description=_WORKER)
+    built = [p for p in (server, worker) if isinstance(p, argparse.ArgumentParser)]  # not: this run names another
+    if server in built:
+        _database_flag(server)
+        _register_admin(server)
+        server.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+        server.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+        server.add_argument("--embedded-worker", action="store_true",
+                            help="also run a worker in this process (one machine, no separate 'layerscan worker')")
+    if worker in built:
+        _database_flag(worker)
+        worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once (default 1)")
+    for parser in built:
         add_flags(parser, _flags())
 
 
@@ -153,6 +185,10 @@ def run(args: argparse.Namespace, opts: Options) -> int:
     runtime, app = _prepare(args, opts)
     if getattr(args, "server_command", None) == "watch":
         return _watch(args, runtime, app)
+    if getattr(args, "server_command", None) == "sbom":
+        return _sbom(args, runtime, app)
+    if getattr(args, "server_command", None) == "policy":
+        return _policy(args, runtime.database_url)
     if getattr(args, "server_command", None):
         return _admin(args, runtime.database_url)
     if args.command == "worker" or args.embedded_worker:
@@ -221,6 +257,59 @@ def _watch(args: argparse.Namespace, runtime: Any, app: Any) -> int:
                           f"every {w.interval}s\t{w.last_polled or 'never polled'}\t{w.last_error or 'ok'}")
         except watch.WatchError as exc:
             raise UsageError(f"watch {args.admin_action}: {exc}") from None
+    return 0
+
+
+def _sbom(args: argparse.Namespace, runtime: Any, app: Any) -> int:
+    from pathlib import Path
+
+    import psycopg
+
+    from layerscan.fleet import sboms
+    from layerscan.fleet.tasks import enqueue_delivery, open_vulndb
+
+    path = Path(args.sbom_file)
+    if not path.is_file():
+        raise UsageError(f"sbom add: {path} is not a file")
+    try:
+        data = sboms.read_file(path)
+        with open_vulndb(runtime) as vulndb, psycopg.connect(runtime.database_url) as conn:
+            done = sboms.store_document(conn, data, vulndb, args.sbom_name, str(path))
+    except sboms.SbomRejected as exc:
+        raise UsageError(f"sbom add: {exc}") from None
+    if done.events:
+        with app.open():
+            enqueue_delivery(app)
+    print(done.digest)
+    print(f"layerscan: stored {path} as {done.digest}: {done.packages} packages ({done.new_packages} new to the"
+          f" fleet), {done.matches} matches, {done.events} webhook events", file=sys.stderr)
+    return 0
+
+
+def _policy(args: argparse.Namespace, database_url: str) -> int:
+    import psycopg
+
+    from layerscan.fleet import policy
+
+    with psycopg.connect(database_url) as conn:
+        if args.admin_action == "set":
+            rule = policy.FleetPolicy(args.policy_fail_on, args.policy_ignore_unfixed)
+            failing = policy.set_policy(conn, rule)
+            print(f"layerscan: images fail with a {rule.fail_on} or worse vulnerability"
+                  f"{' that has a fix' if rule.ignore_unfixed else ''}; {failing} fail now (an image that passes"
+                  " and later fails sends policy.failed)", file=sys.stderr)
+        elif args.admin_action == "clear":
+            gone = policy.clear_policy(conn)
+            print(f"layerscan: {'policy removed' if gone else 'no policy was set'}", file=sys.stderr)
+        else:
+            found = policy.get_policy(conn)
+            if found is None:
+                print("layerscan: no fleet policy (layerscan server policy set --fail-on SEVERITY)", file=sys.stderr)
+                return 0
+            row = conn.execute("SELECT count(*) FILTER (WHERE policy_failing), count(*) FROM images").fetchone()
+            failing, total = (int(row[0]), int(row[1])) if row else (0, 0)
+            print(f"fail-on {found.fail_on}\t{'ignore-unfixed' if found.ignore_unfixed else 'all'}\t"
+                  f"{failing} of {total} images failing")
     return 0
 
 

@@ -8,8 +8,11 @@ package, re-matched when the vulnerability database changes, answered by an HTTP
                     the fleet has not seen are matched
     fleet.rematch   a new database generation: content hash per (namespace, name), re-match the
                     changed keys only, one transaction
-    fleet.outbox    per-image webhook events (vulnerability.new/fixed, scan.completed), written to the
-                    outbox in the re-match's or ingest's own transaction
+    fleet.outbox    per-image webhook events (vulnerability.new/fixed, kev.added, policy.failed,
+                    scan.completed), written to the outbox in the re-match's or ingest's own transaction
+    fleet.policy    the fleet policy (a severity threshold) and each image's verdict; policy.failed on a flip
+    fleet.sboms     SBOM documents in (POST /sboms, ``server sbom add``): the CLI's readers, or our JSON report
+    fleet.detail    one stored image: JSON detail, and its report document for the HTML layer page
     fleet.webhooks  Standard Webhooks endpoints, signing, SSRF guard, delivery with backoff (410 disables)
     fleet.tokens    API tokens (sha256 at rest, read/write scopes)
     fleet.watch     watched repositories: tag list, one HEAD per matching tag, scans queued for

@@ -2,6 +2,9 @@
 
     POST /images                        {"ref": "registry/repo:tag"} or {"refs": [...]} -> 202 queued
     GET  /images                        stored images (paginated: ?limit=&offset=)
+    GET  /images/{digest}               one image: layers, packages (paginated) and their vulnerabilities;
+                                        the HTML layer page with Accept: text/html or ?format=html
+    POST /sboms                         an SBOM document as the body (?name=ref) -> 201 stored and matched
     GET  /vulnerabilities/{id}/images   images a vulnerability (or an alias) hits: layer, fixed version
     GET  /packages/{purl}/images        images holding a package (purl URL-encoded; without @version: any)
     GET  /summary                       fleet counts, images affected per severity
@@ -22,12 +25,13 @@ import contextlib
 import dataclasses
 import json
 import logging
+import tempfile
 from importlib import resources
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from layerscan.fleet import store as fleet_store
 from layerscan.fleet import tokens
-from layerscan.fleet.tasks import AlreadyQueued, FleetRuntime, request_rematch, submit
+from layerscan.fleet.tasks import AlreadyQueued, FleetRuntime, request_delivery, request_rematch, submit
 from layerscan.textload import LoadError, parse_json
 
 if TYPE_CHECKING:
@@ -59,6 +63,19 @@ class Unauthorized(BadRequest):
 
 class Forbidden(BadRequest):
     status = 403
+
+
+class NotFound(BadRequest):
+    status = 404
+
+
+class Unavailable(BadRequest):
+    status = 503
+
+
+# the layer page is self-contained (inline CSS and script, no network): nothing else may load
+HTML_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:;"
+               " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 def bearer_token(request: Request) -> str:
@@ -124,12 +141,33 @@ async def _watch_request(request: Request) -> tuple[str, str, bool, int]:
     return repository, tags, insecure, interval
 
 
+async def _spool_body(request: Request, limit: int, spool: Any) -> int:
+    """The request body into the file ``spool`` (never more than ``limit`` bytes, TooLarge past it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is larger than {limit} bytes")
+        spool.write(chunk)
+    return size
+
+
+def _wants_html(request: Request) -> bool:
+    fmt = request.query_params.get("format", "")
+    if fmt not in ("", "json", "html"):
+        raise BadRequest("format must be json or html")
+    return fmt == "html" or (not fmt and "text/html" in request.headers.get("accept", ""))
+
+
 def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: bool = False,
              concurrency: int = 1) -> Starlette:
     import psycopg
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.responses import JSONResponse
+    from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
     async def query(fn: Callable[..., Any], *args: Any) -> Any:
@@ -188,6 +226,61 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
                            _int_param(request, "offset", 0, 10 ** 9))
         return JSONResponse({"purl": purl, **_page_json(page)})
 
+    async def image_detail(request: Request) -> Response:
+        from layerscan.fleet import detail
+
+        html = _wants_html(request)
+        limit = _int_param(request, "limit", 100, fleet_store.MAX_PAGE)
+        offset = _int_param(request, "offset", 0, 10 ** 9)
+        wanted = request.path_params["digest"]
+
+        def load(conn: psycopg.Connection) -> Any:
+            image = detail.stored_image(conn, wanted)
+            if image is None:
+                raise NotFound(f"no stored image {wanted[:200]!r} (GET /images lists them)")
+            if not html:
+                return detail.image_detail(conn, image, limit, offset)
+            from layerscan.report.html import render
+
+            return render(detail.image_report(conn, image))
+        found = await query(load)
+        if html:
+            return HTMLResponse(found, headers={"Content-Security-Policy": HTML_POLICY})
+        return JSONResponse(found)
+
+    async def post_sbom(request: Request) -> Response:
+        from layerscan.errors import LayerscanError
+        from layerscan.fleet import sboms
+        from layerscan.fleet.tasks import open_vulndb
+
+        name = request.query_params.get("name", "")
+        try:
+            sboms.check_name(name)
+        except sboms.SbomRejected as exc:
+            raise BadRequest(str(exc)) from None
+        with tempfile.TemporaryFile(prefix="layerscan-sbom-") as spool:  # the body is never held by the loop
+            if not await _spool_body(request, sboms.MAX_UPLOAD, spool):
+                raise BadRequest("the body must be an SBOM document (CycloneDX, SPDX or Syft JSON, or a"
+                                 " layerscan JSON report)")
+
+            def store(conn: psycopg.Connection) -> Any:
+                try:
+                    vulndb = open_vulndb(runtime)
+                except LayerscanError as exc:
+                    raise Unavailable(f"the server has no vulnerability database: {exc}") from None
+                spool.seek(0)
+                with vulndb:
+                    try:
+                        return sboms.store_document(conn, spool.read(), vulndb, name, "the uploaded document")
+                    except sboms.TooLarge as exc:
+                        raise TooLarge(str(exc)) from None
+                    except sboms.SbomRejected as exc:
+                        raise BadRequest(str(exc)) from None
+            result = await query(store)
+        if result.events:
+            await request_delivery(app)
+        return JSONResponse({"status": "stored", **dataclasses.asdict(result)}, status_code=201)
+
     async def summary(request: Request) -> Response:
         return JSONResponse(await query(fleet_store.summary))
 
@@ -234,6 +327,8 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
     routes = [
         Route("/images", handler(post_images, "write"), methods=["POST"]),
         Route("/images", handler(get_images, "read"), methods=["GET"]),
+        Route("/images/{digest:path}", handler(image_detail, "read"), methods=["GET"]),
+        Route("/sboms", handler(post_sbom, "write"), methods=["POST"]),
         Route("/vulnerabilities/{vuln_id}/images", handler(vulnerability_images, "read"), methods=["GET"]),
         Route("/packages/{purl:path}/images", handler(package_images, "read"), methods=["GET"]),
         Route("/summary", handler(summary, "read"), methods=["GET"]),

@@ -2,7 +2,8 @@
 came from, and matches for the packages the fleet had not seen before (``match.matcher`` on the
 distinct packages only; the vulnerability database is the SQLite store), and the image's webhook
 events in the same transaction (``fleet.outbox``: scan.completed; vulnerability.new/fixed when a
-stored digest is scanned again and its findings changed)."""
+stored digest is scanned again and its findings changed; policy.failed when that flips its verdict
+under the fleet policy, ``fleet.policy``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from layerscan.fleet import outbox
+from layerscan.fleet import policy as fleet_policy
 from layerscan.fleet import store as fleet_store
 from layerscan.fleet.store import ImagePackage, MatchRow, PackageRow
 from layerscan.match.matcher import StoreLike, match_sbom
@@ -78,17 +80,19 @@ def match_packages(rows: Sequence[PackageRow], vulndb: StoreLike) -> tuple[list[
         for finding in result.findings:
             matches.append(MatchRow(pkey_of[id(finding.package)], finding.vulnerability_id, finding.aliases,
                                     finding.status, finding.fixed_version, finding.severity,
-                                    finding.match.advisory_id))
+                                    finding.match.advisory_id, finding.kev))
         for unknown in result.unknowns:
             if unknown.path in by_ident:
                 notes[by_ident[unknown.path]] = unknown.reason
     return matches, notes
 
 
-def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLike, generation: int) -> IngestResult:
+def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLike, generation: int,
+                digest: str = "") -> IngestResult:
     """Store ``sbom`` as the image ``ref`` in one transaction; ``generation`` is the fleet's current
-    database generation (``fleet.rematch.ensure_generation``)."""
-    digest = image_digest(sbom)
+    database generation (``fleet.rematch.ensure_generation``); ``digest`` the key to store it under
+    (default: ``image_digest``)."""
+    digest = digest or image_digest(sbom)
     os_name = f"{sbom.os.family} {sbom.os.name}" if sbom.os else ""
     layers = [{"index": layer.index, "diff_id": layer.diff_id, "created_by": layer.created_by}
               for layer in (sbom.image.layers if sbom.image else ())]
@@ -101,6 +105,7 @@ def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLik
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (INGEST_LOCK,))
         notify = outbox.wanted(conn)
+        policy = fleet_policy.get_policy(conn)
         known = fleet_store.image_digest(conn, digest) == digest
         image_id = fleet_store.upsert_image(conn, digest, ref, os_name, layers)
         before = outbox.image_vulns(conn, [image_id]) if notify and known else {}
@@ -110,8 +115,11 @@ def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLik
         fleet_store.replace_matches(conn, [ids[k] for k in new], matches, ids, generation)
         fleet_store.set_match_notes(conn, {ids[k]: note for k, note in notes.items()})
         events = 0
-        if notify:
+        if notify or policy:
             after = outbox.image_vulns(conn, [image_id])
-            events = outbox.record(conn, [*(outbox.changes(before, after, generation) if known else []),
-                                          outbox.scan_completed(image_id, after[image_id], count, generation)])
+            flipped = fleet_policy.verdicts(conn, policy, after, generation)
+            if notify:
+                events = outbox.record(conn, [*(outbox.changes(before, after, generation) if known else []),
+                                              *flipped,
+                                              outbox.scan_completed(image_id, after[image_id], count, generation)])
     return IngestResult(digest, image_id, count, len(new), len(matches), events)

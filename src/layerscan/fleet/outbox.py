@@ -5,6 +5,8 @@ change ``package_vuln``, then ``record`` the per-image differences in the same t
 
     vulnerability.new      an image gained vulnerabilities (a database generation, or a rescan)
     vulnerability.fixed    an image lost vulnerabilities
+    kev.added              a vulnerability already affecting an image was added to CISA's KEV catalogue
+    policy.failed          an image that passed the fleet policy fails it now (``fleet.policy``)
     scan.completed         an image was stored, with its vulnerability counts
 
 Each event is one outbox row (its ``webhook-id`` and exact body) and one delivery row per enabled
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 VULNERABILITY_NEW = "vulnerability.new"
 VULNERABILITY_FIXED = "vulnerability.fixed"
 SCAN_COMPLETED = "scan.completed"
+KEV_ADDED = "kev.added"
+POLICY_FAILED = "policy.failed"
 MAX_LISTED = 100  # vulnerabilities listed in one event; "count" has them all, "url" the rest
 
 
@@ -40,6 +44,7 @@ class ImageVuln:
     version: str
     fixed_version: str
     layer_index: int | None
+    kev: bool = False
 
 
 ImageVulns = dict[int, dict[str, ImageVuln]]  # image id -> vulnerability id -> one package it is in
@@ -61,11 +66,12 @@ def image_vulns(conn: psycopg.Connection, image_ids: Sequence[int]) -> ImageVuln
     found: ImageVulns = {i: {} for i in image_ids}
     rows = conn.execute(
         "SELECT ip.image_id, pv.vuln_id, pv.severity, p.doc->'package'->>'name', p.version, pv.fixed_version,"
-        " ip.layer_index FROM image_packages ip JOIN package_vuln pv USING (package_id)"
+        " ip.layer_index, pv.kev FROM image_packages ip JOIN package_vuln pv USING (package_id)"
         " JOIN packages p ON p.id = ip.package_id WHERE ip.image_id = ANY(%s)"
         " ORDER BY ip.image_id, pv.vuln_id, p.pkey, ip.file_path", (list(image_ids),)).fetchall()
-    for image_id, vuln_id, severity, package, version, fixed, layer in rows:
-        found[int(image_id)].setdefault(vuln_id, ImageVuln(vuln_id, severity, package or "", version, fixed, layer))
+    for image_id, vuln_id, severity, package, version, fixed, layer, kev in rows:
+        found[int(image_id)].setdefault(vuln_id, ImageVuln(vuln_id, severity, package or "", version, fixed, layer,
+                                                           bool(kev)))
     return found
 
 
@@ -75,7 +81,8 @@ def _vulnerabilities(vulns: Sequence[ImageVuln]) -> list[dict[str, Any]]:
                                                   else len(SEVERITIES), v.id))[:MAX_LISTED]]
 
 
-def _listing(vulns: Sequence[ImageVuln]) -> dict[str, Any]:
+def listing(vulns: Sequence[ImageVuln]) -> dict[str, Any]:
+    """An event's vulnerability part: count, by_severity and the first ``MAX_LISTED``, worst first."""
     counts = Counter(v.severity if v.severity in SEVERITIES else "UNKNOWN" for v in vulns)
     return {"count": len(vulns), "by_severity": {sev: counts.get(sev, 0) for sev in SEVERITIES},
             "vulnerabilities": _vulnerabilities(vulns)}
@@ -102,13 +109,23 @@ def changes(before: ImageVulns, after: ImageVulns, generation: int) -> list[Even
                                   (VULNERABILITY_FIXED, old.keys() - new.keys(), old)):
             if ids:
                 events.append(Event(kind, image_id, {"generation": generation,
-                                                     **_listing([source[i] for i in ids])}))
+                                                     **listing([source[i] for i in ids])}))
+    return events
+
+
+def kev_added(after: ImageVulns, listed: dict[int, set[str]], generation: int) -> list[Event]:
+    """kev.added per image with vulnerabilities ``listed[image]`` (KEV lists them now; it did not before)."""
+    events = []
+    for image_id in sorted(after):
+        vulns = [v for vid, v in after[image_id].items() if vid in listed.get(image_id, ())]
+        if vulns:
+            events.append(Event(KEV_ADDED, image_id, {"generation": generation, **listing(vulns)}))
     return events
 
 
 def scan_completed(image_id: int, vulns: dict[str, ImageVuln], packages: int, generation: int) -> Event:
     return Event(SCAN_COMPLETED, image_id, {"generation": generation, "packages": packages,
-                                            **_listing(list(vulns.values()))})
+                                            **listing(list(vulns.values()))})
 
 
 def record(conn: psycopg.Connection, events: Sequence[Event]) -> int:

@@ -46,6 +46,7 @@ class MatchRow:
     fixed_version: str
     severity: str
     advisory_id: str
+    kev: bool = False  # the vulnerability's CVE is in CISA's Known Exploited Vulnerabilities catalogue
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,11 @@ def replace_matches(conn: psycopg.Connection, package_ids: Sequence[int], matche
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO package_vuln (package_id, vuln_id, aliases, status, fixed_version, severity, advisory_id,"
-            " generation) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (package_id, vuln_id) DO UPDATE"
-            " SET fixed_version = EXCLUDED.fixed_version, severity = EXCLUDED.severity",
+            " generation, kev) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (package_id, vuln_id)"
+            " DO UPDATE SET fixed_version = EXCLUDED.fixed_version, severity = EXCLUDED.severity,"
+            " kev = EXCLUDED.kev OR package_vuln.kev",
             [(ids[m.pkey], m.vuln_id, list(m.aliases), m.status, m.fixed_version, m.severity, m.advisory_id,
-              generation) for m in matches])
+              generation, m.kev) for m in matches])
 
 
 def set_match_notes(conn: psycopg.Connection, notes: dict[int, str]) -> None:

@@ -108,9 +108,9 @@ def refresh_and_rematch(runtime: FleetRuntime) -> RematchResult:
     refresh_database(runtime.database, NULL_PROGRESS, lambda message: log.warning("%s", message))
     with open_vulndb(runtime) as vulndb, psycopg.connect(runtime.database_url) as conn:
         result = rematch(conn, vulndb)
-    log.info("generation %d: %d keys changed, %d packages re-matched, +%d/-%d matches, %d webhook events",
-             result.generation, result.keys_changed, result.packages, len(result.added), len(result.removed),
-             result.events)
+    log.info("generation %d: %d keys changed, %d packages re-matched, +%d/-%d matches, %d newly in KEV,"
+             " %d webhook events", result.generation, result.keys_changed, result.packages, len(result.added),
+             len(result.removed), result.kev_added, result.events)
     return result
 
 
@@ -151,6 +151,11 @@ def enqueue_scan(app: procrastinate.App, ref: str, insecure: bool = False) -> bo
     except AlreadyEnqueued:
         return False
     return True
+
+
+def enqueue_delivery(app: procrastinate.App) -> None:
+    """Start ``deliver_webhooks`` now from synchronous code (the app is open)."""
+    _defer_delivery(app, "webhooks")
 
 
 def _scan_options(insecure: bool) -> dict[str, Any]:
@@ -244,6 +249,18 @@ async def submit(app: procrastinate.App, ref: str) -> int:
         return await app.configure_task(SCAN_TASK, queueing_lock=lock_key(ref)).defer_async(ref=ref)
     except AlreadyEnqueued as exc:
         raise AlreadyQueued(ref) from exc
+
+
+async def request_delivery(app: procrastinate.App) -> None:
+    """Start ``deliver_webhooks`` now (events were just written; from async code, e.g. the API)."""
+    from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+
+    try:
+        await app.configure_task(DELIVER_TASK, queueing_lock="webhooks").defer_async()
+    except AlreadyEnqueued:
+        pass  # one is waiting already: it posts everything that is due when it runs
+    except ConnectorException as exc:
+        log.warning("could not start the webhook delivery now (%s); the next periodic run delivers", exc)
 
 
 async def request_rematch(app: procrastinate.App) -> int | None:

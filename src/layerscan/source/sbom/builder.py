@@ -67,6 +67,7 @@ class DocFacts:
     layers: tuple[LayerRef, ...] = ()  # the image's layers in stacking order, when the format lists them
     image_id: str = ""
     repo_tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()  # "repository@sha256:...", e.g. from a pkg:oci purl naming the image
     config_json: str = ""  # the image config, when the document embeds it (Syft JSON)
     labels: Props = ()  # the image config's labels
 
@@ -282,13 +283,13 @@ def _image_meta(facts: DocFacts, layers: _Layers) -> ImageMeta | None:
     props = facts.image_props
     image_id = first(props, "layerscan:image:id", "aquasecurity:trivy:ImageID") or facts.image_id
     ordered = layers.ordered()
-    if not (image_id or ordered):
+    if not (image_id or ordered or facts.repo_digests):
         return None
     return ImageMeta(image_id=image_id, diff_ids=tuple(layer.diff_id for layer in ordered),
                      repo_tags=tuple(all_values(props, "layerscan:image:repo_tag")
                                      or all_values(props, "aquasecurity:trivy:RepoTag")) or facts.repo_tags,
                      repo_digests=tuple(all_values(props, "layerscan:image:repo_digest")
-                                        or all_values(props, "aquasecurity:trivy:RepoDigest")),
+                                        or all_values(props, "aquasecurity:trivy:RepoDigest")) or facts.repo_digests,
                      layers=ordered, config_json=facts.config_json, labels=facts.labels,
                      layer_order_known=not layers.guessed_order)
 

@@ -2,18 +2,20 @@
 
 Ours, Trivy's and Syft's documents are read alike: packages are the
 components with a purl (nested components included), ``metadata.component``
-is the scanned artifact, a component of type ``operating-system`` is the OS.
+is the scanned artifact (its ``pkg:oci`` purl, when it has one, the image's repo digest), a
+component of type ``operating-system`` is the OS.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 
 from layerscan.errors import ImageError
 from layerscan.model import OSInfo
 from layerscan.source.sbom.builder import (MAX_COMPONENTS, MAX_DEPTH, Component, DocFacts, Props, first,
                                            properties)
-from layerscan.source.sbom.purls import os_from_name
+from layerscan.source.sbom.purls import os_from_name, parse_purl
 from layerscan.textload import as_dict, as_list, as_str
 
 
@@ -93,5 +95,15 @@ def read_cyclonedx(doc: Mapping[str, object], location: str) -> tuple[DocFacts, 
     artifact = as_str(root.get("name")) or location
     notes = () if str(doc.get("specVersion", "")).startswith("1.") else (
         f"unexpected CycloneDX specVersion {str(doc.get('specVersion'))[:20]!r}; read as 1.6",)
-    return DocFacts(artifact_name=artifact, os=os_info,
-                    image_props=properties(root.get("properties")), notes=notes), components
+    return DocFacts(artifact_name=artifact, os=os_info, image_props=properties(root.get("properties")),
+                    repo_digests=_oci_digest(as_str(root.get("purl"))), notes=notes), components
+
+
+def _oci_digest(purl_text: str) -> tuple[str, ...]:
+    """The repo digest a ``pkg:oci/name@sha256:...?repository_url=registry/repo`` purl names (the
+    described image's manifest digest, as Trivy writes it); () for anything else."""
+    purl = parse_purl(purl_text)
+    if purl is None or purl.type != "oci" or not re.fullmatch(r"sha256:[0-9a-f]{64}", purl.version or ""):
+        return ()
+    quals = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
+    return (f"{quals.get('repository_url') or purl.name}@{purl.version}",)
