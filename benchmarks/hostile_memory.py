@@ -4,8 +4,8 @@ Trivy and Syft on the same inputs, in one run.
 
 Usage: python benchmarks/hostile_memory.py [--old-src DIR] [--timeout 120] [--cases a,b]
 
-The inputs are the ones tests/test_hostile_memory.py generates (same generators, imported
-from there). Each tool runs once per input with a fresh cache dir; peak RSS is GNU time's
+The inputs are the hostile corpus's (tests/hostile: the generators
+tests/test_hostile_memory.py uses too). Each tool runs once per input with a fresh cache dir; peak RSS is GNU time's
 ``%M`` for the tool process (else wait4's), and a run still going after ``--timeout``
 seconds or past ``--max-rss-mib`` (polled from /proc, children included) is killed and
 reported as such, with the RSS reached. ``--old-src`` runs a second layerscan from
@@ -32,40 +32,39 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 from lang_compare import seed_trivy_java_db  # noqa: E402
 from run import trivy_bin  # noqa: E402
 
-import test_hostile_memory as gen  # noqa: E402
+from hostile import jars, pkgdb, sboms  # noqa: E402
+from hostile.blobs import MiB  # noqa: E402
 from imagebuild import LayerSpec, build_image, file  # noqa: E402
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    kind: str  # image (OCI dir) | rootfs | sbom
+    kind: str  # image (OCI dir or docker archive) | rootfs | fs | sbom
     what: str
 
 
 def _rpm(name: str, work: Path) -> Path:
-    schema, _ = gen.RPM_SCHEMAS[name]
-    db = gen.rpmdb(work / f"{name}.sqlite", schema)
-    return build_image([LayerSpec([file("etc/os-release", gen.FEDORA),
-                                   file("usr/lib/sysimage/rpm/rpmdb.sqlite", db)])]).write_oci_dir(work / f"{name}.oci")
+    schema, _ = pkgdb.RPM_SCHEMAS[name]
+    db = pkgdb.sqlite_bytes(schema, work / f"{name}.sqlite")
+    return build_image([LayerSpec([file("etc/os-release", pkgdb.FEDORA),
+                                   file(pkgdb.RPM_SQLITE, db)])]).write_oci_dir(work / f"{name}.oci")
 
 
 def _sbom_empty(work: Path) -> Path:
-    path = work / "empty.cdx.json"
-    path.write_bytes(gen.CDX_HEAD + b"{}," * (63 * gen.MiB // 3) + b"{}]}")
-    return path
+    return sboms.empty_components(work / "empty.cdx.json", 63 * MiB)
 
 
 def _jars_image(work: Path) -> Path:
-    jars = [gen.big_jar(work / "one.jar", 1), gen.big_jar(work / "two.jar", 2)]
-    layers = [LayerSpec([file(f"app/{jar.name}", jar.read_bytes())], compression="none") for jar in jars]
+    built = [jars.big_jar(work / "one.jar", 1), jars.big_jar(work / "two.jar", 2)]
+    layers = [LayerSpec([file(f"app/{jar.name}", jar.read_bytes())], compression="none") for jar in built]
     return build_image(layers).write_oci_dir(work / "jars.oci")
 
 
 def _member_lists(work: Path) -> Path:
     from layerscan.analyzers.java.archive import Limits
 
-    jar = gen.member_list_bomb(Limits().max_central_directory - 4096)
+    jar = jars.member_list_bomb(Limits().max_central_directory - 4096)
     layers = [LayerSpec([file(f"app/bomb{i}.jar", jar + bytes(i))]) for i in range(2)]
     return build_image(layers).write_oci_dir(work / "member-lists.oci")
 
@@ -73,7 +72,7 @@ def _member_lists(work: Path) -> Path:
 def _jar_rootfs(work: Path) -> Path:
     root = work / "jar-rootfs"
     (root / "app").mkdir(parents=True)
-    gen.big_jar(root / "app" / "one.jar", 1)
+    jars.big_jar(root / "app" / "one.jar", 1)
     return root
 
 
@@ -81,8 +80,7 @@ def _metadata_rootfs(work: Path) -> Path:
     root = work / "metadata-rootfs"
     meta = root / "usr/lib/python3/site-packages/late_name-3.1.dist-info/METADATA"
     meta.parent.mkdir(parents=True)
-    headers = "".join(f"Classifier: Topic :: Generated :: {i}\n" for i in range(200_000))
-    meta.write_text(f"Metadata-Version: 2.1\n{headers}Name: late-name\nVersion: 3.1\n\nbody\n")
+    meta.write_bytes(pkgdb.metadata_many_headers(200_000))
     return root
 
 
@@ -123,13 +121,14 @@ def command(tool: str, case: Case, target: Path, cache: Path, src: str = "") -> 
     if tool == "trivy":
         seed_trivy_java_db(cache)
         args = {"image": ["image", "--input", str(target)], "rootfs": ["rootfs", str(target)],
-                "sbom": ["sbom", str(target)]}[case.kind]
+                "fs": ["fs", str(target)], "sbom": ["sbom", str(target)]}[case.kind]
         return ([trivy_bin(), *args, "--skip-db-update", "--skip-java-db-update", "--offline-scan",
                  "--cache-dir", str(cache), "-q", "-f", "cyclonedx"], {})  # an SBOM: no vulnerability scan
     env = {"SYFT_CHECK_FOR_APP_UPDATE": "false", "SYFT_CACHE_DIR": str(cache)}
     if case.kind == "sbom":
         return [syft_bin(), "convert", "-q", str(target), "-o", "syft-json"], env
-    target_arg = {"image": f"oci-dir:{target}", "rootfs": f"dir:{target}"}[case.kind]
+    image = f"oci-dir:{target}" if target.is_dir() else f"docker-archive:{target}"
+    target_arg = {"image": image, "rootfs": f"dir:{target}", "fs": f"dir:{target}"}[case.kind]
     return [syft_bin(), "scan", "-q", target_arg, "-o", "json"], env
 
 
@@ -178,7 +177,8 @@ def measure(cmd: list[str], env: dict[str, str], timeout: float, log: Path,
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     measured = [int(x) for x in rss_file.read_text().split() if x.isdigit()] if rss_file.exists() else []
-    peak = measured[-1] // 1024 if measured else usage.ru_maxrss // 1024
+    # killed under GNU time: wait4's figure is the wrapper's (or this process's pre-exec one), not the tool's
+    peak = measured[-1] // 1024 if measured else 0 if wrapper else usage.ru_maxrss // 1024
     return outcome, max(polled, peak), seconds
 
 

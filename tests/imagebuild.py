@@ -39,6 +39,7 @@ from pathlib import Path
 
 import zstandard
 
+from hostile.pkgdb import DPKG_STATUS_BASE, OS_RELEASE  # the standard Debian base (re-exported)
 from layerscan.source.base import ImageSource
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -364,52 +365,6 @@ def skopeo_copy(source: str, registry: str, repo: str, tag: str, creds: str = ""
     cmd += [source, f"docker://{dest}"]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return dest
-
-
-DPKG_STATUS_BASE = """\
-Package: base-files
-Status: install ok installed
-Priority: required
-Section: admin
-Installed-Size: 340
-Maintainer: Santiago Vila <sanvila@debian.org>
-Architecture: amd64
-Version: 12.4+deb12u5
-Description: Debian base system miscellaneous files
-
-Package: libc6
-Status: install ok installed
-Priority: optional
-Section: libs
-Installed-Size: 12985
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
-Architecture: amd64
-Multi-Arch: same
-Source: glibc
-Version: 2.36-9+deb12u4
-Description: GNU C Library: Shared libraries
-
-Package: zlib1g
-Status: install ok installed
-Priority: optional
-Section: libs
-Installed-Size: 168
-Maintainer: Mark Brown <broonie@debian.org>
-Architecture: amd64
-Multi-Arch: same
-Source: zlib
-Version: 1:1.2.13.dfsg-1
-Description: compression library - runtime
-"""
-
-OS_RELEASE = """\
-PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
-NAME="Debian GNU/Linux"
-VERSION_ID="12"
-VERSION="12 (bookworm)"
-VERSION_CODENAME=bookworm
-ID=debian
-"""
 
 
 def sample_layers(architecture: str = "amd64") -> list[LayerSpec]:

@@ -1,32 +1,19 @@
-"""Hostile feed input: every bad file is a counted skip, bounded in time and memory."""
+"""Hostile feed input (tests/hostile/feeds.py): every bad file is a counted skip, bounded in time and memory."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
+from hostile.feeds import BILLION_LAUGHS, GARBAGE, WRONG_TYPES, feed_zip_bomb
+from hostile.lockfiles import DEEP_JSON
 from layerscan.db.build import import_paths
 from layerscan.db.feeds.base import ParseStats
 from layerscan.db.feeds.members import iter_members
 from layerscan.db.feeds.osv import OsvFeed
 from layerscan.db.store import Store
-
-BILLION_LAUGHS = """\
-id: PYSEC-9999-1
-modified: "2024-01-01T00:00:00Z"
-a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]
-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-affected:
-  - package: {ecosystem: PyPI, name: x}
-    versions: *f
-"""
 
 
 def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
@@ -37,18 +24,16 @@ def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
 
 
 def test_deep_json_and_binary_garbage(tmp_path: Path) -> None:
-    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
-    (tmp_path / "garbage.json").write_bytes(bytes(range(256)) * 10)
-    (tmp_path / "wrong-types.json").write_text(json.dumps({"id": "GO-1", "modified": 5, "affected": "nope"}))
+    (tmp_path / "deep.json").write_bytes(DEEP_JSON)
+    (tmp_path / "garbage.json").write_bytes(GARBAGE)
+    (tmp_path / "wrong-types.json").write_bytes(WRONG_TYPES)
     result = import_paths(tmp_path / "layerscan.db", [tmp_path])
     assert result.skipped == {"import": 2, "osv": 1}
 
 
 def test_oversized_zip_member_is_skipped(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("big.json", b" " * (2 * 1024 * 1024))  # compresses to a few KB
-        zf.writestr("ok.json", b"{}")
+    bomb.write_bytes(feed_zip_bomb())  # 2 MiB of spaces, compressed to a few KB, and a small ok.json
     stats = ParseStats()
     names = [m.name for m in iter_members(bomb, stats, limit=1024 * 1024)]
     assert names == ["ok.json"] and stats.skipped == 1

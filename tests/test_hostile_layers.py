@@ -3,8 +3,8 @@ stacking (a path replaced by a file, a directory or a symlink), package database
 through a symlink inside the image, every diff_id checked, a warm cache that cannot be lied
 to, and partial results for an unreadable layer (truncated, corrupt, xz, bzip2).
 
-Images are generated with tests/imagebuild.py; the sandboxed CLI runner and the archive
-helpers are test_hostile_cli's.
+Images are generated with tests/imagebuild.py; the sandboxed CLI runner is test_hostile_cli's,
+the archive helpers the hostile corpus's (tests/hostile/archives.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 import imagebuild as ib
 from imagebuild import DPKG_STATUS_BASE, OS_RELEASE, LayerSpec, build_image, directory, file, symlink
+from hostile.archives import config_for, docker25_archive, docker_archive, member, sha256, tar_of
 from test_hostile_cli import (
     Run,
     Sandbox,
@@ -26,13 +27,8 @@ from test_hostile_cli import (
     assert_partial,
     assert_scanned,
     box,  # noqa: F401 - fixture
-    config_for,
-    docker_archive,
-    member,
     run_cli,
     scan_image,
-    sha256,
-    tar_of,
 )
 
 BASE_PACKAGES = {"base-files", "libc6", "zlib1g"}
@@ -153,15 +149,6 @@ def test_symlink_loops_and_dead_ends_are_harmless(box: Sandbox, tmp_path: Path, 
 
 
 # ---- diff_ids and the layer cache ---------------------------------------------------------------
-
-
-def docker25_archive(path: Path, blobs: list[bytes], diff_ids: list[str]) -> Path:
-    """A Docker 25+ ``docker save``: layers under ``blobs/sha256/<digest of the stored blob>``."""
-    layers = [f"blobs/sha256/{sha256(b).split(':')[1]}" for b in blobs]
-    cfg = config_for(diff_ids)
-    cfg_name = f"blobs/sha256/{sha256(cfg).split(':')[1]}"
-    return docker_archive(path, [], config=cfg, manifest=[{"Config": cfg_name, "RepoTags": ["x:1"], "Layers": layers}],
-                          extra={**dict(zip(layers, blobs)), cfg_name: cfg})
 
 
 def test_gzip_layer_under_its_compressed_digest_has_its_diff_id_checked(box: Sandbox, tmp_path: Path) -> None:

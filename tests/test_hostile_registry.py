@@ -15,7 +15,6 @@ succeeds; a reset on every try ends in a clear error once the retries are spent.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import socket
 import struct
@@ -28,28 +27,21 @@ from pathlib import Path
 
 import pytest
 
-from test_hostile_cli import (MiB, Sandbox, assert_clean_failure, assert_scanned, box, config_for,  # noqa: F401
-                              member, run_cli, tar_of)
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
+from hostile.archives import LAYER_TAR, OCI_MANIFEST, config_for, member, sha256, tar_of
+from hostile.blobs import MiB
+from test_hostile_cli import Sandbox, assert_clean_failure, assert_scanned, box, run_cli  # noqa: F401
 
 LAYER = tar_of([member("etc/hostname", b"evil\n")])
-CONFIG = config_for([_sha(LAYER)])
+CONFIG = config_for([sha256(LAYER)])
 
 
 def _manifest(layer_size: int | None) -> bytes:
-    layer: dict = {"mediaType": LAYER_TAR, "digest": _sha(LAYER)}
+    layer: dict = {"mediaType": LAYER_TAR, "digest": sha256(LAYER)}
     if layer_size is not None:
         layer["size"] = layer_size
     return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                  "digest": _sha(CONFIG), "size": len(CONFIG)},
+                                  "digest": sha256(CONFIG), "size": len(CONFIG)},
                        "layers": [layer]}).encode()
 
 
@@ -160,7 +152,7 @@ def _image_routes(manifest: bytes, blob: Callable[[BaseHTTPRequestHandler], None
     def route(h: BaseHTTPRequestHandler, rest: str) -> None:
         if rest.startswith("manifests/"):
             _send(h, 200, manifest, {"Content-Type": OCI_MANIFEST})
-        elif rest == f"blobs/{_sha(CONFIG)}":
+        elif rest == f"blobs/{sha256(CONFIG)}":
             _send(h, 200, CONFIG)
         else:
             blob(h)
@@ -193,7 +185,7 @@ def _routes(base: str) -> dict[str, Handler]:
         "deep": lambda h, rest: _send(h, 200, b"[" * 100_000 + b"]" * 100_000, {"Content-Type": OCI_MANIFEST}),
         "garbage": lambda h, rest: _send(h, 200, bytes(range(256)) * 100, {"Content-Type": OCI_MANIFEST}),
         "wrong-digest": lambda h, rest: _send(h, 200, _manifest(len(LAYER)), {
-            "Content-Type": OCI_MANIFEST, "Docker-Content-Digest": _sha(b"other")}),
+            "Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(b"other")}),
         "bad-blob": _image_routes(_manifest(len(LAYER)), lambda h: _send(h, 200, b"x" * len(LAYER))),
         "server-error": lambda h, rest: _send(h, 500, b"oops", {"Retry-After": "0"}),
         "trickle": _image_routes(_manifest(len(LAYER)), trickle),
@@ -340,13 +332,13 @@ def resumed_from(repo: str) -> int:
 def test_reset_mid_blob_resumes_with_range(box: Sandbox, evil_registry: str) -> None:
     report = assert_scanned(scan_remote(box, evil_registry, "reset-range"))
     resumed_from("reset-range")  # the second GET asked for the rest only (and got 206)
-    assert report["Metadata"]["DiffIDs"] == [_sha(LAYER)]
+    assert report["Metadata"]["DiffIDs"] == [sha256(LAYER)]
 
 
 def test_reset_mid_blob_without_range_support_starts_over(box: Sandbox, evil_registry: str) -> None:
     report = assert_scanned(scan_remote(box, evil_registry, "reset-norange"))
     resumed_from("reset-norange")  # asked for the rest; got the whole blob (200) and skipped what it had
-    assert report["Metadata"]["DiffIDs"] == [_sha(LAYER)]
+    assert report["Metadata"]["DiffIDs"] == [sha256(LAYER)]
 
 
 def test_stall_mid_blob_times_out_idle_and_resumes(box: Sandbox, evil_registry: str) -> None:
@@ -354,7 +346,7 @@ def test_stall_mid_blob_times_out_idle_and_resumes(box: Sandbox, evil_registry: 
     retry resumes, well inside the deadline."""
     report = assert_scanned(scan_remote(box, evil_registry, "stall-once", timeout="20s"))
     resumed_from("stall-once")
-    assert report["Metadata"]["DiffIDs"] == [_sha(LAYER)]
+    assert report["Metadata"]["DiffIDs"] == [sha256(LAYER)]
 
 
 def test_reset_on_every_try_spends_the_retry_budget(box: Sandbox, evil_registry: str) -> None:
