@@ -130,3 +130,46 @@ def test_bad_targets(tmp_path: Path) -> None:
         scan_directory(tmp_path / "f", ScanOptions(mode="rootfs"))
     with pytest.raises(UsageError):
         scan_directory(tmp_path, ScanOptions(mode="image"))
+
+
+DPKG_STATUS = ("Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\n\n"
+               "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\n"
+               "Version: 1:1.2.13.dfsg-1\n\n")
+
+
+def _rootfs_with_linked_dpkg(tmp_path: Path, target: str) -> Path:
+    root = tmp_path / "root"
+    (root / "var/lib").mkdir(parents=True)
+    (root / "opt/dpkg").mkdir(parents=True)
+    (root / "opt/dpkg/status").write_text(DPKG_STATUS)
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    (root / "var/lib/dpkg").symlink_to(target)
+    return root
+
+
+@pytest.mark.parametrize("target", ["/opt/dpkg", "../../opt/dpkg", "../../../../../../opt/dpkg"])
+def test_rootfs_follows_a_symlinked_package_database_inside_the_root(tmp_path: Path, target: str) -> None:
+    root = _rootfs_with_linked_dpkg(tmp_path, target)
+    sbom = scan_directory(root, ScanOptions(mode="rootfs"))
+    found = sorted((p.name, p.version, p.file_path) for p in sbom.packages)
+    assert found == [("bash", "5.2.15-2+b2", "var/lib/dpkg/status"),
+                     ("zlib1g", "1:1.2.13.dfsg-1", "var/lib/dpkg/status")]
+
+
+def test_rootfs_links_never_lead_out_of_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "status").write_text(DPKG_STATUS)
+    root = tmp_path / "root"
+    (root / "var/lib").mkdir(parents=True)
+    (root / "proc").mkdir()
+    (root / "proc/x").symlink_to(outside)  # in a skipped dir: the walk never lists it
+    (root / "var/lib/dpkg").symlink_to("/proc/x")
+    (root / "srv").symlink_to(outside)
+    (root / "var/lib/apk").mkdir()
+    (root / "var/lib/rpm").symlink_to("/srv")
+    assert scan_directory(root, ScanOptions(mode="rootfs")).packages == ()
+    (root / "var/lib/dpkg").unlink()
+    (root / "var/lib/dpkg").symlink_to(str(outside))  # absolute host path: read inside the root
+    assert scan_directory(root, ScanOptions(mode="rootfs")).packages == ()

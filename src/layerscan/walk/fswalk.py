@@ -6,7 +6,10 @@ before reading, reads are bounded by the analyzer limit, and permission or
 I/O errors become Unknowns. For a root filesystem, proc/, sys/ and dev/ are
 skipped. The sibling files an analyzer asks for (``Analyzer.siblings``) are read
 from the file's directory when it is analysed, the same way (regular files only,
-bounded).
+bounded). In a root filesystem, a package database reached through a symlink
+(``var/lib/dpkg -> /opt/dpkg``) is read where the link leads, resolved inside the
+root as a container runtime would (``walk.links``), and reported at its declared
+path; links never lead out of the root.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import BinaryIO, Callable, Sequence
 
 from layerscan.analyzers.base import Analyzer, sibling_path
 from layerscan.errors import ImageError
-from layerscan.walk.analysis import LayerAnalysis, LayerBuilder, PathFilter, SiblingReader
+from layerscan.walk.analysis import LayerAnalysis, LayerBuilder, PathFilter, SiblingReader, link_target
+from layerscan.walk.links import Redirects, plan_redirects
 
 ROOTFS_SKIP = ("proc", "sys", "dev")
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -82,6 +86,7 @@ def analyze_directory(root: Path, analyzers: Sequence[Analyzer], *, rootfs: bool
         return builder.build("")
     if not root.is_dir():
         raise ImageError(f"{root}: not a directory")
+    links: dict[str, str] = {}
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         abs_dir, rel_dir = stack.pop()
@@ -94,7 +99,57 @@ def analyze_directory(root: Path, analyzers: Sequence[Analyzer], *, rootfs: bool
                 _add_file(builder, abs_path, rel, st_mode, size)
                 if on_file is not None:
                     on_file()
+            elif stat.S_ISLNK(st_mode) and rootfs:
+                _remember_link(links, abs_path, rel)
+    if links:
+        _add_redirected(builder, root, plan_redirects(links, analyzers))
     return builder.build("")
+
+
+def _remember_link(links: dict[str, str], abs_path: str, rel: str) -> None:
+    try:
+        links[rel] = link_target(rel, os.readlink(abs_path))
+    except (OSError, ValueError):
+        pass  # unreadable or not decodable: the link is left unfollowed, as before
+
+
+def _add_redirected(builder: LayerBuilder, root: Path, redirects: Redirects) -> None:
+    """The files at the real locations of declared paths reached through a link, analysed
+    under the declared paths (read without following any further link: ``resolve`` followed
+    them all, inside the root)."""
+    for real, declared in sorted(redirects.files.items()):
+        if not builder.skipped(real) and _real_directory(root, real.rpartition("/")[0]):
+            _add_if_regular(builder, os.path.join(root, real), declared)
+    for real_dir, declared_dir in sorted(redirects.dirs.items()):
+        if builder.skipped(real_dir) or not _real_directory(root, real_dir):
+            continue
+        for abs_path, name, st_mode, size in _list_dir(os.path.join(root, real_dir), "", builder):
+            if stat.S_ISREG(st_mode):
+                _add_file(builder, abs_path, f"{declared_dir}/{name}", st_mode, size)
+
+
+def _real_directory(root: Path, rel: str) -> bool:
+    """``rel`` below ``root`` is a directory and none of its components is a symlink (one the
+    walk did not see, in a skipped directory, would otherwise be followed by the kernel,
+    possibly out of the root)."""
+    path = str(root)
+    for part in [p for p in rel.split("/") if p]:
+        path = os.path.join(path, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _add_if_regular(builder: LayerBuilder, abs_path: str, rel: str) -> None:
+    try:
+        st = os.lstat(abs_path)
+    except OSError:
+        return  # a dangling link: nothing there
+    if stat.S_ISREG(st.st_mode):
+        _add_file(builder, abs_path, rel, st.st_mode, st.st_size)
 
 
 def _list_dir(abs_dir: str, rel_dir: str, builder: LayerBuilder) -> list[tuple[str, str, int, int]]:
