@@ -236,8 +236,10 @@ def _write_groups(conn: sqlite3.Connection) -> None:
     edges = conn.execute("SELECT id, alias FROM aliases").fetchall()
     groups = group_ids(edges)
     conn.executemany("INSERT INTO groups VALUES (?, ?)", groups.items())
-    conn.execute("UPDATE affected SET primary_id = "
-                 "COALESCE((SELECT group_id FROM groups WHERE groups.id = affected.vuln_id), vuln_id)")
+    # rows are inserted with primary_id = vuln_id (copied ones with the old file's): rewrite only
+    # the rows whose primary changes (half of them at real scale; a row rewrite is the cost)
+    primary = "COALESCE((SELECT group_id FROM groups WHERE groups.id = affected.vuln_id), vuln_id)"
+    conn.execute(f"UPDATE affected SET primary_id = {primary} WHERE primary_id != {primary}")
 
 
 def _write_sources(conn: sqlite3.Connection, results: Sequence[SourceResult], now: str) -> None:
@@ -249,9 +251,11 @@ def _verify(conn: sqlite3.Connection, expected_rows: int) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != schema.SCHEMA_VERSION:
         raise DatabaseError(f"built database has schema {version}")
-    check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    # quick_check: every page and b-tree of the file, not each index entry against its row
+    # (integrity_check took 17 s of a 3.5-minute real-scale import; quick_check ~4 s)
+    check = conn.execute("PRAGMA quick_check").fetchone()[0]
     if check != "ok":
-        raise DatabaseError(f"built database failed integrity_check: {check}")
+        raise DatabaseError(f"built database failed quick_check: {check}")
     rows = conn.execute("SELECT COUNT(*) FROM affected").fetchone()[0]
     if rows != expected_rows:
         raise DatabaseError(f"built database has {rows} affected rows, expected {expected_rows}")

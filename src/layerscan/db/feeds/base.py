@@ -39,6 +39,11 @@ class _MemberFeed(ABC):
     def add(self, member: Any, doc: object, stats: ParseStats) -> Iterator[Any]:
         """Records of one accepted member (may be none until ``finish``)."""
 
+    def accepts_raw(self, member: Any) -> bool:
+        """Is this member ours before decoding (``add`` then gets ``doc`` None and reads the
+        bytes itself: a document too large to decode whole)?"""
+        return False
+
     def finish(self, stats: ParseStats) -> Iterator[Any]:
         return iter(())
 
@@ -50,6 +55,9 @@ class _MemberFeed(ABC):
 
     def parse_member(self, member: Any, stats: ParseStats) -> Iterator[Any]:
         """Decode one member and add it when it is ours; an undecodable member is skipped."""
+        if self.accepts_raw(member):
+            yield from self.add(member, None, stats)
+            return
         try:
             doc = decode_member(member)
         except FeedError as exc:

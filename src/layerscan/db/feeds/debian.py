@@ -8,6 +8,7 @@ the DSA id as an alias (the store does not merge CVEs through a shared DSA).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,6 +22,11 @@ from layerscan.errors import FeedError
 from layerscan.model import Advisory, Affected, Range
 
 TRACKER_JSON_MAX_BYTES = 1 << 30  # the whole tracker JSON is ~80 MB decompressed
+# a tracker JSON this large is read one package at a time: decoded whole, a document takes
+# ~8x its size in objects (a 119 MB file: 1 GB peak RSS), one package at a time ~2x
+TRACKER_STREAM_BYTES = 4 << 20
+_TRACKER_HEAD = re.compile(rb'\A\s*\{\s*"(?:[^"\\]|\\.){1,200}"\s*:\s*\{\s*"(?:CVE|TEMP)-')
+_WS = re.compile(r"[ \t\n\r]*")
 
 CODENAMES = {
     "hamm": "2.0", "slink": "2.1", "potato": "2.2", "woody": "3.0", "sarge": "3.1",
@@ -111,6 +117,15 @@ class _Collector:
     def get(self, vuln_id: str) -> _Collected:
         return self.by_id.setdefault(vuln_id, _Collected())
 
+    def merge(self, other: _Collector) -> None:
+        if not self.by_id:
+            self.by_id = other.by_id
+            return
+        for vuln_id, theirs in other.by_id.items():
+            item = self.get(vuln_id)
+            item.details = item.details or theirs.details
+            item.affected.extend(theirs.affected)
+
     def emit(self, source: str) -> Iterator[Advisory]:
         for vuln_id, item in self.by_id.items():
             yield item.advisory(vuln_id, source)
@@ -145,6 +160,47 @@ def parse_tracker_json(doc: object, out: _Collector, stats: ParseStats) -> None:
         raise FeedError("tracker JSON must be a mapping of source packages")
     for package, cves in doc.items():
         _tracker_package(package, cves, out, stats)
+
+
+def looks_like_large_tracker_json(member: Member) -> bool:
+    """A tracker JSON too large to decode whole (read by ``iter_tracker_packages``)?"""
+    return (len(member.data) >= TRACKER_STREAM_BYTES and member.name.lower().endswith(".json")
+            and bool(_TRACKER_HEAD.match(member.data[:512])))
+
+
+def iter_tracker_packages(data: bytes) -> Iterator[tuple[str, object]]:
+    """(source package, its CVE mapping) of a tracker JSON document, one package decoded at a
+    time; FeedError on malformed text (the packages before it have been yielded)."""
+    try:
+        doc = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FeedError(f"tracker JSON is not UTF-8 ({exc.reason})") from exc
+    decoder = json.JSONDecoder()
+
+    def expect(pos: int, char: str) -> int:
+        pos = _WS.match(doc, pos).end()  # type: ignore[union-attr]  # the pattern matches ""
+        if doc[pos:pos + 1] != char:
+            raise FeedError(f"tracker JSON: expected {char!r} at offset {pos}")
+        return _WS.match(doc, pos + 1).end()  # type: ignore[union-attr]
+
+    pos = expect(0, "{")
+    if doc[pos:pos + 1] == "}":
+        return
+    try:
+        while True:
+            package, pos = decoder.raw_decode(doc, pos)
+            if not isinstance(package, str):
+                raise FeedError(f"tracker JSON: a package name must be a string (offset {pos})")
+            cves, pos = decoder.raw_decode(doc, expect(pos, ":"))
+            yield package, cves
+            pos = _WS.match(doc, pos).end()  # type: ignore[union-attr]
+            if doc[pos:pos + 1] == "}":
+                break
+            pos = expect(pos, ",")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise FeedError(f"tracker JSON: invalid JSON ({exc})") from exc
+    if doc[pos + 1:].strip(" \t\n\r"):
+        raise FeedError("tracker JSON: data after the document")
 
 
 def looks_like_tracker_json(doc: object) -> bool:
@@ -257,10 +313,18 @@ class DebianFeed(Feed):
     def accepts(self, member: Member, doc: object) -> bool:
         return looks_like_tracker_json(doc) or (doc is None and looks_like_list(member.name, member.data))
 
+    def accepts_raw(self, member: Member) -> bool:
+        return looks_like_large_tracker_json(member)
+
     def add(self, member: Member, doc: object, stats: ParseStats) -> Iterator[Advisory]:
         try:
-            if doc is None:
+            if doc is None and looks_like_list(member.name, member.data):
                 collect_list(parse_list(member.data.decode("utf-8", "replace"), stats), self._out)
+            elif doc is None:  # accepted undecoded (accepts_raw): a large tracker JSON
+                part = _Collector()  # all or nothing, as a document decoded whole
+                for package, cves in iter_tracker_packages(member.data):
+                    _tracker_package(package, cves, part, stats)
+                self._out.merge(part)
             else:
                 parse_tracker_json(doc, self._out, stats)
         except FeedError as exc:

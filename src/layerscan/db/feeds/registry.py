@@ -55,6 +55,10 @@ def read_mixed(paths: Iterable[Path], stats: dict[str, ParseStats],
     limit = max(f.max_member_bytes for f in feeds.values())
     for path in paths:
         for member in iter_members(Path(path), stats[IMPORT], limit):
+            raw = next((name for name, feed in feeds.items() if feed.accepts_raw(member)), None)
+            if raw is not None:  # read undecoded (a document too large to decode whole)
+                yield from ((raw, record) for record in feeds[raw].add(member, None, stats[raw]))
+                continue
             try:
                 doc = decode_member(member)
             except FeedError as exc:
