@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from layerscan.cli import clean_cmd, convert_cmd, db_cmd, fleet_cmd, index_cmd, version_cmd
 from layerscan.cli import compare_cmd, cves_cmd, quickview_cmd, recommendations_cmd  # remediation
@@ -42,7 +42,39 @@ def _global_flags() -> tuple:
     return tuple(f for f in flags_for("db") if f.group == GLOBAL_GROUP)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unbuilt:
+    """Stands in for the parser of a command that this run's arguments do not name: it takes
+    the command's arguments and drops them (adding every command's flags to argparse cost
+    ~4 ms of every run, and imports that only some commands need; benchmarks/README.md)."""
+
+    def __getattr__(self, name: str) -> Callable[..., "_Unbuilt"]:
+        return self._anything
+
+    def _anything(self, *args: object, **kwargs: object) -> "_Unbuilt":
+        return self
+
+
+class _NamedOnly:
+    """A subparsers action that lists every command (help, choices, errors) but builds in full
+    only those in ``wanted`` (None: all of them)."""
+
+    def __init__(self, sub: argparse._SubParsersAction[Any], wanted: frozenset[str] | None) -> None:
+        self._sub = sub
+        self._wanted = wanted
+        self.built = 0  # commands built in full
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser = self._sub.add_parser(name, **kwargs)
+        if self._wanted is None or not self._wanted.isdisjoint((name, *kwargs.get("aliases", ()))):
+            self.built += 1
+            return parser
+        return cast(argparse.ArgumentParser, _Unbuilt())
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``argv``, only the commands named among its words are built
+    in full (a superset of the one it runs: a word that is also a value costs nothing but time).
+    Without any command word (``--help``, ``--version``) every command is built."""
     parser = CliParser(
         prog=PROG, description="Container-image vulnerability scanner with layer-attributed SBOMs.",
         epilog="exit codes: 0 ok, --exit-code/--exit-on-eol value on policy failure "
@@ -52,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generate-default-config", action="store_true",
                         help="print a config file with every setting at its default and exit")
     add_flags(parser, _global_flags())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    only = _NamedOnly(parser.add_subparsers(dest="command", metavar="COMMAND"),
+                      None if argv is None else frozenset(argv))
+    sub = cast(argparse._SubParsersAction, only)
     for name, (summary, metavar, target_help) in _COMMANDS.items():
         cmd = sub.add_parser(name, help=summary, description=summary)
         nargs = "?" if name == "image" else None
@@ -76,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     for remediation in _REMEDIATION.values():
         remediation.register(sub)
     fleet_cmd.register(sub)
+    if not only.built:  # no command word (--help, --version, a typo): the full parser, for help and errors
+        return build_parser()
     return parser
 
 
@@ -116,7 +152,7 @@ def _options_of(args: argparse.Namespace) -> str:
 
 def dispatch(argv: Sequence[str], entry: bool = False) -> int:
     """Run the command ``argv`` names; ``entry``: this is the process's entry point."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command not in fleet_cmd.COMMANDS:  # one-shot commands; the server and worker keep the defaults
         _tune_gc(freeze=entry)
@@ -208,7 +244,34 @@ def _tune_gc(freeze: bool) -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def _exit_now(code: int) -> None:
+    """End the process (the command's entry point) without the interpreter's teardown, which
+    frees every object of a scan one by one (~20 ms after a full scan; benchmarks/README.md,
+    issue 11): atexit handlers run and the standard streams are flushed first. Nothing happens
+    while a non-daemon thread still runs (the normal exit waits for it)."""
+    import threading
+
+    if any(t is not threading.current_thread() and not t.daemon for t in threading.enumerate()):
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None:
+        _exit_now(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     _configure_logging(debug)

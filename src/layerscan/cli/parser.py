@@ -9,7 +9,6 @@ to read.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 from typing import NoReturn, Sequence
 
@@ -19,6 +18,8 @@ _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
 
 
 def _closest(word: str, candidates: Sequence[str]) -> str:
+    import difflib  # only for a usage error: not on every start-up
+
     found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return found[0] if found else ""
 

@@ -193,6 +193,14 @@ def _finding(pkg: Package, hit: Hit, facts: _Facts) -> Finding:
     )
 
 
+def _for_package(finding: Finding, pkg: Package) -> Finding:
+    """``replace(finding, package=pkg)`` without running the 24-field frozen ``__init__`` again
+    (Finding has no ``__post_init__``): a copy of its fields with another package."""
+    copy = object.__new__(Finding)
+    copy.__dict__.update(finding.__dict__, package=pkg)
+    return copy
+
+
 def _merged_fixed(current: Finding, new: Finding) -> str:
     """OS packages: several advisories of one distro fix the same CVE (a DLA and its
     regression update): the first fix is what removes the vulnerability, so keep
@@ -257,7 +265,7 @@ def match_sbom(sbom: Sbom, store: StoreLike) -> MatchResult:
             once = (id(hit), pkg.type in OS_TYPES)
             if once not in built:
                 built[once] = _finding(pkg, hit, facts)
-            new = built[once] if built[once].package is pkg else replace(built[once], package=pkg)
+            new = built[once] if built[once].package is pkg else _for_package(built[once], pkg)
             key = (pkg.purl or pkg.id, pkg.file_path, new.vulnerability_id)
             findings[key] = _merge(findings[key], new) if key in findings else new
     return MatchResult(tuple(findings.values()), tuple(unknowns))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from layerscan.analyzers.catalog import result_type as analyzer_result_type
 from layerscan.ecosystems import aggregated_results, per_file_results
@@ -17,7 +17,9 @@ from layerscan.model import Finding, LayerInfo, OSInfo, Package, Sbom, Unknown
 from layerscan.model.advisory import SEVERITIES
 from layerscan.model.image import ImageMeta
 from layerscan.model.package import OS_TYPES
-from layerscan.report.fixplan import FixPlan
+
+if TYPE_CHECKING:  # built only with --fix-plan / -f copa: not imported by every scan
+    from layerscan.report.fixplan import FixPlan
 
 OS_CLASS = "os-pkgs"
 LANG_CLASS = "lang-pkgs"

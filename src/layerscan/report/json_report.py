@@ -80,19 +80,34 @@ def package_json(p: Package) -> dict[str, Any]:
     })
 
 
-def vulnerability_json(f: Finding) -> dict[str, Any]:
+_PackageParts = tuple[str, str, dict[str, Any], dict[str, Any]]  # PkgID, PkgPath, PkgIdentifier, Layer
+
+
+def _package_parts(p: Package) -> _PackageParts:
+    return (p.id, p.file_path if p.type not in ("deb", "rpm", "apk", "opkg") else "",
+            _compact({"PURL": p.purl, "UID": package_uid(p)}), layer_json(p.layer))
+
+
+def vulnerability_json(f: Finding, parts: dict[int, _PackageParts] | None = None) -> dict[str, Any]:
+    """``parts``: the package fields already written, by package (a package has many findings)."""
     p = f.package
+    shared = parts.get(id(p)) if parts is not None else None
+    if shared is None:
+        shared = _package_parts(p)
+        if parts is not None:
+            parts[id(p)] = shared
+    pkg_id, pkg_path, identifier, layer = shared
     ds_id, ds_name, ds_url = data_source(f.match.data_source)
     return _compact({
         "VulnerabilityID": f.vulnerability_id,
-        "PkgID": p.id,
+        "PkgID": pkg_id,
         "PkgName": p.name,
-        "PkgPath": p.file_path if p.type not in ("deb", "rpm", "apk", "opkg") else "",
-        "PkgIdentifier": _compact({"PURL": p.purl, "UID": package_uid(p)}),
+        "PkgPath": pkg_path,
+        "PkgIdentifier": identifier,
         "InstalledVersion": p.version,
         "FixedVersion": f.fixed_version,
         "Status": f.status,
-        "Layer": layer_json(p.layer),
+        "Layer": layer,
         "SeveritySource": f.severity_source,
         "PrimaryURL": primary_url(f),
         "DataSource": _compact({"ID": ds_id, "Name": ds_name, "URL": ds_url}),
@@ -141,7 +156,8 @@ def result_json(r: Result, report: ScanReport, with_packages: bool) -> dict[str,
     if with_packages and r.packages:
         out["Packages"] = [package_json(p) for p in r.packages]
     if r.findings:
-        out["Vulnerabilities"] = [vulnerability_json(f) for f in r.findings]
+        parts: dict[int, _PackageParts] = {}  # the findings hold their packages while this runs
+        out["Vulnerabilities"] = [vulnerability_json(f, parts) for f in r.findings]
     if r.suppressed:
         out["ExperimentalModifiedFindings"] = [modified_finding_json(f) for f in r.suppressed]
     if r.unknowns:

@@ -3,8 +3,9 @@
     scan_image(source, ScanOptions(mode="image", cache_dir=...), progress) -> Sbom
     scan_directory(path, ScanOptions(mode="rootfs" | "fs"), progress) -> Sbom
 
-Layers are analysed in parallel (``options.parallel`` threads; decompression
-releases the GIL), each looked up in the layer cache first, so a warm rescan
+Layers are analysed in parallel (``options.parallel`` forked processes for local blobs
+when nothing else runs and a core is free, ``scan.forked``; threads otherwise, where only
+decompression and hashing release the GIL), each looked up in the layer cache first, so a warm rescan
 walks no layer: a cache hit only has the source check the blob's digest
 (``ImageSource.verify_layer``: hashing, no inflating; a registry trusts its
 content addresses), so bytes that differ from what the descriptor claims never
@@ -88,12 +89,12 @@ class _LayerJob:
             log.debug("%s: unreadable: %s", _layer_name(desc), exc)
             return unreadable_layer(desc, exc)
 
-    def _key(self, desc: LayerDescriptor) -> str:
+    def key(self, desc: LayerDescriptor) -> str:
         return cache_key(desc.digest, desc.diff_id, self.analyzers, self.options.mode, self.options.skip_dirs)
 
     def _cached_or_fresh(self, desc: LayerDescriptor, redirect: Redirects | None = None,
                          pairs: SiblingPlan | None = None) -> LayerAnalysis:
-        key = self._key(desc)
+        key = self.key(desc)
         key = redirect.cache_key(key) if redirect is not None else pairs.cache_key(key) if pairs is not None else key
         if self.cache is not None:
             cached = self.cache.get(key)
@@ -195,12 +196,31 @@ def analyze_image_layers(source: ImageSource, options: ScanOptions, progress: Pr
     workers = max(1, min(options.parallel, len(todo)))
     if workers == 1:
         done = [job(d) for d in todo]
+    elif _forkable(job, todo):
+        from layerscan.scan.forked import map_forked
+
+        largest_first = sorted(todo, key=lambda d: -d.size)  # the last layer taken is a small one
+        by_desc = dict(zip(map(id, largest_first), map_forked(job, largest_first, workers)))
+        done = [by_desc[id(d)] for d in todo]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerscan-layer") as pool:
             done = list(pool.map(job, todo))
     by_blob = {(d.digest, d.diff_id): analysis for d, analysis in zip(todo, done)}
     analyses = [by_blob[(d.digest, d.diff_id)] for d in descs]
     return descs, _pair_siblings(job, descs, _follow_links(job, descs, analyses))
+
+
+def _forkable(job: _LayerJob, todo: Sequence[LayerDescriptor]) -> bool:
+    """Analyse in forked processes (``scan.forked``) rather than threads: the walk and the
+    analyzers hold the GIL, so threads share one core. For local blobs (a registry's open
+    connections must not be shared with a child), no progress display, and at least two
+    layers to walk (cache hits are cheaper here than a fork), while a core is free."""
+    from layerscan.scan import forked
+
+    if job.progress is not NULL_PROGRESS or not all(job.source.blob_identity(d) for d in todo):
+        return False
+    walks = len(todo) if job.cache is None else sum(not job.cache.has(job.key(d)) for d in todo)
+    return walks >= 2 and forked.available(len(todo)) and forked.core_free()
 
 
 def _pair_siblings(job: _LayerJob, descs: list[LayerDescriptor],

@@ -69,11 +69,19 @@ class LayerCache:
         except (LoadError, ValueError, TypeError):
             return None
 
+    def has(self, key: str) -> bool:
+        """Is there an entry (not checked: ``get`` may still find it corrupt)?"""
+        return self._path(key).is_file()
+
     def put(self, key: str, analysis: LayerAnalysis) -> bool:
         """Store atomically; False (and no exception) if the cache is not writable."""
         return self._write(key, self._path(key), analysis.to_json())
 
     def _write(self, key: str, path: Path, doc: object) -> bool:
+        try:  # dumps, not dump: json.dump streams through the pure-Python encoder (~3x slower)
+            text = json.dumps(doc, separators=(",", ":"))
+        except ValueError:
+            return False
         try:
             private_dir(self.dir)  # entries are mkstemp's: 0600
             fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.dir)
@@ -81,7 +89,7 @@ class LayerCache:
             return False
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, separators=(",", ":"))
+                fh.write(text)
             os.replace(tmp, path)
             return True
         except (OSError, ValueError):

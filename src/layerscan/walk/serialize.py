@@ -33,15 +33,26 @@ def _tupled(value: Any) -> Any:
     return value
 
 
+_STORED: dict[type, tuple[tuple[str, Any, type], ...]] = {}
+
+
+def _stored(cls: type) -> tuple[tuple[str, Any, type], ...]:
+    """(name, default or MISSING, the type a stored value must have) of each stored field, in
+    order: ``fields()`` once per class, not once per object (a layer holds hundreds)."""
+    found = _STORED.get(cls)
+    if found is None:
+        found = _STORED[cls] = tuple((f.name, f.default, str if f.default is MISSING else type(f.default))
+                                     for f in fields(cls) if f.name not in _NOT_STORED)
+    return found
+
+
 def leaf_to_json(obj: Package | OSInfo | Unknown) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in fields(obj):
-        if f.name in _NOT_STORED:
+    for name, default, _ in _stored(type(obj)):
+        value = getattr(obj, name)
+        if default is not MISSING and value == default:
             continue
-        value = getattr(obj, f.name)
-        if f.default is not MISSING and value == f.default:
-            continue
-        out[f.name] = _plain(value)
+        out[name] = _plain(value)
     return out
 
 
@@ -49,16 +60,19 @@ def leaf_from_json(cls: type[T], data: Any) -> T:
     if not isinstance(data, dict):
         raise ValueError(f"{cls.__name__}: expected an object")
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name in _NOT_STORED or f.name not in data:
-            if f.default is MISSING and f.name not in _NOT_STORED:
-                raise ValueError(f"{cls.__name__}: missing {f.name}")
+    for name, default, expected in _stored(cls):
+        if name not in data:
+            if default is MISSING:
+                raise ValueError(f"{cls.__name__}: missing {name}")
             continue
-        value = _tupled(data[f.name])
-        expected = str if f.default is MISSING else type(f.default)
-        if not isinstance(value, expected) or not _scalars_ok(value):
-            raise ValueError(f"{cls.__name__}.{f.name}: bad value")
-        kwargs[f.name] = value
+        value = data[name]
+        if type(value) is not str:  # strings (most values) are already what they must be
+            value = _tupled(value)
+            if not isinstance(value, expected) or not _scalars_ok(value):
+                raise ValueError(f"{cls.__name__}.{name}: bad value")
+        elif expected is not str:
+            raise ValueError(f"{cls.__name__}.{name}: bad value")
+        kwargs[name] = value
     return cls(**kwargs)
 
 

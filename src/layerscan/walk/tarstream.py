@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 import tempfile
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, cast
 
@@ -82,13 +83,20 @@ def normalize_path(path: str) -> str:
     return "/".join(out)
 
 
+def _byte_sum(block: bytes) -> int:
+    """sum(block) of a 512-byte header, at C speed: the low half of adler32 is 1 + the byte sum
+    modulo 65521, which is exact for 256 bytes (at most 65,280); ``sum`` costs ~1.4 us more
+    per header (8,000 headers in a Debian base layer)."""
+    return (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
+
+
 def _checksum_ok(block: bytes) -> bool:
     field = block[148:156]
     try:
         stored = int(field.replace(b"\0", b" ").strip() or b"-1", 8)
     except ValueError:
         return False
-    unsigned = sum(block) - sum(field) + _EMPTY_CHKSUM
+    unsigned = _byte_sum(block) - sum(field) + _EMPTY_CHKSUM
     if stored == unsigned:
         return True
     return stored == sum(_SIGNED_CHKSUM.unpack(block)) + _EMPTY_CHKSUM
