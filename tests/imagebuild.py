@@ -255,6 +255,7 @@ class BuiltImage:
 class BuiltIndex:
     images: list[BuiltImage]
     index: bytes = field(default=b"")
+    extra: dict[str, bytes] = field(default_factory=dict)  # more blobs (attestation manifests, statements)
 
     @property
     def digest(self) -> str:
@@ -264,6 +265,7 @@ class BuiltIndex:
         out: dict[str, bytes] = {self.digest: self.index}
         for image in self.images:
             out.update(image.blobs())
+        out.update(self.extra)
         return out
 
     def write_oci_dir(self, path: Path, tag: str = "latest") -> Path:
@@ -304,6 +306,32 @@ def build_index(images: list[BuiltImage]) -> BuiltIndex:
     index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
                             "manifests": [image.descriptor() for image in images]})
     return BuiltIndex(images, index)
+
+
+IN_TOTO = "application/vnd.in-toto+json"
+
+
+def build_attested_index(image: BuiltImage, statements: list[bytes], *,
+                         predicate_type: str = "https://slsa.dev/provenance/v0.2") -> BuiltIndex:
+    """An index of ``image`` and its attestation manifest as BuildKit stores it (docs.docker.com
+    "Image attestation storage"): an OCI image manifest, platform unknown/unknown, annotated
+    ``vnd.docker.reference.type: attestation-manifest`` and ``vnd.docker.reference.digest``,
+    whose layers are the ``statements`` (in-toto JSON, ``in-toto.io/predicate-type``)."""
+    config = canonical_json({"architecture": "unknown", "os": "unknown", "config": {},
+                             "rootfs": {"type": "layers", "diff_ids": [digest_of(s) for s in statements]}})
+    manifest = canonical_json({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": IN_TOTO, "digest": digest_of(s), "size": len(s),
+                    "annotations": {"in-toto.io/predicate-type": predicate_type}} for s in statements]})
+    entry = {"mediaType": OCI_MANIFEST, "digest": digest_of(manifest), "size": len(manifest),
+             "platform": {"os": "unknown", "architecture": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                             "vnd.docker.reference.digest": image.manifest_digest}}
+    index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [image.descriptor(), entry]})
+    extra = {digest_of(config): config, digest_of(manifest): manifest}
+    extra.update({digest_of(s): s for s in statements})
+    return BuiltIndex([image], index, extra)
 
 
 def _config(built: list[BuiltLayer], arch: str, empty: dict[int, list[str]], labels: dict[str, str]) -> dict:

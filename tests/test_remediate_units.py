@@ -195,3 +195,58 @@ def test_garbage_env_gives_unknown_or_nothing(eol_store, env: list):
                                     "[" * 100_000])
 def test_malformed_configs_give_no_runtimes(config: str):
     assert find_runtimes(ImageMeta(config_json=config), []) == ()
+
+
+# ---- attested / verified digests --------------------------------------------------------------
+
+class ListIndex:
+    """The base-image index as rows in a list (the IndexLookup the database answers)."""
+
+    def __init__(self, rows: list) -> None:
+        self.rows = rows
+
+    def index_hits(self, chain_ids) -> list:
+        wanted = set(chain_ids)
+        return [e for e in self.rows if e.chain_id in wanted]
+
+    def index_entries(self, repo: str = "") -> list:
+        return [e for e in self.rows if not repo or e.repo == repo]
+
+
+def _row(repo: str, tag: str, digest: str, chain_id: str, layers: int = 1):
+    from layerscan.db.records import IndexEntry
+
+    return IndexEntry(chain_id, layers, repo, tag, digest, digest, "", "2026-01-01T00:00:00Z",
+                      "2026-01-01T00:00:00Z")
+
+
+def test_multi_stage_provenance_names_the_material_whose_layers_match():
+    from layerscan.source.attestation import Material, Provenance
+
+    image = meta()
+    builder, base = "sha256:" + "01" * 32, "sha256:" + "02" * 32
+    index = ListIndex([_row("golang", "1.22", builder, "sha256:" + "99" * 32),
+                       _row("debian", "12", base, image.diff_ids[0])])
+    provenance = Provenance("sha256:" + "03" * 32, "https://slsa.dev/provenance/v0.2",
+                            (Material("pkg:docker/docker/dockerfile@1", "sha256:" + "04" * 32, "docker/dockerfile"),
+                             Material("pkg:docker/golang@1.22", builder, "golang", "1.22"),
+                             Material("pkg:docker/debian@12", base, "debian", "12")))
+    found = identify_base(image, index=index, provenance=provenance)
+    assert (found.level, found.name, found.tag, found.digest, found.layers) == ("attested", "debian", "12", base, 1)
+    assert not found.warnings  # the builder stage's image is not a lie
+    # the final base unknown to the index: the builder is not taken, the frontend never
+    unknown = Provenance(provenance.attestation, provenance.predicate_type,
+                         provenance.materials[:2] + (Material("pkg:docker/app-base@2", DIGEST, "app-base", "2"),))
+    found = identify_base(image, index=index, provenance=unknown)
+    assert (found.level, found.name, found.digest) == ("attested", "app-base", DIGEST)
+    assert found.evidence.startswith("attested, not verified") and not found.warnings
+
+
+def test_declared_digest_known_to_the_index_must_match_the_layers():
+    image = meta(annotations={BASE_NAME_LABEL: "debian:12", BASE_DIGEST_LABEL: DIGEST})
+    good = identify_base(image, index=ListIndex([_row("debian", "12", DIGEST, image.diff_ids[0])]))
+    assert (good.level, good.layers, good.boundary) == ("declared", 1, "verified chain ID")
+    lie = identify_base(image, index=ListIndex([_row("debian", "12", DIGEST, "sha256:" + "77" * 32)]))
+    assert lie.level == "heuristic" and "does not match the image's layers" in lie.warnings[0]
+    unknown = identify_base(image, index=ListIndex([]))
+    assert (unknown.level, unknown.evidence) == ("declared", "manifest annotation")

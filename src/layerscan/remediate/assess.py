@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Mapping
 
 from layerscan.model import Finding
+from layerscan.model.image import ImageMeta
 from layerscan.policy.baselayers import in_base_layers
 from layerscan.remediate.base import BaseImage, identify_base
 from layerscan.remediate.eol import EolEntry, find_runtimes, os_entry, runtime_entries
 from layerscan.scan.config import ScanConfig
 from layerscan.scan.pipeline import ScanOutcome, Scanner
+from layerscan.source.attestation import Provenance
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,42 @@ def read_dockerfile(path: str) -> str:
         raise LayerscanError(f"--dockerfile {path}: {exc.strerror or exc}") from None
 
 
+def _compressed_archive(input_path: str) -> bool:
+    """A gzip/zstd archive would be spooled whole again (and a docker archive has no index)."""
+    from layerscan.source.open import parse_input
+
+    path = parse_input(input_path).path if input_path else None
+    if path is None or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    return head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd"
+
+
+def image_provenance(config: ScanConfig, image: ImageMeta | None) -> Provenance | None:
+    """The provenance attestation of the scanned image (registry or OCI layout), read anew
+    from its index: manifests and one statement, no layers. None when there is none, or when
+    the image there is no longer the one scanned (a tag moved meanwhile)."""
+    from layerscan.errors import LayerscanError
+    from layerscan.source.attestation import read_provenance
+    from layerscan.source.manifest import ManifestImageSource
+    from layerscan.source.open import open_image
+
+    target = config.inventory.target
+    if target.kind != "image" or image is None:
+        return None
+    try:
+        if _compressed_archive(target.input_path):
+            return None
+        with open_image(target.name or None, input_path=target.input_path or None,
+                        options=config.inventory.source) as source:
+            if not isinstance(source, ManifestImageSource) or source.manifest.config.digest != image.image_id:
+                return None
+            return read_provenance(source)
+    except LayerscanError as exc:
+        return Provenance(warnings=(f"provenance attestation not read: {exc}",))
+
+
 def assess(scanner: Scanner, config: ScanConfig, dockerfile: str = "",
            build_args: Mapping[str, str] | None = None, today: dt.date | None = None) -> Assessment:
     """Scan with ``config``, then identify the base and look up end of life in the same database."""
@@ -77,7 +115,8 @@ def assess(scanner: Scanner, config: ScanConfig, dockerfile: str = "",
             raise
         store = None
     try:
-        base = identify_base(sbom.image, dockerfile, build_args, config.base_layers, store)
+        provenance = image_provenance(config, sbom.image)
+        base = identify_base(sbom.image, dockerfile, build_args, config.base_layers, store, provenance)
         for warning in base.warnings:
             scanner.warn(warning)
         if store is None or not config.vulnerabilities:

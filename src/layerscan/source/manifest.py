@@ -227,12 +227,23 @@ class ManifestImageSource(ImageSource):
     blob is read once through ``read_config``; layers join the manifest with the config."""
 
     manifest: ImageManifest
+    index_entries: tuple[Descriptor, ...] = ()  # the index ``manifest`` was picked from (attestations live there)
     _config: ImageConfig | None = None
     _layers: list[LayerDescriptor] | None = None
 
     @abstractmethod
     def read_config(self, digest: str) -> bytes:
         """The raw config blob, bounded by MAX_CONFIG_BYTES and digest-verified."""
+
+    @abstractmethod
+    def read_manifest(self, digest: str) -> bytes:
+        """Another manifest of the image's index (an attestation manifest), bounded by
+        MAX_MANIFEST_BYTES and digest-verified."""
+
+    @abstractmethod
+    def read_blob(self, digest: str, limit: int, what: str) -> bytes:
+        """A small blob (an attestation statement) in memory: ImageError above ``limit`` bytes;
+        digest-verified."""
 
     def config(self) -> ImageConfig:
         if self._config is None:

@@ -89,6 +89,12 @@ class OciLayoutReader:
 
     def resolve(self, entry: Descriptor) -> ImageManifest:
         """Follow indexes from ``entry`` down to a single image manifest."""
+        return self.resolve_in_index(entry, ())[0]
+
+    def resolve_in_index(self, entry: Descriptor, entries: tuple[Descriptor, ...]
+                         ) -> tuple[ImageManifest, tuple[Descriptor, ...]]:
+        """``resolve``, and the entries of the index the image manifest was picked from
+        (``entries``, those holding ``entry``, when it is an image manifest itself)."""
         for _ in range(MAX_INDEX_DEPTH + 1):
             what = f"manifest {entry.digest}"
             raw = self.read_blob(entry.digest, MAX_MANIFEST_BYTES, what)
@@ -96,8 +102,9 @@ class OciLayoutReader:
             media_type = document_media_type(doc, entry.media_type)
             ensure_supported(media_type, what)
             if media_type not in INDEX_TYPES:
-                return parse_image_manifest(doc, entry.digest, media_type, what)
-            entry = select_platform(parse_index(doc, what), self.platform, what)
+                return parse_image_manifest(doc, entry.digest, media_type, what), entries
+            entries = tuple(parse_index(doc, what))
+            entry = select_platform(list(entries), self.platform, what)
         raise ImageError(f"{self.store.description}: indexes nested deeper than {MAX_INDEX_DEPTH}")
 
 
@@ -119,6 +126,12 @@ class BlobImageSource(ManifestImageSource):
     def read_config(self, digest: str) -> bytes:
         return self._reader.read_blob(digest, MAX_CONFIG_BYTES, f"image config {digest}")
 
+    def read_manifest(self, digest: str) -> bytes:
+        return self._reader.read_blob(digest, MAX_MANIFEST_BYTES, f"manifest {digest}")
+
+    def read_blob(self, digest: str, limit: int, what: str) -> bytes:
+        return self._reader.read_blob(digest, limit, what)
+
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         return self._reader.open_blob(layer.digest, layer.size, f"layer {layer.digest}", self._progress)
 
@@ -135,10 +148,12 @@ def open_oci_store(store: BlobStore, name: str, *, tag: str = "", digest: str = 
     try:
         reader = OciLayoutReader(store, platform)
         entry = reader.select(tag=tag, digest=digest)
-        manifest = reader.resolve(entry)
+        manifest, entries = reader.resolve_in_index(entry, tuple(reader.top_entries()))
         ref_tag = entry.annotation(REF_NAME)
-        return BlobImageSource(reader, manifest, name, progress,
-                               repo_tags=(ref_tag,) if ref_tag and ":" in ref_tag else ())
+        source = BlobImageSource(reader, manifest, name, progress,
+                                 repo_tags=(ref_tag,) if ref_tag and ":" in ref_tag else ())
+        source.index_entries = entries
+        return source
     except BaseException:
         store.close()
         raise

@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from layerscan.progress import NULL_PROGRESS, Progress
 from layerscan.source.base import LayerDescriptor, SourceOptions
-from layerscan.source.manifest import MAX_CONFIG_BYTES, ManifestImageSource
+from layerscan.source.manifest import INDEX_TYPES, MAX_CONFIG_BYTES, ManifestImageSource, parse_index
 from layerscan.source.registry.client import RegistryClient
 from layerscan.source.registry.reference import familiar_repository, parse_reference
 
@@ -24,6 +24,8 @@ class RegistrySource(ManifestImageSource):
         self._client = client or RegistryClient(self.ref.registry, options)
         self._progress = progress
         self.manifest, top = self._client.resolve_image(self.ref, options.platform)
+        if top.media_type in INDEX_TYPES:  # attestations are looked up in the top index only
+            self.index_entries = tuple(parse_index(top.doc, f"manifest {self.ref}"))
         repo = familiar_repository(self.ref)
         self.repo_tags = (f"{repo}:{self.ref.tag}",) if self.ref.tag else ()
         self.repo_digests = (f"{repo}@{top.digest}",)
@@ -33,6 +35,12 @@ class RegistrySource(ManifestImageSource):
 
     def read_config(self, digest: str) -> bytes:
         return self._client.fetch_blob(self.ref.repository, digest, MAX_CONFIG_BYTES, f"image config {digest}")
+
+    def read_manifest(self, digest: str) -> bytes:
+        return self._client.get_manifest(self.ref.repository, digest).raw
+
+    def read_blob(self, digest: str, limit: int, what: str) -> bytes:
+        return self._client.fetch_blob(self.ref.repository, digest, limit, what)
 
     def verify_layer(self, layer: LayerDescriptor) -> None:
         """A cached analysis is trusted without a download: the registry addresses blobs by
