@@ -184,24 +184,27 @@ class Distro:
     purl_namespaces: tuple[str, ...] = ()  # purl namespaces naming it where they differ from ``os_ids[0]``
     source_named: bool = False  # its advisories name the source package, not the binary
     fetched: bool = False  # ``db update`` fetches its OSV ecosystem by default
+    feeds: tuple[str, ...] = ()  # ``db update`` source keys of its own advisory feed (``db.needs``)
 
 
 _DEB, _APK, _RPM = PackageType.DEB, PackageType.APK, PackageType.RPM
 DISTROS: tuple[Distro, ...] = (
-    Distro("debian", _DEB, ("debian",), "Debian", 1, "deb", source_named=True, fetched=True),
+    Distro("debian", _DEB, ("debian",), "Debian", 1, "deb", source_named=True, fetched=True, feeds=("debian",)),
     Distro("ubuntu", _DEB, ("ubuntu",), "Ubuntu", 2, "deb", source_named=True, fetched=True),
-    Distro("alpine", _APK, ("alpine",), "Alpine", 2, "apk", source_named=True, fetched=True),
+    Distro("alpine", _APK, ("alpine",), "Alpine", 2, "apk", source_named=True, fetched=True, feeds=("alpine",)),
     Distro("alma", _RPM, ("almalinux",), "AlmaLinux", 1, "rpm", aliases=("almalinux",), purl_namespaces=("alma",),
            fetched=True),
     Distro("rocky", _RPM, ("rocky",), "Rocky Linux", 1, "rpm", fetched=True),
-    Distro("redhat", _RPM, ("rhel",), "Red Hat", 1, "rpm", purl_namespaces=("redhat",)),
-    Distro("centos", _RPM, ("centos",), "Red Hat", 1, "rpm", ("CentOS",)),
-    Distro("oracle", _RPM, ("ol",), "Oracle Linux", 1, "rpm", purl_namespaces=("oracle",)),
-    Distro("amazon", _RPM, ("amzn",), "Amazon Linux", 1, "rpm", purl_namespaces=("amazon",)),  # stream: namespace
+    Distro("redhat", _RPM, ("rhel",), "Red Hat", 1, "rpm", purl_namespaces=("redhat",), feeds=("redhat",)),
+    Distro("centos", _RPM, ("centos",), "Red Hat", 1, "rpm", ("CentOS",), feeds=("redhat",)),
+    Distro("oracle", _RPM, ("ol",), "Oracle Linux", 1, "rpm", purl_namespaces=("oracle",), feeds=("oracle",)),
+    Distro("amazon", _RPM, ("amzn",), "Amazon Linux", 1, "rpm", purl_namespaces=("amazon",),
+           feeds=("amazon",)),  # stream: namespace
     Distro("fedora", _RPM, ("fedora",), "Fedora", 1, "rpm"),
-    Distro("photon", _RPM, ("photon",), "Photon OS", 1, "rpm", source_named=True),
-    Distro("cbl-mariner", _RPM, ("mariner",), "Mariner", 2, "rpm", ("CBL-Mariner",), aliases=("mariner",)),
-    Distro("azurelinux", _RPM, ("azurelinux",), "Azure Linux", 2, "rpm"),
+    Distro("photon", _RPM, ("photon",), "Photon OS", 1, "rpm", source_named=True, feeds=("photon",)),
+    Distro("cbl-mariner", _RPM, ("mariner",), "Mariner", 2, "rpm", ("CBL-Mariner",), aliases=("mariner",),
+           feeds=("mariner",)),
+    Distro("azurelinux", _RPM, ("azurelinux",), "Azure Linux", 2, "rpm", feeds=("mariner",)),
     # major.minor = service pack: "SUSE:15.5" (db/suse_namespaces.py)
     Distro("suse linux enterprise server", _RPM, ("sles",), "SUSE", 2, "rpm", aliases=("sles",),
            purl_namespaces=("suse",), fetched=True),
@@ -209,8 +212,8 @@ DISTROS: tuple[Distro, ...] = (
     Distro("opensuse-leap", _RPM, ("opensuse-leap", "opensuse"), "openSUSE", 2, "rpm",  # Leap 42: bare "opensuse"
            aliases=("opensuse.leap",), fetched=True),
     Distro("opensuse-tumbleweed", _RPM, ("opensuse-tumbleweed",), "openSUSE:Tumbleweed", 0, "rpm"),
-    Distro("wolfi", _APK, ("wolfi",), "Wolfi", 0, "apk", source_named=True),
-    Distro("chainguard", _APK, ("chainguard",), "Chainguard", 0, "apk", source_named=True),
+    Distro("wolfi", _APK, ("wolfi",), "Wolfi", 0, "apk", source_named=True, feeds=("wolfi",)),
+    Distro("chainguard", _APK, ("chainguard",), "Chainguard", 0, "apk", source_named=True, feeds=("chainguard",)),
     Distro("minimos", _APK, ("minimos",), scheme="apk", osv_names=("MinimOS",)),  # detected, not matched
     Distro("echo", None, ("echo",)),
     Distro("coreos", None, ("coreos",)),

@@ -14,11 +14,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, TextIO
 
 from layerscan.cli.flags import DB_SUBCOMMANDS, add_flags, environment, flags_for, resolve
 from layerscan.cli.parser import CliParser
 from layerscan.errors import InputNotFoundError, LayerscanError, UsageError
+
+if TYPE_CHECKING:
+    from layerscan.db.update import UpdateOptions
 
 log = logging.getLogger(__name__)
 _HELP = {
@@ -91,6 +94,7 @@ def _report_build(args: argparse.Namespace, result: Any) -> None:
 
 
 def _run_update(args: argparse.Namespace) -> int:
+    from layerscan.db.needs import AUTO
     from layerscan.db.update import DEFAULT_ECOSYSTEMS, SOURCES, UpdateOptions, update_database
 
     cache = _cache_dir(args)
@@ -103,6 +107,8 @@ def _run_update(args: argparse.Namespace) -> int:
     opts = UpdateOptions(cache_dir=cache, sources=_csv(args.db_sources) or SOURCES,
                          ecosystems=_csv(args.ecosystems) or DEFAULT_ECOSYSTEMS,
                          timeout=_timeout(args))
+    if opts.ecosystems == (AUTO,):
+        opts = _auto_options(args, opts)
     progress = _progress(args)
     try:
         result = update_database(opts, progress, force=args.db_force)
@@ -114,6 +120,25 @@ def _run_update(args: argparse.Namespace) -> int:
     else:
         _report_build(args, result.build)
     return 0
+
+
+def _auto_options(args: argparse.Namespace, opts: UpdateOptions) -> UpdateOptions:
+    """``--ecosystems auto``: the sources the database already holds (``--sources`` narrows them);
+    every source when there is no database yet."""
+    import dataclasses
+
+    from layerscan.db.needs import all_source_keys, held_sources, select
+    from layerscan.db.update import DEFAULT_ECOSYSTEMS, SOURCES
+
+    held = held_sources(opts.db_path)
+    if not held:
+        _say(args, "no database yet: --ecosystems auto fetches every source")
+        return dataclasses.replace(opts, ecosystems=DEFAULT_ECOSYSTEMS)
+    chosen = select(held)
+    sources = tuple(s for s in chosen.sources if s in opts.sources or opts.sources == SOURCES)
+    _say(args, f"--ecosystems auto: updating the {len(chosen.keys)} of {len(all_source_keys())} sources "
+               f"the database holds: {', '.join(chosen.keys)}")
+    return dataclasses.replace(opts, sources=sources, ecosystems=chosen.ecosystems)
 
 
 def _warn_failed(args: argparse.Namespace, failed: Mapping[str, str]) -> None:

@@ -143,7 +143,8 @@ FLAGS: tuple[Flag, ...] = (
        metavar="AGE"),
     # db subcommands (the positional PATHs of 'db import' and REF of 'db push' are in cli/db_cmd.py)
     _f("--ecosystems", "ecosystems", "list", "", "db.ecosystems",
-       "OSV ecosystems to fetch, comma-separated (default: all known)", DB_UPDATE, "db", metavar="LIST"),
+       "OSV ecosystems to fetch, comma-separated (default: all known; 'auto': the sources the database "
+       "already holds)", DB_UPDATE, "db", metavar="LIST"),
     _f("--sources", "db_sources", "list", "", "db.sources",
        "feeds to fetch, comma-separated, e.g. osv,debian,nvd (default: all; an unknown name lists them)",
        DB_UPDATE, "db", metavar="LIST"),

@@ -62,6 +62,7 @@ class UpdateOptions:
     timeout: float = 300.0  # --timeout: deadline of a whole pull / feed download
     nvd_limits: NvdLimits = field(default_factory=NvdLimits)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    keep_schedule: bool = False  # a few sources fetched on demand: the database's next_update stays
 
     def url(self, source: str) -> str:
         env_key = f"LAYERSCAN_DB_{source.upper().replace('-', '_')}_URL"
@@ -145,9 +146,22 @@ def update_database(opts: UpdateOptions, progress: Progress = NULL_PROGRESS, for
             raise _nothing_fetched_error(plan, target)
         if not plan.changed and target.exists() and not force and not _needs_rebuild(target, plan):
             return UpdateResult((), {**plan.stale, **plan.failed}, None)
-        metadata = {**plan.state, "next_update": format_utc(datetime.now(timezone.utc) + timedelta(hours=24))}
+        metadata = {**plan.state, "next_update": _next_update(opts, target)}
         result = build_database(target, plan.inputs, failed=plan.failed, metadata=metadata, progress=progress)
     return UpdateResult(tuple(dict.fromkeys(plan.changed)), {**plan.stale, **plan.failed}, result)
+
+
+def _next_update(opts: UpdateOptions, target: Path) -> str:
+    """A day from now; with ``keep_schedule``, the database's own when it has one."""
+    if opts.keep_schedule and target.exists():
+        try:
+            with Store.open(target) as store:
+                kept = str(store.metadata().get("next_update", ""))
+        except DatabaseError:
+            kept = ""
+        if kept:
+            return kept
+    return format_utc(datetime.now(timezone.utc) + timedelta(hours=24))
 
 
 def _remove_partial_downloads(feed_dir: Path) -> None:

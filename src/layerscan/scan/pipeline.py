@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
 ProgressFactory = Callable[[], ContextManager[Progress]]
 MAX_TOO_LARGE_WARNINGS = 5  # files named one by one on stderr
+MISSING_SOURCE = "not in the vulnerability database (offline or not downloadable): findings may be incomplete"
 EXIT_INCOMPLETE = 4  # the scan finished without one or more unreadable layers (docs/cli.md, "Exit codes")
 
 
@@ -108,8 +109,15 @@ class Scanner:
         from layerscan.scan.vulns import find_vulnerabilities
 
         with self.progress() as progress:
-            refresh_database(database, progress, self.warn)
-        return find_vulnerabilities(sbom, database.cache_dir)
+            missing = refresh_database(database, progress, self.warn, sbom)
+        outcome = find_vulnerabilities(sbom, database.cache_dir)
+        if not missing:
+            return outcome
+        from layerscan.db.freshness import db_path
+
+        gaps = tuple(Unknown(str(db_path(database.cache_dir)), f"{key}: {MISSING_SOURCE}", "database")
+                     for key in missing)
+        return dataclasses.replace(outcome, unknowns=outcome.unknowns + gaps)
 
     def _warn_unchecked(self, sbom: Sbom, unchecked: int) -> None:
         from layerscan.report.document import unscanned_os_reason
