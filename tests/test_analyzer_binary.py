@@ -32,7 +32,7 @@ from layerscan.analyzers.binary.classifiers import CLASSIFIERS
 from layerscan.analyzers.binary.engine import (WINDOW, BinaryClassifierAnalyzer, bytes_reader, classify,
                                                classifiers_for, search, stream_reader)
 from layerscan.analyzers.index import AnalyzerIndex
-from layerscan.remediate.eol import find_runtimes
+from layerscan.match.lifecycle import find_runtimes
 from test_cli_main import run_cli
 
 ANALYZER = BinaryClassifierAnalyzer()

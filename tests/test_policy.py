@@ -133,7 +133,7 @@ def test_exit_code_matrix(severity, fail_on, unfixed, ignore, vex, eol):
     opts = PolicyOptions(severities=parse_severities(severity), fail_on=parse_severities(fail_on, "--fail-on"),
                          exit_code=1, ignore_unfixed=unfixed, ignore_rules=rules, vex=vexst, exit_on_eol=5,
                          today=TODAY)
-    res = apply_policy(FINDINGS, opts, os_eosl=eol)
+    res = apply_policy(FINDINGS, opts, end_of_life=eol)
     # independent oracle over the same findings
     fail_set = set((fail_on or severity).split(","))
     suppressed = ({"CVE-2021-0001", "CVE-2021-0005"} if ignore else set()) | ({"CVE-2021-0003"} if vex else set())

@@ -369,3 +369,25 @@ def test_registry_image_declared_base_and_compare_with_an_archive(work: Path, co
     cmp = cli_json(work, "compare", ref, "app.tar", "--insecure")
     assert cmp["Packages"] == [] and cmp["Introduced"] == [] and cmp["Fixed"] == []
     assert len(cmp["Unchanged"]) == sum(len(finding_groups(corpus, p)) for p in (BASE_PKG, APP_PKG))
+
+
+def test_exit_on_eol_covers_runtimes(work: Path, corpus: Path):
+    """--exit-on-eol fails a scan whose runtime (here ENV NODE_VERSION) is end of life by the
+    imported endoflife.date data, on an OS that is not; without a runtime it does not."""
+    os_ended = expected_eol(corpus, "debian", "12", True)[0]
+    node_ended, node_date = expected_eol(corpus, "nodejs", "14", False)
+    assert node_ended, "the corpus endoflife.date data ends node 14"
+    bookworm = [file("etc/os-release", OS_RELEASE), file("etc/debian_version", "12.4\n"),
+                file("var/lib/dpkg/status", DPKG_STATUS_BASE)]
+    for name, env in (("node14.tar", ["NODE_VERSION=14.21.3"]), ("plain12.tar", [])):
+        build_image([LayerSpec(bookworm, created_by=BASE_STEP)], env=env).write_docker_archive(work / name, "x:1")
+    gated = run_cli("image", "--input", "node14.tar", "--exit-on-eol", "7", "-q", "-f", "json", cwd=work)
+    assert gated.returncode == 7, gated.stderr
+    assert "Traceback" not in gated.stderr
+    plain = run_cli("image", "--input", "plain12.tar", "--exit-on-eol", "7", "-f", "json", cwd=work)
+    assert plain.returncode == (7 if os_ended else 0), plain.stderr
+    warned = run_cli("image", "--input", "node14.tar", "--exit-on-eol", "7", "-f", "json", cwd=work)
+    assert f"node 14.21.3 is end-of-life since {node_date}" in warned.stderr
+    assert "ENV NODE_VERSION=14.21.3" in warned.stderr
+    ungated = run_cli("image", "--input", "node14.tar", "-f", "json", cwd=work)
+    assert ungated.returncode == 0 and "node 14.21.3" not in ungated.stderr

@@ -19,7 +19,7 @@ from layerscan.model.image import ImageMeta
 from layerscan.policy.baselayers import BASE_DIGEST_LABEL, BASE_NAME_LABEL
 from layerscan.remediate.base import identify_base
 from layerscan.remediate.dockerfile import final_from
-from layerscan.remediate.eol import cycle_for, find_runtimes, os_entry, runtime_entries
+from layerscan.match.lifecycle import cycle_for, find_runtimes, os_entry, runtime_entries
 from test_remediate_cli import EOL_DIR, expected_eol
 
 DIGEST = "sha256:" + "ab" * 32

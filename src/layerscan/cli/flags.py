@@ -171,7 +171,8 @@ FLAGS: tuple[Flag, ...] = (
        "distribution, so its OS packages were not checked (without it: a warning, and the report says "
        "'not scanned')", SCAN_COMMANDS, "policy"),
     _f("--exit-on-eol", "exit_on_eol", "int", 0, "exit-on-eol",
-       "exit code when the OS is end-of-life", SCAN_COMMANDS, "policy", metavar="N"),
+       "exit code when the OS, or a runtime found in the image (python, node, java, go, ruby, php, "
+       "dotnet: from ENV, OS packages or binaries), is end-of-life", SCAN_COMMANDS, "policy", metavar="N"),
     _f("--ignore-unfixed", "ignore_unfixed", "bool", False, "vulnerability.ignore-unfixed",
        "show only vulnerabilities with a fix", SCAN_COMMANDS, "policy"),
     _f("--ignore-status", "ignore_status", "list", "", "vulnerability.ignore-status",

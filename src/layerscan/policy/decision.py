@@ -166,8 +166,9 @@ def _exit_code(failing: list[Finding], opts: PolicyOptions, eol: bool, unscanned
 
 
 def apply_policy(findings: list[Finding] | tuple[Finding, ...], opts: PolicyOptions,
-                 os_eosl: bool = False, unscanned_os: bool = False) -> PolicyResult:
-    """``unscanned_os``: the SBOM has OS packages that no advisory data could check."""
+                 end_of_life: bool = False, unscanned_os: bool = False) -> PolicyResult:
+    """``end_of_life``: the OS, or with --exit-on-eol a runtime, is end of life;
+    ``unscanned_os``: the SBOM has OS packages that no advisory data could check."""
     fail_on = opts.severities if opts.fail_on is None else opts.fail_on
     shown: list[Finding] = []
     suppressed: list[Finding] = []
@@ -186,7 +187,7 @@ def apply_policy(findings: list[Finding] | tuple[Finding, ...], opts: PolicyOpti
             shown.append(f)
         if (f.severity in fail_on or kev) and gates(f, opts):
             failing.append(f)
-    eol = bool(os_eosl)
+    eol = bool(end_of_life)
     code = _exit_code(failing, opts, eol, unscanned_os)
     return PolicyResult(tuple(shown), tuple(suppressed), tuple(failing),
                         tuple(expired.values()), eol, code)

@@ -3,7 +3,6 @@
     assess      the library scan + base image + end of life, for one image
     base        base-image identification (declared / matched / dockerfile / heuristic)
     dockerfile  the final stage's FROM, ARGs resolved
-    eol         end of life of the OS and runtimes, from the endoflife.date data in the DB
     cves        findings grouped by package, filters, text/JSON
     compare     packages and findings changed from image A to image B
     quickview   the one-screen summary

@@ -1,6 +1,6 @@
 """One remediation look at an image: the library scan (``scan.pipeline.Scanner``), then
 the base image (``remediate.base``) and the end of life of the OS and runtimes
-(``remediate.eol``). Every remediation command starts here.
+(``match.lifecycle``). Every remediation command starts here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from layerscan.model import Finding
 from layerscan.model.image import ImageMeta
 from layerscan.policy.baselayers import in_base_layers
 from layerscan.remediate.base import BaseImage, identify_base
-from layerscan.remediate.eol import EolEntry, find_runtimes, os_entry, runtime_entries
+from layerscan.match.lifecycle import EolEntry, find_runtimes, os_entry, runtime_entries
 from layerscan.scan.config import ScanConfig
 from layerscan.scan.pipeline import ScanOutcome, Scanner
 from layerscan.source.attestation import Provenance

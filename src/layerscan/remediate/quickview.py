@@ -14,7 +14,7 @@ from typing import Sequence
 from layerscan.remediate.assess import Assessment
 from layerscan.remediate.base import MOVED
 from layerscan.remediate.cves import clip, counts_line
-from layerscan.remediate.eol import EolEntry
+from layerscan.match.lifecycle import EolEntry
 from layerscan.report.document import severity_counts
 
 WIDTH = 80

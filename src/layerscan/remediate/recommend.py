@@ -35,7 +35,7 @@ from layerscan.remediate.assess import Assessment
 from layerscan.remediate.base import BaseImage
 from layerscan.remediate.compare import severity_delta
 from layerscan.remediate.cves import clip, counts_line
-from layerscan.remediate.eol import EolLookup, cycle_for
+from layerscan.match.lifecycle import EolLookup, cycle_for
 from layerscan.remediate.tags import (VARIANTS, OsRanks, TagParts, newer_os, not_older, os_rank, padded,
                                       parse_tag, same_line, upgrade_class, variant)
 from layerscan.report.document import severity_counts

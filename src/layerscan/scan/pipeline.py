@@ -102,7 +102,29 @@ class Scanner:
         unchecked = vulns.unchecked_os_packages if vulns and "os" in config.policy.pkg_types else 0
         if unchecked:
             self._warn_unchecked(sbom, unchecked)
-        return self._decide(config, sbom, vulns, unchecked)
+        eol_runtimes = self._eol_runtimes(config, sbom) if vulns is not None and config.policy.exit_on_eol else 0
+        return self._decide(config, sbom, vulns, unchecked, eol_runtimes)
+
+    def _eol_runtimes(self, config: ScanConfig, sbom: Sbom) -> int:
+        """How many runtimes found in the image (ENV, OS packages, binaries) are end of life by
+        the database's endoflife.date data; each is a warning (asked for by --exit-on-eol only)."""
+        from layerscan.db.freshness import db_path
+        from layerscan.db.store import Store
+        from layerscan.match.lifecycle import find_runtimes, runtime_entries
+
+        runtimes = find_runtimes(sbom.image, sbom.packages)
+        if not runtimes:
+            return 0
+        store = Store.open(db_path(config.database.cache_dir))
+        try:
+            ended = [e for e in runtime_entries(runtimes, store, config.policy.today) if e.is_eol]
+        finally:
+            store.close()
+        for entry in ended:
+            since = f" since {entry.eol}" if entry.eol else ""
+            self.warn(f"{entry.name} {entry.version} is end-of-life{since} (cycle {entry.cycle}; "
+                      f"{', '.join(entry.evidence)}): it no longer gets security fixes (--exit-on-eol)")
+        return len(ended)
 
     def _vulnerabilities(self, sbom: Sbom, database: DatabaseConfig) -> VulnOutcome:
         from layerscan.scan.dbrefresh import refresh_database
@@ -134,12 +156,14 @@ class Scanner:
             self.warn(boundary.warning)
         return boundary
 
-    def _decide(self, config: ScanConfig, sbom: Sbom, vulns: VulnOutcome | None, unchecked: int) -> ScanOutcome:
+    def _decide(self, config: ScanConfig, sbom: Sbom, vulns: VulnOutcome | None, unchecked: int,
+                eol_runtimes: int = 0) -> ScanOutcome:
         from layerscan.policy.decision import apply_policy
 
         boundary = self._boundary(config, sbom)
         policy = dataclasses.replace(config.policy, base_layers=boundary.layers)
-        result = apply_policy(vulns.findings if vulns else (), policy, os_eosl=bool(sbom.os and sbom.os.eosl),
+        result = apply_policy(vulns.findings if vulns else (), policy,
+                              end_of_life=bool(sbom.os and sbom.os.eosl) or eol_runtimes > 0,
                               unscanned_os=bool(unchecked))
         for rule in result.expired_rules:
             self.warn(f"ignore entry {rule.id} ({rule.source}) expired on {rule.expires}; it no longer suppresses")

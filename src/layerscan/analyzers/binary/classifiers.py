@@ -7,7 +7,7 @@ lowercased basename, whose optional group ``line`` is the release line the name 
 walker's index), the :class:`Signature`\\ s searched for (a literal ``needle`` found with
 ``bytes.find``, then the ``pattern`` — group ``version`` — searched only in the few bytes
 around it), how far into the file to look (``max_read``) and the package it makes: purl
-type/namespace/name, and the end-of-life runtime (``remediate.eol``) it is.
+type/namespace/name, and the end-of-life runtime (``match.lifecycle``) it is.
 
 The strings are the ones the projects compile in (checked on Debian 12's binaries: the
 tests read them); a name that carries a release line must agree with the version found.
@@ -44,7 +44,7 @@ class Classifier:
     purl_type: str = "generic"
     purl_name: str = ""  # "" = product
     purl_namespace: str = ""
-    runtime: str = ""  # remediate.eol runtime name ("python", "java") or ""
+    runtime: str = ""  # match.lifecycle runtime name ("python", "java") or ""
     version_prefix: str = ""  # prepended to the version found ("v" for Go's stdlib)
     max_read: int = 64 * MiB  # bytes of the file searched at most
 

@@ -12,7 +12,7 @@ needle; the regular expression runs only on the few bytes around a needle, at mo
 A package is reported with a purl (``pkg:generic/python@3.11.2``; Go's ``VERSION`` file as
 ``pkg:golang/stdlib``, matched in the Go namespace), the file as ``file_path`` and the
 matched string with its offset as ``evidence``; ``extra`` carries ``binary_product`` and
-``eol_runtime`` (``remediate.eol`` reads the latter). A file an OS package owns is that
+``eol_runtime`` (``match.lifecycle`` reads the latter). A file an OS package owns is that
 package already: the squash step drops the classifier's package for it
 (``Analyzer.superseded_by_os_package``).
 
@@ -34,7 +34,7 @@ NAME = "binary-classifier"
 WINDOW = 1 * MiB
 MAX_HITS = 4096  # needle occurrences tried per file and classifier
 MAX_EVIDENCE = 120
-PRODUCT, EOL_RUNTIME = "binary_product", "eol_runtime"  # Package.extra keys (remediate.eol reads the runtime)
+PRODUCT, EOL_RUNTIME = "binary_product", "eol_runtime"  # Package.extra keys (match.lifecycle reads the runtime)
 
 Reader = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes from offset
 
