@@ -199,3 +199,75 @@ def test_vendor_modules_headers_replacements_and_bad_lines() -> None:
     assert result.packages[0].file_path == "src/app/vendor/modules.txt"
     assert [u.reason for u in result.unknowns] == ["malformed module line '# broken header with too many words'"]
     assert analyzer.analyze("vendor/modules.txt", b"\xff\xfe\xd8").unknowns
+
+
+def test_gomod_replacements_as_go_resolves_them() -> None:
+    """Go modules reference: ``a v1 => b v2`` replaces only a@v1 and wins over ``a => ...``; a
+    versioned replacement builds b at its version; a directory keeps a, without a version; a
+    versionless replacement that is no directory is an error (here an Unknown for its line)."""
+    text = b"""module example.com/app
+go 1.22rc1
+toolchain go1.22.0+auto
+require (
+\tgithub.com/a/one v1.0.0
+\tgithub.com/a/two v2.0.0
+\tgithub.com/a/three v3.0.0
+\tgithub.com/a/four v4.0.0
+)
+replace github.com/a/one => github.com/fork/one v1.5.0
+replace github.com/a/one v1.0.0 => github.com/fork/one v1.0.9
+replace github.com/a/two v1.9.0 => github.com/fork/two v1.9.9
+replace github.com/a/three => /src/three
+replace github.com/a/four => github.com/fork/four
+"""
+    result = _gomod("go.mod", text)
+    got = {(p.name, p.version, p.version_unknown_reason, p.evidence) for p in result.packages if not p.is_application}
+    assert got == {
+        ("github.com/fork/one", "v1.0.9", "",
+         "go.mod replace github.com/a/one v1.0.0 => github.com/fork/one v1.0.9"),
+        ("github.com/a/two", "v2.0.0", "", "go.mod"),
+        ("github.com/a/three", "", "replaced by local directory /src/three",
+         "go.mod replace github.com/a/three v3.0.0 => /src/three"),
+        ("github.com/a/four", "v4.0.0", "", "go.mod"),
+    }
+    assert [u.reason for u in result.unknowns] == [
+        "line 14: replacement github.com/fork/four has no version and is not a directory"]
+    fork = next(p for p in result.packages if p.name == "github.com/fork/one")
+    assert fork.purl == "pkg:golang/github.com/fork/one@v1.0.9" and fork.matchable
+
+
+def test_gomod_go_directive_with_suffix() -> None:
+    go_sum = b"github.com/z/dep v0.2.0 h1:z=\n"
+    old = _gomod("go.mod", b"module m\ngo 1.16rc1\nrequire x.example/y v1.0.0\n", go_sum)
+    assert ("github.com/z/dep", "v0.2.0", True) in {(p.name, p.version, p.indirect) for p in old.packages}
+    new = _gomod("go.mod", b"module m\ngo 1.21rc2\nrequire x.example/y v1.0.0\n", go_sum)
+    assert "github.com/z/dep" not in {p.name for p in new.packages}
+
+
+def test_buildinfo_and_gomod_agree_on_replacements() -> None:
+    """The same replacements, recorded by the linker (``dep`` + ``=>``) and written in go.mod."""
+    modinfo = "\n".join([
+        "path\texample.com/app", "mod\texample.com/app\t(devel)\t",
+        "dep\tgolang.org/x/net\tv0.1.0\th1:y=", "=>\texample.com/fork/net\tv0.1.5\th1:z=",
+        "dep\texample.com/local\tv1.0.0\t", "=>\t../local\t\t",
+    ])
+    binary = _buildinfo("app", _inline_buildinfo("go1.22.1", modinfo)).packages
+    source = _gomod("go.mod", b"module example.com/app\ngo 1.22\nrequire (\n\tgolang.org/x/net v0.1.0\n"
+                    b"\texample.com/local v1.0.0\n)\nreplace golang.org/x/net => example.com/fork/net v0.1.5\n"
+                    b"replace example.com/local => ../local\n").packages
+
+    def deps(packages: tuple[Package, ...]) -> set[tuple[str, str, str, str]]:
+        return {(p.name, p.version, p.version_unknown_reason, p.evidence.split(" replace ")[-1])
+                for p in packages if p.name not in ("example.com/app", "stdlib")}
+
+    assert deps(binary) == deps(source) == {
+        ("example.com/fork/net", "v0.1.5", "", "golang.org/x/net v0.1.0 => example.com/fork/net v0.1.5"),
+        ("example.com/local", "", "replaced by local directory ../local", "example.com/local v1.0.0 => ../local"),
+    }
+
+
+def test_gomod_hostile_input_is_no_traceback() -> None:
+    garbage = b"\xff\xfe\x00" * 5000 + b"\nreplace (\n" + b"a => b\n" * 2000 + b"require x"  # unterminated block
+    result = _gomod("go.mod", garbage)
+    assert not [p for p in result.packages if p.matchable]
+    assert len(result.unknowns) <= 51 and all(u.reason for u in result.unknowns)

@@ -196,3 +196,50 @@ def test_deno_lock_versions_and_package_types() -> None:
                      ("deno", "deno.land/x/oak", "v12.0.0", "pkg:deno/deno.land/x/oak@v12.0.0")}
     v2 = b'{"version": "2", "npm": {"specifiers": {}, "packages": {"@s/p@1.0.0_peer@2.0.0": {}}}}'
     assert [(p.name, p.version) for p in deno_lock.parse(v2).packages] == [("@s/p", "1.0.0")]
+
+
+# ---------------------------------------------------------------- own fixtures: pnpm tarball/git, npm dev-and-prod
+
+LOCKFILES = Path(__file__).parent / "fixtures" / "lockfiles"
+
+
+def test_pnpm_tarball_and_git_dependencies() -> None:
+    result = PnpmLockAnalyzer().analyze("app/pnpm-lock.yaml",
+                                        (LOCKFILES / "pnpm-remote" / "pnpm-lock.yaml").read_bytes())
+    got = {p.name: (p.version, p.dev, dict(p.extra)) for p in result.packages}
+    tarball = "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz"
+    assert got["left-pad"] == ("1.3.0", False, {"reference": tarball})
+    assert got["is-number"][:2] == ("7.0.0", False) and got["is-number"][2]["reference"].startswith(
+        "https://codeload.github.com/jonschlinkert/is-number/")
+    assert got["ms"] == ("2.1.3", False, {"reference": "https://github.com/vercel/ms.git",
+                                          "commit": "1c4a8d20a2d02b9f1f8c6fd77cca93b6c80e2b9d"})
+    assert got["nameless"] == ("", False, {"reference": "https://example.com/nameless.tgz"})  # no version field
+    assert got["debug"][:2] == ("4.3.4", True) and got["supports-color"][:2] == ("8.1.1", True)
+    nameless = next(p for p in result.packages if p.name == "nameless")
+    assert nameless.version_unknown_reason.startswith("not a registry version") and not result.unknowns
+
+
+def test_package_lock_v3_package_both_dev_and_non_dev_is_non_dev() -> None:
+    result = PackageLockAnalyzer().analyze("app/package-lock.json",
+                                           (LOCKFILES / "npm-v3-dev-and-prod" / "package-lock.json").read_bytes())
+    flags = {(p.name, p.version, p.dev) for p in result.packages if not p.is_application}
+    assert flags == {("express-lite", "1.0.0", False), ("minimist", "1.2.8", False), ("jest-lite", "2.0.0", True),
+                     ("fsevents", "2.3.3", False)}  # minimist: a dev copy and a prod copy; fsevents: devOptional
+
+
+@pytest.mark.parametrize(("analyzer", "path", "data"), [
+    (PackageLockAnalyzer(), "package-lock.json", b'{"lockfileVersion": 3, "packages": ' + b"[" * 100_000),
+    (PackageLockAnalyzer(), "package-lock.json", b'{"packages": {"node_modules/a": ' + b'{"a": ' * 100_000 + b"1"
+     + b"}" * 100_001 + b"}"),
+    (PnpmLockAnalyzer(), "pnpm-lock.yaml", b"packages:\n" + b"  " * 5000 + b"a: [" * 5000),
+    (BunLockAnalyzer(), "bun.lock", b'{"packages": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"),
+])
+def test_deep_lockfiles_become_an_unknown(analyzer, path: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    result = analyzer.analyze(path, data)
+    assert not result.packages and len(result.unknowns) == 1 and result.unknowns[0].reason
+
+
+def test_huge_lockfile_is_an_unknown_unread() -> None:
+    analyzer = PnpmLockAnalyzer()
+    result = analyzer.analyze("pnpm-lock.yaml", b"#" * (analyzer.max_file_size + 1))
+    assert not result.packages and "limit" in result.unknowns[0].reason

@@ -75,3 +75,54 @@ def test_pecl_registry_file_and_hostile_serialized_data() -> None:
         result = analyzer.analyze(path, bad)
         assert not result.packages and result.unknowns[0].reason, bad[:30]
     assert serialized.loads(b'a:3:{i:0;b:1;i:1;d:0.5;s:1:"k";N;}') == {0: True, 1: 0.5, "k": None}
+
+
+# ---------------------------------------------------------------- own fixtures: installed.json v1/v2, PEAR registries
+
+LOCKFILES = Path(__file__).parent / "fixtures" / "lockfiles"
+
+
+@pytest.mark.parametrize(("layout", "expected"), [
+    ("v1", {("psr/log", "1.1.4", False), ("monolog/monolog", "1.27.1", False), ("acme/internal", "", False)}),
+    ("v2", {("symfony/polyfill-mbstring", "v1.28.0", False), ("guzzlehttp/guzzle", "7.8.1", False),
+            ("phpunit/phpunit", "10.5.5", True)}),
+])
+def test_installed_json_fixture(layout: str, expected: set[tuple[str, str, bool]]) -> None:
+    path = "srv/app/vendor/composer/installed.json"
+    result = ComposerInstalledAnalyzer().analyze(path, (LOCKFILES / "composer-installed" / layout / "installed.json")
+                                                 .read_bytes())
+    assert {(p.name, p.version, p.dev) for p in result.packages} == expected
+    assert [u.reason for u in result.unknowns] == (["1 package entries without a name skipped"] if layout == "v2" else [])
+
+
+def test_pear_registry_fixtures_package_xml_2_and_1() -> None:
+    analyzer = PeclRegistryAnalyzer()
+    full = analyzer.analyze("usr/local/lib/php/.registry/.channel.pecl.php.net/memcached.reg",
+                            (LOCKFILES / "pecl-v5" / "memcached.reg").read_bytes())
+    assert [(p.name, p.version, p.purl, p.licenses) for p in full.packages] == [
+        ("memcached", "3.2.0", "pkg:pear/pecl.php.net/memcached@3.2.0", ("PHP",))]
+    old = analyzer.analyze("usr/share/php/.registry/archive_tar.reg", (LOCKFILES / "pecl-v5" / "archive_tar.reg")
+                           .read_bytes())
+    assert [(p.name, p.version, p.purl, p.licenses) for p in old.packages] == [
+        ("Archive_Tar", "1.3.2", "pkg:pear/pear.php.net/Archive_Tar@1.3.2", ("PHP License",))]
+
+
+@pytest.mark.parametrize("data", [
+    b'{"packages": {"a/b": {}}}',  # v2 object whose packages is not a list
+    b'{"dev": true}',
+    b"[" * 100_000 + b"]" * 100_000,  # deep
+    b'"just a string"',
+    b"\xff\xfe\x00garbage",
+])
+def test_installed_json_hostile_input_is_an_unknown(data: bytes) -> None:
+    result = ComposerInstalledAnalyzer().analyze("vendor/composer/installed.json", data)
+    assert not result.packages and len(result.unknowns) == 1 and result.unknowns[0].reason
+
+
+def test_pear_registry_hostile_sizes() -> None:
+    analyzer = PeclRegistryAnalyzer()
+    path = "usr/share/php/.registry/x.reg"
+    huge = analyzer.analyze(path, b'a:1:{s:4:"name";s:1:"x";}' + b" " * (5 * 1024 * 1024))
+    assert not huge.packages and "limit" in huge.unknowns[0].reason
+    truncated = (LOCKFILES / "pecl-v5" / "memcached.reg").read_bytes()[:-40]
+    assert not analyzer.analyze(path, truncated).packages and analyzer.analyze(path, truncated).unknowns

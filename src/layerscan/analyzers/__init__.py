@@ -59,6 +59,7 @@ _ENTRIES: tuple[str, ...] = (
     "layerscan.analyzers.dotnet.packages_config:PackagesConfigAnalyzer",
     "layerscan.analyzers.dotnet.project_assets:ProjectAssetsAnalyzer",
     "layerscan.analyzers.dotnet.paket_lock:PaketLockAnalyzer",
+    "layerscan.analyzers.dotnet.pe_assembly:PEAssemblyAnalyzer",
     # binaries without package metadata (version strings)
     "layerscan.analyzers.binary.engine:BinaryClassifierAnalyzer",
 )

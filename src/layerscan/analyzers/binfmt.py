@@ -37,6 +37,8 @@ class Executable:
     little_endian: bool
     pointer_size: int
     sections: tuple[Section, ...]
+    image_base: int = 0  # PE: the preferred load address RVAs are relative to
+    directories: tuple[tuple[int, int], ...] = ()  # PE: data directories as (RVA, size)
 
     def section(self, *names: str) -> Section | None:
         for sec in self.sections:
@@ -52,6 +54,10 @@ class Executable:
                 if start + size <= len(data):
                     return data[start : start + size]
         raise BinaryFormatError(f"address {addr:#x} is outside the file's sections")
+
+    def read_rva(self, data: bytes, rva: int, size: int) -> bytes:
+        """Bytes at a PE relative virtual address."""
+        return self.read_at(data, self.image_base + rva, size)
 
 
 def sniff(data: bytes) -> str:
@@ -117,9 +123,9 @@ def _pe(data: bytes) -> Executable:
     opt = pe_off + 24
     (magic,) = struct.unpack_from("<H", data, opt)
     if magic == 0x20B:
-        (image_base,), ptr = struct.unpack_from("<Q", data, opt + 24), 8
+        (image_base,), ptr, dirs_at = struct.unpack_from("<Q", data, opt + 24), 8, opt + 108
     elif magic == 0x10B:
-        (image_base,), ptr = struct.unpack_from("<I", data, opt + 28), 4
+        (image_base,), ptr, dirs_at = struct.unpack_from("<I", data, opt + 28), 4, opt + 92
     else:
         raise BinaryFormatError("unknown PE optional header")
     if nsections > MAX_TABLE:
@@ -129,7 +135,10 @@ def _pe(data: bytes) -> Executable:
     for i in range(nsections):
         name, vsize, vaddr, raw_size, raw_ptr = struct.unpack_from("<8sIIII", data, table + 40 * i)
         sections.append(Section(_cstr(name), image_base + vaddr, raw_ptr, min(vsize or raw_size, raw_size)))
-    return Executable("pe", True, ptr, tuple(sections))
+    (ndirs,) = struct.unpack_from("<I", data, dirs_at) if dirs_at + 4 <= opt + opt_size else (0,)
+    ndirs = min(ndirs, 16, (opt + opt_size - dirs_at - 4) // 8)
+    directories = tuple(struct.unpack_from("<II", data, dirs_at + 4 + 8 * i) for i in range(max(ndirs, 0)))
+    return Executable("pe", True, ptr, tuple(sections), image_base, directories)
 
 
 def _macho(data: bytes) -> Executable:

@@ -3,7 +3,9 @@
 ``libraries`` maps "Name/Version" to a type: ``package`` entries are NuGet
 packages and ``runtimepack`` entries the runtime bundled by a self-contained
 app (both matched); ``project`` entries are the application and its own
-projects (listed, not matched); ``reference`` entries are skipped.
+projects (listed, not matched); ``reference`` entries are skipped. An invalid
+entry (a key that is not ``Name/Version``, a value that is not an object) is an
+Unknown of its own; the other entries are kept.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from layerscan.analyzers.base import FileSpec, INSTALLED, spec
-from layerscan.analyzers.langbase import FileAnalyzer, Parsed, as_dict, as_str, lang_package, load_json_object
+from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError, as_str, lang_package, load_json_object
 from layerscan.model import Package
 
 ANALYZER = "dotnet-deps-json"
@@ -21,12 +23,18 @@ def parse(data: bytes) -> Parsed:
     doc = load_json_object(data)
     packages: list[Package] = []
     problems: list[str] = []
-    for key, raw in as_dict(doc.get("libraries")).items():
-        kind = as_str(as_dict(raw).get("type"))
+    libraries = doc.get("libraries", {})
+    if not isinstance(libraries, dict):
+        raise ParseError(f"'libraries' is a {type(libraries).__name__}, not an object")
+    for key, raw in libraries.items():
+        if not isinstance(raw, dict):
+            problems.append(f"library {key!r} is a {type(raw).__name__}, not an object")
+            continue
+        kind = as_str(raw.get("type"))
         if kind not in ("package", "runtimepack", "project"):
             continue
         name, sep, version = str(key).partition("/")
-        if not sep or not name:
+        if not sep or not name or not version or "/" in version:
             problems.append(f"library key {key!r} is not Name/Version")
             continue
         if kind == "runtimepack":
@@ -37,7 +45,7 @@ def parse(data: bytes) -> Parsed:
 
 class DepsJsonAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     description: ClassVar[str] = ".NET *.deps.json: the application's runtime libraries"
     result_type: ClassVar[str] = "dotnet-core"
     files: ClassVar[FileSpec] = spec(extensions=("json",))  # *.deps.json (matches)

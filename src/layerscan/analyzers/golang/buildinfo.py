@@ -7,7 +7,9 @@ resolved here through the executable's sections. Reported: the main module
 (version ``(devel)`` is reported as no version and ``is_application``, unless
 ``-ldflags "-X main.version=v1.0.0"`` is recorded in the build settings, in
 which case that version is used and the module is matched, as Trivy does), every
-dependency with its ``=>`` replacement applied, and the toolchain as
+dependency with its ``=>`` replacement applied as go.mod's analyzer applies it
+(the new module at its version, the original in ``evidence``; a directory keeps
+the original path, without a version), and the toolchain as
 ``stdlib`` (``go1.21.1`` -> ``v1.21.1``).
 
 Modes: all. A Go binary in a source tree (``bin/``) ships just the same.
@@ -21,7 +23,7 @@ import re
 
 from layerscan.analyzers.base import ALL_MODES, FileSpec, MiB, is_executable, spec
 from layerscan.analyzers.binfmt import BinaryFormatError, Executable, open_executable, sniff
-from layerscan.analyzers.golang.names import STDLIB, go_package, toolchain_version
+from layerscan.analyzers.golang.names import STDLIB, apply_replacement, go_package, toolchain_version
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, ParseError
 from layerscan.model import Package
 
@@ -124,11 +126,15 @@ def _packages(go_version: str, modinfo: str) -> list[Package]:
         if fields[0] == "mod" and len(fields) >= 3:
             main_path, main_version = fields[1], fields[2]
         elif fields[0] == "dep" and len(fields) >= 3:
-            name, version = fields[1], fields[2]
             following = lines[i + 1].split("\t") if i + 1 < len(lines) else []
             if following and following[0] == "=>" and len(following) >= 3:
-                name, version = following[1], following[2]
-            packages.append(go_package(name, version, file_path="", found_by=NAME, evidence="go buildinfo"))
+                built = apply_replacement(fields[1], fields[2], following[1], following[2], "go buildinfo")
+                packages.append(go_package(built.name, built.version, file_path="", found_by=NAME,
+                                           evidence=built.evidence,
+                                           version_unknown_reason=built.version_unknown_reason))
+            else:
+                packages.append(go_package(fields[1], fields[2], file_path="", found_by=NAME,
+                                           evidence="go buildinfo"))
     stdlib = toolchain_version(go_version)
     if stdlib:
         packages.insert(0, go_package(STDLIB, stdlib, file_path="", found_by=NAME, evidence="go buildinfo",
@@ -151,7 +157,7 @@ def ldflags_version(modinfo: str) -> str:
 
 class GoBinaryAnalyzer(FileAnalyzer):
     name: ClassVar[str] = NAME
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     description: ClassVar[str] = "Go executables: the embedded build info (main module, dependencies, toolchain)"
     result_type: ClassVar[str] = "gobinary"
     files: ClassVar[FileSpec] = spec(executables=True)

@@ -3,7 +3,11 @@
 ``require`` lines/blocks (``// indirect`` marks ``indirect``), ``replace``
 (with or without an old version; a replacement by a local path keeps the
 module listed without a version and with ``version_unknown_reason``) and
-``exclude``. The module itself is listed with ``is_application``. No
+``exclude``. A versioned replacement is reported as the module that is built
+(the new path at its version, the original in ``evidence``); a replacement with
+an old version applies to that version only, and wins over one without. A
+replacement without a version must be a directory (the go command's rule);
+anything else is an Unknown for that line. The module itself is listed with ``is_application``. No
 ``stdlib`` package: the ``go``/``toolchain`` directives give a minimum, not the
 toolchain that built anything (Go binaries report the real one).
 
@@ -14,18 +18,20 @@ asks for the go.sum beside the go.mod as a sibling file (when present).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from layerscan.analyzers.base import FileSpec, MiB, spec
-from layerscan.analyzers.golang.names import go_package
+from layerscan.analyzers.golang.names import Replaced, apply_replacement, go_package, is_local_path
 from layerscan.analyzers.langbase import FileAnalyzer, Parsed, basename
 from layerscan.limits import MAX_CHECKSUM_SIBLING_BYTES
 from layerscan.model import Package
 
 NAME = "go-mod"
 GO_SUM = "go.sum"
+_LANGUAGE_VERSION = re.compile(r"(\d+)(?:\.(\d+))?")  # go 1.21, 1.21.0, 1.22rc1
 _VERBS = ("require", "replace", "exclude", "module", "go", "toolchain", "retract", "godebug", "tool", "ignore")
 
 
@@ -94,7 +100,9 @@ def parse_gomod(text: str) -> GoMod:
             excludes.add((args[0], args[1]))
         elif verb == "replace" and "=>" in args:
             left, right = args[: args.index("=>")], args[args.index("=>") + 1 :]
-            if len(left) in (1, 2) and len(right) in (1, 2):
+            if len(right) == 1 and not is_local_path(right[0]):
+                problems.append(f"line {number}: replacement {right[0]} has no version and is not a directory")
+            elif len(left) in (1, 2) and len(right) in (1, 2):
                 replaces.append(_Replace(left[0], left[1] if len(left) == 2 else "",
                                          right[0], right[1] if len(right) == 2 else ""))
             else:
@@ -104,18 +112,16 @@ def parse_gomod(text: str) -> GoMod:
     return GoMod(module, go, tuple(requires), tuple(replaces), frozenset(excludes), tuple(problems))
 
 
-def _apply_replace(req: _Require, replaces: tuple[_Replace, ...]) -> tuple[str, str, str]:
-    """(path, version, unknown-reason) after the most specific matching replace."""
+def _apply_replace(req: _Require, replaces: tuple[_Replace, ...]) -> Replaced:
+    """The module after the most specific matching replace (``a v1 =>`` before ``a =>``)."""
     match = None
     for rep in replaces:
         if rep.old_path == req.path and rep.old_version in ("", req.version):
             if match is None or rep.old_version:
                 match = rep
     if match is None:
-        return req.path, req.version, ""
-    if not match.new_version:
-        return req.path, "", f"replaced by local directory {match.new_path}"
-    return match.new_path, match.new_version, ""
+        return Replaced(req.path, req.version, "", "go.mod")
+    return apply_replacement(req.path, req.version, match.new_path, match.new_version, "go.mod")
 
 
 def _go_older_than_117(go: str) -> bool:
@@ -123,11 +129,8 @@ def _go_older_than_117(go: str) -> bool:
     command assumes go 1.16 (its documentation of go.mod), so yes."""
     if not go:
         return True
-    parts = go.split(".")
-    try:
-        return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0) < (1, 17)
-    except ValueError:
-        return False
+    match = _LANGUAGE_VERSION.match(go)
+    return match is not None and (int(match[1]), int(match[2] or 0)) < (1, 17)
 
 
 def _go_sum_modules(go_sum: str) -> dict[str, str]:
@@ -150,10 +153,10 @@ def parse(data: bytes, go_sum: bytes | None = None) -> Parsed:
     for req in mod.requires:
         if (req.path, req.version) in mod.excludes:
             continue
-        name, version, reason = _apply_replace(req, mod.replaces)
-        seen.update((req.path, name))
-        packages.append(go_package(name, version, file_path="", found_by=NAME, evidence="go.mod",
-                                   indirect=req.indirect, version_unknown_reason=reason))
+        built = _apply_replace(req, mod.replaces)
+        seen.update((req.path, built.name))
+        packages.append(go_package(built.name, built.version, file_path="", found_by=NAME, evidence=built.evidence,
+                                   indirect=req.indirect, version_unknown_reason=built.version_unknown_reason))
     if go_sum is not None and _go_older_than_117(mod.go):
         for name, version in _go_sum_modules(go_sum.decode("utf-8", "replace")).items():
             if name not in seen:
@@ -164,7 +167,7 @@ def parse(data: bytes, go_sum: bytes | None = None) -> Parsed:
 
 class GoModAnalyzer(FileAnalyzer):
     name: ClassVar[str] = NAME
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     description: ClassVar[str] = "go.mod: the required modules (go < 1.17: the indirect ones from the go.sum beside it)"
     result_type: ClassVar[str] = "gomod"
     files: ClassVar[FileSpec] = spec(names=("go.mod",))

@@ -34,7 +34,8 @@ def npm_package(name: str, version: str, **fields: Any) -> Package:
     reason = version_problem(version)
     scope, bare = split_scope(name)
     if reason:
-        fields["extra"] = fields.get("extra", ()) + (("reference", version),) if version else fields.get("extra", ())
+        extra = fields.get("extra", ())
+        fields["extra"] = extra + (("reference", version),) if version and "reference" not in dict(extra) else extra
         return lang_package("npm", name, "", namespace=scope, purl_name=bare, version_unknown_reason=reason, **fields)
     return lang_package("npm", name, version, namespace=scope, purl_name=bare, **fields)
 

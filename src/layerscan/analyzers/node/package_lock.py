@@ -6,12 +6,15 @@
   themselves (keys outside node_modules) are the application's own packages.
 - v1: the nested ``dependencies`` tree; direct/indirect is not recorded there.
 
-``dev`` comes from the entry's ``dev`` flag; ``optional`` is kept in ``extra``.
+``dev`` comes from the entry's ``dev`` flag; ``optional`` is kept in ``extra``. A
+name@version installed both as a dev copy and a non-dev copy (two install paths) is
+non-dev in both: production code loads it (``devOptional`` is non-dev too, as npm means it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from layerscan.analyzers.base import FileSpec, spec
@@ -89,16 +92,22 @@ def parse_v1(doc: dict[str, Any]) -> list[Package]:
     return packages
 
 
+def _prod_wins(packages: list[Package]) -> tuple[Package, ...]:
+    """Clear ``dev`` on every copy of a name@version that some non-dev copy shares."""
+    prod = {(p.name, p.version) for p in packages if not p.dev}
+    return tuple(replace(p, dev=False) if p.dev and (p.name, p.version) in prod else p for p in packages)
+
+
 def parse(data: bytes) -> Parsed:
     doc = load_json_object(data)
     if isinstance(doc.get("packages"), dict):
-        return Parsed(packages=tuple(parse_v2(doc)))
-    return Parsed(packages=tuple(parse_v1(doc)))
+        return Parsed(packages=_prod_wins(parse_v2(doc)))
+    return Parsed(packages=_prod_wins(parse_v1(doc)))
 
 
 class PackageLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     description: ClassVar[str] = "npm package-lock.json and npm-shrinkwrap.json"
     result_type: ClassVar[str] = "npm"
     files: ClassVar[FileSpec] = spec(names=("package-lock.json", "npm-shrinkwrap.json"))

@@ -9,7 +9,10 @@ Package keys by format:
   no dev flag: a package is dev when it is reachable from the importers only
   through ``devDependencies``.
 
-Entries with explicit ``name``/``version`` fields (tarballs, git) use them.
+Entries with explicit ``name``/``version`` fields (tarballs, git) use them; their
+``resolution`` (``{tarball: URL}`` or ``{type: git, repo, commit}``) is kept in
+``extra`` (``reference``, ``commit``). A tarball or git entry without a ``version``
+field is listed unversioned with its reference (the key holds a URL, not a version).
 Indirect: the name is not a direct dependency of any importer. Multi-document
 files (pnpm's env lockfile first) use the document holding ``packages``.
 """
@@ -83,6 +86,14 @@ def _v9_dev_keys(doc: dict[str, Any]) -> set[str]:
     return dev - prod
 
 
+def _resolution_extra(entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Where a tarball or git dependency came from (registry entries carry only an integrity)."""
+    resolution = as_dict(entry.get("resolution"))
+    reference = as_str(resolution.get("tarball")) or as_str(resolution.get("repo"))
+    commit = as_str(resolution.get("commit"))
+    return tuple((k, v) for k, v in (("reference", reference), ("commit", commit)) if v)
+
+
 def _lock_document(data: bytes) -> dict[str, Any]:
     docs = [d for d in load_yaml_documents(data) if isinstance(d, dict)]
     with_packages = [d for d in docs if "packages" in d or "importers" in d]
@@ -105,13 +116,14 @@ def parse(data: bytes) -> Parsed:
         name = as_str(entry.get("name")) or key_name
         version = as_str(entry.get("version")) or key_version
         dev = entry.get("dev") is True if major < 9 else f"{key_name}@{key_version}" in dev_keys
-        packages.append(npm_package(name, version, dev=dev, indirect=bool(direct) and name not in direct))
+        packages.append(npm_package(name, version, dev=dev, indirect=bool(direct) and name not in direct,
+                                    extra=_resolution_extra(entry)))
     return Parsed(packages=tuple(packages))
 
 
 class PnpmLockAnalyzer(FileAnalyzer):
     name: ClassVar[str] = ANALYZER
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     description: ClassVar[str] = "pnpm pnpm-lock.yaml"
     result_type: ClassVar[str] = "pnpm"
     files: ClassVar[FileSpec] = spec(names=("pnpm-lock.yaml",))

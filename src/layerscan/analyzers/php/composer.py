@@ -74,14 +74,24 @@ def parse_lock(data: bytes, siblings: Mapping[str, bytes] | None = None) -> Pars
     return Parsed(packages=tuple(packages), problems=problems)
 
 
+def _nameless(entries: list[Any]) -> tuple[str, ...]:
+    skipped = sum(1 for e in entries if not as_str(as_dict(e).get("name")))
+    return (f"{skipped} package entries without a name skipped",) if skipped else ()
+
+
 def parse_installed(data: bytes) -> Parsed:
+    """Composer 1 (a bare list of packages) or Composer 2 (``{"packages": [...], "dev-package-names": [...]}``)."""
     doc = load_json(data)
-    if isinstance(doc, list):
-        return Parsed(packages=tuple(_packages(doc, set())))
     if isinstance(doc, dict):
+        if not isinstance(doc.get("packages"), list):
+            raise ParseError("installed.json object without a 'packages' list (Composer 2 format)")
+        entries: list[Any] = doc["packages"]
         dev_names = {n for n in as_list(doc.get("dev-package-names")) if isinstance(n, str)}
-        return Parsed(packages=tuple(_packages(as_list(doc.get("packages")), dev_names)))
-    raise ParseError("installed.json is neither a list nor an object")
+    elif isinstance(doc, list):
+        entries, dev_names = doc, set()
+    else:
+        raise ParseError("installed.json is neither a list (Composer 1) nor an object (Composer 2)")
+    return Parsed(packages=tuple(_packages(entries, dev_names)), problems=_nameless(entries))
 
 
 class ComposerLockAnalyzer(FileAnalyzer):
@@ -107,8 +117,9 @@ class ComposerLockAnalyzer(FileAnalyzer):
 
 class ComposerInstalledAnalyzer(FileAnalyzer):
     name: ClassVar[str] = INSTALLED_ANALYZER
-    version: ClassVar[int] = 1
-    description: ClassVar[str] = "Installed Composer packages: vendor/composer/installed.json"
+    version: ClassVar[int] = 2
+    description: ClassVar[str] = ("Installed Composer packages: vendor/composer/installed.json (Composer 1 "
+                                      "list, Composer 2 object)")
     result_type: ClassVar[str] = "composer-vendor"
     files: ClassVar[FileSpec] = spec(names=("installed.json",))  # under vendor/composer (matches)
     modes: ClassVar[frozenset[str]] = INSTALLED
