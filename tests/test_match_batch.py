@@ -86,3 +86,22 @@ def test_advisory_batch_equals_one_id_reads(corpus_db: Path, packages: tuple[Pac
         assert store.kev_many(cves) == {c for c in cves if store.kev(c)}
         assert store.epss_many(cves) == {c: e for c in cves if (e := store.epss(c)) is not None}
         assert "CVE-2021-44228" in store.kev_many(["CVE-2021-44228", "CVE-0000-0000"])
+
+
+def test_group_ratings_are_the_group_advisorys_ratings(corpus_db: Path, packages: tuple[Package, ...]):
+    """A batch reads group-only members for their ratings; ``group_ratings`` gives what
+    ``group_advisory`` (which reads the rest of those rows on demand) rates with."""
+    with Store.open(corpus_db) as store:
+        found = match_sbom(Sbom("t", "rootfs", os=STRETCH_OS, packages=packages), store).findings
+        ids = sorted({f.vulnerability_id for f in found})
+        batch = store.advisory_batch(ids)
+        grouped = 0
+        for vid in ids:
+            rated, whole = batch.group_ratings(vid), batch.group_advisory(vid)
+            assert whole == store.group_advisory(vid)
+            assert rated is not None and whole is not None
+            assert (rated.id, rated.source, rated.aliases, rated.severities, rated.cvss) == (
+                whole.id, whole.source, whole.aliases, whole.severities, whole.cvss)
+            assert (rated.summary, rated.details, rated.references) == ("", "", ())
+            grouped += len(store.aliases(vid)) > 0
+        assert grouped > 100  # CVEs whose groups hold DSA/DLA, GHSA, NVD... records

@@ -8,8 +8,9 @@ Contract used by match/ and report/:
                                               #    query per 500 names (a scan: one per namespace)
     store.advisory(vuln_id)                   # -> Advisory | None  (merged: every source's record, NVD CVSS,
                                               #    CWE, aliases)
-    store.advisory_batch(vuln_ids)            # -> AdvisoryBatch: .advisory(id) / .group_advisory(id) for an
-                                              #    id set, from a few queries per 500 ids (each row decoded once)
+    store.advisory_batch(vuln_ids)            # -> AdvisoryBatch: .advisory(id) / .group_advisory(id) /
+                                              #    .group_ratings(id) for an id set, from a few queries per 500
+                                              #    ids (each row decoded once; group-only members' ratings only)
     store.group_advisory(vuln_id)             # -> Advisory | None  (merged: every record of the id's alias group)
     store.aliases(vuln_id)                    # -> tuple[str, ...]  (the group's ids and direct aliases, not vuln_id)
     store.primary_id(vuln_id)                 # -> str  (the CVE of the merged group when there is one)
@@ -39,7 +40,7 @@ import logging
 import sqlite3
 from itertools import chain
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from layerscan.db import schema
 from layerscan.db.namespaces import name_key
@@ -59,6 +60,8 @@ STATE_PREFIX = "state:"  # metadata keys kept for ``db update`` (HTTP validators
 # a record's rows in primary-key order (id, source), as a one-id lookup returns them
 _VULN_MANY_SQL = ("SELECT id, source, summary, details, published, modified, severities, cvss, cwes, refs, related"
                   " FROM vulnerabilities WHERE id IN ({}) ORDER BY id, source")
+# the columns that rate a CVE (``AdvisoryBatch.group_ratings``): what a group-only member is read for
+_RATINGS_MANY_SQL = "SELECT id, source, severities, cvss FROM vulnerabilities WHERE id IN ({}) ORDER BY id, source"
 IN_CHUNK = 500  # values per ``IN (...)`` query: well under SQLite's bound-parameter limit (999 before 3.32)
 
 
@@ -129,22 +132,45 @@ def _merged(vuln_id: str, rows: list[tuple[Any, ...]], aliases: tuple[str, ...])
     )
 
 
+_Rows = dict[str, list[tuple[Any, ...]]]
+
+
+def _rated(vuln_id: str, rows: list[tuple[Any, ...]], aliases: tuple[str, ...]) -> Advisory | None:
+    """``_merged`` of (source, severities, cvss) rows: the same sources, severities and CVSS, nothing else."""
+    if not rows:
+        return None
+    rows = sorted(rows, key=lambda r: r[0] == "nvd")
+    return Advisory(id=vuln_id, source=",".join(_merge_unique(r[0] for r in rows)), aliases=aliases,
+                    severities=_merge_columns(rows, 1), cvss=_merge_columns(rows, 2))
+
+
 class AdvisoryBatch:
     """The records of a set of ids and of their alias groups' members, read at once
     (``Store.advisory_batch``); merges them as ``Store.advisory``/``group_advisory`` do.
-    A merge is made once per id and set of records (a CVE whose group adds no records
-    gives the same object for both)."""
+    The asked ids' records are read whole; a member only the group names is read for its
+    ratings (source, severities, CVSS: ``group_ratings``) and whole only when
+    ``group_advisory`` needs it (``load``). A merge is made once per id and set of records
+    (a CVE whose group adds no records gives the same object for both)."""
 
-    def __init__(self, links: _Links, records: dict[str, list[tuple[Any, ...]]]) -> None:
+    def __init__(self, links: _Links, records: _Rows, ratings: _Rows, load: Callable[[Iterable[str]], _Rows]) -> None:
         self._links = links
-        self._records = records
+        self._records = records  # id -> its decoded rows (``_decoded``), for the ids read whole
+        self._ratings = ratings  # id -> its (source, severities, cvss) rows, for every id of the batch
+        self._load = load
         self._merged: dict[tuple[str, tuple[str, ...]], Advisory | None] = {}
+        self._rated: dict[tuple[str, tuple[str, ...]], Advisory | None] = {}
+
+    def _contributing(self, ids: Iterable[str]) -> tuple[str, ...]:
+        return tuple(i for i in dict.fromkeys(ids) if self._ratings[i])
 
     def _merge(self, vuln_id: str, ids: Iterable[str]) -> Advisory | None:
         """``vuln_id``'s Advisory from the records of ``ids``."""
-        contributing = tuple(i for i in dict.fromkeys(ids) if self._records[i])
+        contributing = self._contributing(ids)
         key = (vuln_id, contributing)
         if key not in self._merged:
+            unread = [i for i in contributing if i not in self._records]
+            if unread:
+                self._records.update(self._load(unread))
             rows = [r for i in contributing for r in self._records[i]]
             self._merged[key] = _merged(vuln_id, rows, self._links.aliases(vuln_id))
         return self._merged[key]
@@ -157,11 +183,21 @@ class AdvisoryBatch:
     def advisory(self, vuln_id: str) -> Advisory | None:
         """Every source's record for ``vuln_id`` merged (or, when it has none, those of its alias group)."""
         members = self._members(vuln_id)
-        return self._merge(vuln_id, (vuln_id,) if self._records[vuln_id] else members)
+        return self._merge(vuln_id, (vuln_id,) if self._ratings[vuln_id] else members)
 
     def group_advisory(self, vuln_id: str) -> Advisory | None:
         """Every record of ``vuln_id``'s alias group merged (see ``Store.group_advisory``)."""
         return self._merge(vuln_id, (vuln_id, *self._members(vuln_id)))
+
+    def group_ratings(self, vuln_id: str) -> Advisory | None:
+        """``group_advisory`` with only its source, aliases, severities and CVSS (texts, references,
+        dates left empty): what rates a finding its own records do not (``match.severity``)."""
+        contributing = self._contributing((vuln_id, *self._members(vuln_id)))
+        key = (vuln_id, contributing)
+        if key not in self._rated:
+            rows = [r for i in contributing for r in self._ratings[i]]
+            self._rated[key] = _rated(vuln_id, rows, self._links.aliases(vuln_id))
+        return self._rated[key]
 
 
 class Store:
@@ -276,13 +312,25 @@ class Store:
         return self.advisory_batch((vuln_id,)).group_advisory(vuln_id)
 
     def advisory_batch(self, vuln_ids: Iterable[str]) -> AdvisoryBatch:
-        """The records of ``vuln_ids`` and of their alias groups' members, each row read and decoded once."""
+        """The records of ``vuln_ids`` (and of the alias groups of those that have none) read whole, the
+        other members' ratings only (the rest on demand): each row read and decoded once."""
         links = self._links(vuln_ids)
-        records: dict[str, list[tuple[Any, ...]]] = {i: [] for i in links.primary}
-        records.update((m, []) for i in links.primary for m in links.group_members(i))
+        records = self._records(links.primary)
+        records.update(self._records({m: None for i in links.primary if not records[i]
+                                      for m in links.group_members(i) if m not in records}))
+        ratings = {i: [(r[0], r[5], r[6]) for r in rows] for i, rows in records.items()}
+        ratings.update({m: [] for i in links.primary for m in links.group_members(i) if m not in records})
+        for vid, source, severities, cvss in self._select_in(_RATINGS_MANY_SQL, [m for m, r in ratings.items()
+                                                                                 if m not in records]):
+            ratings[vid].append((source, schema.decode_severities(severities), schema.decode_cvss(cvss)))
+        return AdvisoryBatch(links, records, ratings, self._records)
+
+    def _records(self, vuln_ids: Iterable[str]) -> _Rows:
+        """The decoded rows (``_decoded``) of each id of ``vuln_ids`` ([] when it has none)."""
+        records: _Rows = {i: [] for i in vuln_ids}
         for row in self._select_in(_VULN_MANY_SQL, records):
             records[row[0]].append(_decoded(row[1:]))
-        return AdvisoryBatch(links, records)
+        return records
 
     def kev(self, cve_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM kev WHERE cve = ?", (cve_id,)).fetchone() is not None

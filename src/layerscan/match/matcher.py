@@ -10,7 +10,9 @@ A scan reads the database in batches: the rows of all its packages with one
 query per namespace (``Store.affected_many``), then the records, KEV and EPSS
 entries of every matched id at once. Packages that share a lookup (the binaries
 of one Debian source package at one version) are evaluated once, and each
-matched row's finding is built once and copied per package.
+matched row's finding is built once and copied per package. An alias group (at real
+scale a CVE's DSA/DLA, tracker, OSV distro and NVD records) is read for its ratings only
+and rated once per group, not once per finding.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class AffectedRowLike(Protocol):  # db.records.AffectedRow
 
 class AdvisoryBatchLike(Protocol):  # db.store.AdvisoryBatch
     def advisory(self, vuln_id: str) -> Advisory | None: ...
-    def group_advisory(self, vuln_id: str) -> Advisory | None: ...
+    def group_ratings(self, vuln_id: str) -> Advisory | None: ...
 
 
 class StoreLike(Protocol):  # db.store.Store
@@ -152,7 +154,7 @@ class _Facts:
     """What the database says about a scan's matched ids, read in batches (``_facts``)."""
 
     records: dict[tuple[str, str], Advisory | None]  # (row id, finding id) -> the row's record and its id's
-    groups: dict[str, Advisory | None]  # finding id -> its alias group's records
+    levels: dict[str, dict[str, str]]  # finding id -> its alias group's ``severity.source_levels``
     kev: set[str]
     epss: dict[str, tuple[float, float]]
 
@@ -164,17 +166,17 @@ def _facts(hits: Iterable[Hit], store: StoreLike) -> _Facts:
     pairs = {(hit.row.vuln_id, _vid(hit.row)): hit.row for hit in hits}
     batch = store.advisory_batch(i for pair in pairs for i in pair)
     records = {(rid, vid): _combine(batch.advisory(rid), batch.advisory(vid)) for rid, vid in pairs}
-    groups = {vid: batch.group_advisory(vid) for _, vid in pairs}
+    levels = {vid: severity.source_levels(batch.group_ratings(vid)) for vid in dict.fromkeys(v for _, v in pairs)}
     cves = {cve for pair, row in pairs.items() if (cve := _ids(row, records[pair])[2])}
-    return _Facts(records, groups, store.kev_many(cves), store.epss_many(cves))
+    return _Facts(records, levels, store.kev_many(cves), store.epss_many(cves))
 
 
 def _finding(pkg: Package, hit: Hit, facts: _Facts) -> Finding:
     row, verdict = hit.row, hit.verdict
     advisory = facts.record(row)
     vid, aliases, cve = _ids(row, advisory)
-    group = facts.groups[vid]  # the same CVE's other records rate it when its own do not
-    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES, group)
+    levels = facts.levels[vid]  # the same CVE's other records rate it when its own do not
+    sev, sev_source = severity.choose(advisory, row.affected, row.source, pkg.type in OS_TYPES, levels=levels)
     epss = facts.epss.get(cve) if cve else None
     refs = advisory.references if advisory else ()
     return Finding(
@@ -183,7 +185,7 @@ def _finding(pkg: Package, hit: Hit, facts: _Facts) -> Finding:
                           matched=verdict.reason, data_source=row.source),
         status=verdict.status, fixed_version=verdict.fixed_version,
         severity=sev, severity_source=sev_source,
-        vendor_severity=severity.vendor_severities(advisory, row.affected, row.source, group),
+        vendor_severity=severity.vendor_severities(advisory, row.affected, row.source, levels=levels),
         cvss=advisory.cvss if advisory else (), cwes=advisory.cwes if advisory else (),
         title=advisory.summary if advisory else "", description=advisory.details if advisory else "",
         references=refs, primary_url=primary_url(vid, refs),
@@ -193,12 +195,17 @@ def _finding(pkg: Package, hit: Hit, facts: _Facts) -> Finding:
     )
 
 
-def _for_package(finding: Finding, pkg: Package) -> Finding:
-    """``replace(finding, package=pkg)`` without running the 24-field frozen ``__init__`` again
-    (Finding has no ``__post_init__``): a copy of its fields with another package."""
+def _with(finding: Finding, **changes: object) -> Finding:
+    """``replace(finding, **changes)`` without running the 24-field frozen ``__init__`` again
+    (Finding has no ``__post_init__``): a copy of its fields with ``changes``."""
     copy = object.__new__(Finding)
-    copy.__dict__.update(finding.__dict__, package=pkg)
+    copy.__dict__.update(finding.__dict__, **changes)
     return copy
+
+
+def _for_package(finding: Finding, pkg: Package) -> Finding:
+    """The finding of another package of the same lookup."""
+    return _with(finding, package=pkg)
 
 
 def _merged_fixed(current: Finding, new: Finding) -> str:
@@ -223,9 +230,9 @@ def _merge(current: Finding, new: Finding) -> Finding:
                            - {current.vulnerability_id}))
     fixed = _merged_fixed(current, new)
     status = "fixed" if fixed else current.status
-    return replace(current, aliases=aliases, fixed_version=fixed, status=status,
-                   severity=current.severity if current.severity != "UNKNOWN" else new.severity,
-                   severity_source=current.severity_source or new.severity_source)
+    return _with(current, aliases=aliases, fixed_version=fixed, status=status,
+                 severity=current.severity if current.severity != "UNKNOWN" else new.severity,
+                 severity_source=current.severity_source or new.severity_source)
 
 
 def _combine(record: Advisory | None, group: Advisory | None) -> Advisory | None:

@@ -59,9 +59,12 @@ def _distro_rating(source: str) -> bool:
     return bool(os_namespace(OSInfo(family=source, name="1")))
 
 
-def _source_levels(advisory: Advisory) -> dict[str, str]:
+def source_levels(advisory: Advisory | None) -> dict[str, str]:
     """Each CVE-level source's level: its level word (the highest when its records differ),
-    else the level of its CVSS score."""
+    else the level of its CVSS score ({} for no record). A scan computes it once per alias
+    group and passes it to ``choose``/``vendor_severities`` as ``levels``."""
+    if advisory is None:
+        return {}
     levels: dict[str, str] = {}
     for s in advisory.severities:
         if _rated(s.level) and not _distro_rating(s.source):
@@ -73,22 +76,24 @@ def _source_levels(advisory: Advisory) -> dict[str, str]:
     return levels
 
 
-def alias_severity(group: Advisory | None) -> tuple[str, str]:
+def alias_severity(group: Advisory | None, levels: dict[str, str] | None = None) -> tuple[str, str]:
     """(severity, source) from any record of the finding's alias group (the same CVE's
     GHSA, Bitnami, NVD, OSV records, whatever product they are for): NVD, then GHSA,
-    then the other sources by name; ("UNKNOWN", "") when none rates it."""
-    levels = _source_levels(group) if group else {}
+    then the other sources by name; ("UNKNOWN", "") when none rates it. ``levels``:
+    ``source_levels(group)`` when the caller has it."""
+    levels = source_levels(group) if levels is None else levels
     order = sorted(levels, key=lambda src: (_ALIAS_PREFERENCE.index(src) if src in _ALIAS_PREFERENCE
                                             else len(_ALIAS_PREFERENCE), src))
     return (levels[order[0]], order[0]) if order else ("UNKNOWN", "")
 
 
 def choose(advisory: Advisory | None, affected: Affected, source: str, os_package: bool,
-           group: Advisory | None = None) -> tuple[str, str]:
+           group: Advisory | None = None, *, levels: dict[str, str] | None = None) -> tuple[str, str]:
     """(severity, severity_source); ``group``: the alias group's merged records
-    (``Store.group_advisory``), used only when the finding's own records rate nothing."""
+    (``Store.group_advisory``), used only when the finding's own records rate nothing
+    (``levels``: its ``source_levels``, when the caller has them)."""
     level, origin = _own_severity(advisory, affected, source, os_package)
-    return (level, origin) if _rated(level) else alias_severity(group)
+    return (level, origin) if _rated(level) else alias_severity(group, levels)
 
 
 def _own_severity(advisory: Advisory | None, affected: Affected, source: str, os_package: bool) -> tuple[str, str]:
@@ -116,12 +121,14 @@ def _own_severity(advisory: Advisory | None, affected: Affected, source: str, os
 
 
 def vendor_severities(advisory: Advisory | None, affected: Affected, source: str,
-                      group: Advisory | None = None) -> tuple[Severity, ...]:
-    """Every source's level, one per source: the finding's own records first, then the alias group's."""
+                      group: Advisory | None = None, *, levels: dict[str, str] | None = None) -> tuple[Severity, ...]:
+    """Every source's level, one per source: the finding's own records first, then the alias
+    group's (``levels``: its ``source_levels``, when the caller has them)."""
     out = list(advisory.severities) if advisory else []
     if affected.severity:
         out.append(Severity(source=vendor_source(source), level=affected.severity))
-    out += [Severity(source=src, level=level) for src, level in (_source_levels(group) if group else {}).items()]
+    out += [Severity(source=src, level=level) for src, level in
+            (source_levels(group) if levels is None else levels).items()]
     seen: dict[str, Severity] = {}
     for s in out:
         seen.setdefault(s.source, s)
