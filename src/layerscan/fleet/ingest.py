@@ -3,7 +3,8 @@ came from, and matches for the packages the fleet had not seen before (``match.m
 distinct packages only; the vulnerability database is the SQLite store), and the image's webhook
 events in the same transaction (``fleet.outbox``: scan.completed; vulnerability.new/fixed when a
 stored digest is scanned again and its findings changed; policy.failed when that flips its verdict
-under the fleet policy, ``fleet.policy``)."""
+under the fleet policy, ``fleet.policy``); what of its OS and runtimes had already reached end of
+life is recorded as its baseline (``fleet.eol``, no events)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+from layerscan.fleet import eol as fleet_eol
 from layerscan.fleet import outbox
 from layerscan.fleet import policy as fleet_policy
 from layerscan.fleet import store as fleet_store
 from layerscan.fleet.store import ImagePackage, MatchRow, PackageRow
+from layerscan.match.lifecycle import EolLookup
 from layerscan.match.matcher import StoreLike, match_sbom
 from layerscan.match.namespace import lookup_name, package_namespace
 from layerscan.model import OSInfo, Package, Sbom
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
     import psycopg
 
 INGEST_LOCK = 0x6C617374  # shared by ingests, exclusive for a re-match (fleet.rematch)
+
+
+class IngestDb(StoreLike, EolLookup, Protocol):  # db.store.Store: advisories and endoflife.date cycles
+    pass
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ def match_packages(rows: Sequence[PackageRow], vulndb: StoreLike) -> tuple[list[
     return matches, notes
 
 
-def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLike, generation: int,
+def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: IngestDb, generation: int,
                 digest: str = "") -> IngestResult:
     """Store ``sbom`` as the image ``ref`` in one transaction; ``generation`` is the fleet's current
     database generation (``fleet.rematch.ensure_generation``); ``digest`` the key to store it under
@@ -114,12 +121,12 @@ def ingest_sbom(conn: psycopg.Connection, sbom: Sbom, ref: str, vulndb: StoreLik
         matches, notes = match_packages([rows[k] for k in sorted(new)], vulndb)
         fleet_store.replace_matches(conn, [ids[k] for k in new], matches, ids, generation)
         fleet_store.set_match_notes(conn, {ids[k]: note for k, note in notes.items()})
+        flipped = fleet_policy.verdicts(conn, policy, [image_id], generation)
+        fleet_eol.check(conn, vulndb, images=[image_id], silent=True)  # its baseline: no eol.reached
         events = 0
-        if notify or policy:
+        if notify:
             after = outbox.image_vulns(conn, [image_id])
-            flipped = fleet_policy.verdicts(conn, policy, after, generation)
-            if notify:
-                events = outbox.record(conn, [*(outbox.changes(before, after, generation) if known else []),
-                                              *flipped,
-                                              outbox.scan_completed(image_id, after[image_id], count, generation)])
+            events = outbox.record(conn, [*(outbox.changes(before, after, generation) if known else []),
+                                          *flipped,
+                                          outbox.scan_completed(image_id, after[image_id], count, generation)])
     return IngestResult(digest, image_id, count, len(new), len(matches), events)

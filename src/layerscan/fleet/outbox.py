@@ -8,6 +8,7 @@ change ``package_vuln``, then ``record`` the per-image differences in the same t
     kev.added              a vulnerability already affecting an image was added to CISA's KEV catalogue
     policy.failed          an image that passed the fleet policy fails it now (``fleet.policy``)
     scan.completed         an image was stored, with its vulnerability counts
+    eol.reached            an image's OS or runtime release reached end of life (``fleet.eol``)
 
 Each event is one outbox row (its ``webhook-id`` and exact body) and one delivery row per enabled
 endpoint. Nothing is written while no endpoint is enabled.

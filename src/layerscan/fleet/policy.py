@@ -13,10 +13,10 @@ passing are stored without an event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from layerscan.fleet import outbox
-from layerscan.fleet.outbox import Event, ImageVuln, ImageVulns
+from layerscan.fleet.outbox import Event, ImageVuln
 from layerscan.fleet.store import SEVERITIES
 
 if TYPE_CHECKING:
@@ -54,20 +54,30 @@ def failing(policy: FleetPolicy, vulns: dict[str, ImageVuln]) -> list[ImageVuln]
     return [v for v in vulns.values() if policy.fails(v)]
 
 
+# whether image ``i`` fails the policy: it holds one of the failing packages (``_fails_args``); with
+# the package ids a constant, each image's check is a probe of its primary key that stops at the first hit
+_FAILS = "EXISTS (SELECT 1 FROM image_packages ip WHERE ip.image_id = i.id AND ip.package_id = ANY(%(failing)s))"
+
+
+def _fails_args(conn: psycopg.Connection, policy: FleetPolicy) -> dict[str, object]:
+    """The packages with a vulnerability that fails ``policy``, as FleetPolicy.fails decides (a severity
+    the store does not know counts as UNKNOWN)."""
+    rows = conn.execute(
+        "SELECT DISTINCT package_id FROM package_vuln WHERE (%(any)s OR severity = ANY(%(counted)s))"
+        " AND (NOT %(fixed)s OR fixed_version <> '')",
+        {"any": policy.fail_on == "UNKNOWN", "counted": list(SEVERITIES[:SEVERITIES.index(policy.fail_on) + 1]),
+         "fixed": policy.ignore_unfixed}).fetchall()
+    return {"failing": [int(r[0]) for r in rows]}
+
+
 def set_policy(conn: psycopg.Connection, policy: FleetPolicy) -> int:
     """Store ``policy`` and every image's verdict under it (no events; one statement, not one query per
     image); how many images fail it."""
-    counted = list(SEVERITIES[:SEVERITIES.index(policy.fail_on) + 1])
     with conn.transaction():
         conn.execute("INSERT INTO fleet_policy (fail_on, ignore_unfixed) VALUES (%s, %s) ON CONFLICT (id)"
                      " DO UPDATE SET fail_on = EXCLUDED.fail_on, ignore_unfixed = EXCLUDED.ignore_unfixed,"
                      " updated_at = now()", (policy.fail_on, policy.ignore_unfixed))
-        # as FleetPolicy.fails: a severity the store does not know counts as UNKNOWN
-        conn.execute(
-            "UPDATE images i SET policy_failing = EXISTS (SELECT 1 FROM image_packages ip JOIN package_vuln pv"
-            " USING (package_id) WHERE ip.image_id = i.id AND (%(any)s OR pv.severity = ANY(%(counted)s))"
-            " AND (NOT %(fixed)s OR pv.fixed_version <> ''))",
-            {"any": policy.fail_on == "UNKNOWN", "counted": counted, "fixed": policy.ignore_unfixed})
+        conn.execute(f"UPDATE images i SET policy_failing = {_FAILS}", _fails_args(conn, policy))
         row = conn.execute("SELECT count(*) FROM images WHERE policy_failing").fetchone()
     return int(row[0]) if row else 0
 
@@ -80,19 +90,20 @@ def clear_policy(conn: psycopg.Connection) -> bool:
     return bool(gone)
 
 
-def verdicts(conn: psycopg.Connection, policy: FleetPolicy | None, after: ImageVulns,
+def verdicts(conn: psycopg.Connection, policy: FleetPolicy | None, image_ids: Sequence[int],
              generation: int) -> list[Event]:
-    """Store the verdict of every image in ``after`` (its vulnerabilities now); the policy.failed events
-    of the images that flipped from passing to failing. Inside the caller's transaction."""
-    if policy is None or not after:
+    """Store the verdict of every image in ``image_ids`` (one statement over their stored matches); the
+    policy.failed events of the images that flipped from passing to failing (only their vulnerabilities
+    are read). Inside the caller's transaction."""
+    if policy is None or not image_ids:
         return []
-    ids = sorted(after)
-    before = {int(i): state for i, state in conn.execute(
-        "SELECT id, policy_failing FROM images WHERE id = ANY(%s)", (ids,))}
-    now = {i: failing(policy, after[i]) for i in ids}
-    conn.execute("UPDATE images SET policy_failing = (id = ANY(%s)) WHERE id = ANY(%s)",
-                 ([i for i in ids if now[i]], ids))
+    flipped = [int(i) for i, before in conn.execute(
+        f"WITH v AS (SELECT i.id, i.policy_failing AS before, {_FAILS} AS now FROM images i"
+        " WHERE i.id = ANY(%(ids)s))"
+        " UPDATE images i SET policy_failing = v.now FROM v WHERE i.id = v.id"
+        " AND i.policy_failing IS DISTINCT FROM v.now RETURNING i.id, v.before",
+        {**_fails_args(conn, policy), "ids": list(image_ids)}) if before is False]
+    vulns = outbox.image_vulns(conn, sorted(flipped))
     return [Event(outbox.POLICY_FAILED, i, {"generation": generation, "policy": policy.as_json(),
-                                            **outbox.listing(now[i])})
-            for i in ids if now[i] and before.get(i) is False]
-
+                                            **outbox.listing(failing(policy, vulns[i]))})
+            for i in sorted(flipped)]

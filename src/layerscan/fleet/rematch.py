@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 from layerscan.fleet import outbox
 from layerscan.fleet import policy as fleet_policy
 from layerscan.fleet import store as fleet_store
-from layerscan.fleet.ingest import INGEST_LOCK, match_packages
+from layerscan.fleet.ingest import INGEST_LOCK, IngestDb, match_packages
 from layerscan.fleet.store import PackageRow
-from layerscan.match.matcher import StoreLike
 from layerscan.match.ubuntu_pro import pro_namespace
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 Key = tuple[str, str]
 
 
-class VulnDb(StoreLike, Protocol):  # db.store.Store
+class VulnDb(IngestDb, Protocol):  # db.store.Store
     def key_digests(self) -> Iterable[tuple[str, str, bytes]]: ...
     def metadata(self) -> dict: ...
 
@@ -155,12 +154,12 @@ def rematch(conn: psycopg.Connection, vulndb: VulnDb) -> RematchResult:
         before = _pairs(conn, list(ids.values()))
         notify, policy = outbox.wanted(conn), fleet_policy.get_policy(conn)
         images = outbox.images_of_packages(conn, [*ids.values(), *kev_added]) if notify or policy else []
-        images_before = outbox.image_vulns(conn, images) if notify else {}  # the policy needs only "after"
+        images_before = outbox.image_vulns(conn, images) if notify else {}  # the policy reads neither
         matches, notes = match_packages([row for _, row in packages], vulndb)
         fleet_store.replace_matches(conn, list(ids.values()), matches, ids, generation)
         fleet_store.set_match_notes(conn, {ids[k]: note for k, note in notes.items()})
-        images_after = outbox.image_vulns(conn, images)
-        flipped = fleet_policy.verdicts(conn, policy, images_after, generation)
+        images_after = outbox.image_vulns(conn, images) if notify else {}
+        flipped = fleet_policy.verdicts(conn, policy, images, generation)
         events = outbox.record(conn, [*outbox.changes(images_before, images_after, generation),
                                       *outbox.kev_added(images_after, _kev_after(images_before, images_after,
                                                                                   kev_added), generation),

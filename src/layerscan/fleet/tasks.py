@@ -11,6 +11,7 @@ periodically and on demand. Failed scans are retried with exponential backoff. B
 webhook events to the outbox and start ``deliver_webhooks`` (``fleet.webhooks``), which posts what is
 due, schedules itself again for the next retry, and also runs every minute. ``poll_watches`` polls the
 watched repositories that are due (``fleet.watch``) every minute and queues scans of new digests.
+``eol_check`` runs after each re-match and daily (``fleet.eol``: eol.reached events).
 ``retry_stalled`` runs every minute too and puts back in the queue the jobs of workers that stopped
 sending heartbeats (killed, host lost): procrastinate's ``JobManager.get_stalled_jobs`` /
 ``retry_job``; a scan's ingest is one transaction, so a scan cut short stored nothing.
@@ -23,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from layerscan.fleet.eol import EolCheck
 from layerscan.fleet.ingest import IngestResult
 from layerscan.fleet.rematch import RematchResult
 from layerscan.fleet.watch import PollResult
@@ -40,6 +42,8 @@ DELIVER_TASK = "layerscan.deliver_webhooks"
 DELIVER_CRON = "* * * * *"  # a safety net: deliveries normally start right after the event is written
 WATCH_TASK = "layerscan.poll_watches"
 WATCH_CRON = "* * * * *"  # each watch is polled when its own interval has passed (fleet.watch)
+EOL_TASK = "layerscan.eol_check"
+EOL_CRON = "17 3 * * *"  # daily: a release reaches end of life on a date, without any database change
 STALLED_TASK = "layerscan.retry_stalled"
 STALLED_CRON = "* * * * *"
 # a worker whose heartbeat (every 10 s, procrastinate's default) is older than this is gone: the
@@ -111,6 +115,20 @@ def refresh_and_rematch(runtime: FleetRuntime) -> RematchResult:
     log.info("generation %d: %d keys changed, %d packages re-matched, +%d/-%d matches, %d newly in KEV,"
              " %d webhook events", result.generation, result.keys_changed, result.packages, len(result.added),
              len(result.removed), result.kev_added, result.events)
+    return result
+
+
+def check_eol(runtime: FleetRuntime) -> EolCheck:
+    """Find the images whose OS or runtime reached end of life since the last check (``fleet.eol``)."""
+    import psycopg
+
+    from layerscan.fleet.eol import check
+
+    with open_vulndb(runtime) as vulndb, psycopg.connect(runtime.database_url) as conn:
+        result = check(conn, vulndb)
+    if result.reached:
+        log.info("end of life: %d image releases newly end of life, %d webhook events", result.reached,
+                 result.events)
     return result
 
 
@@ -204,7 +222,13 @@ def make_app(runtime: FleetRuntime) -> procrastinate.App:
     @app.periodic(cron=REMATCH_CRON, periodic_id="rematch")
     @app.task(name=REMATCH_TASK, queueing_lock="rematch")
     def rematch_fleet(timestamp: int | None = None) -> None:
-        if refresh_and_rematch(runtime).events:
+        if refresh_and_rematch(runtime).events + check_eol(runtime).events:
+            _defer_delivery(app, "webhooks")
+
+    @app.periodic(cron=EOL_CRON, periodic_id="eol")
+    @app.task(name=EOL_TASK, queueing_lock="eol")
+    def eol_check(timestamp: int | None = None) -> None:
+        if check_eol(runtime).events:
             _defer_delivery(app, "webhooks")
 
     @app.periodic(cron=DELIVER_CRON, periodic_id="webhooks")
