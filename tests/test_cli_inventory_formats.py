@@ -53,6 +53,7 @@ def test_fs_lists_every_new_format_with_dev_flags(tmp_path: Path) -> None:
                      "gradle-buildscript/gradle.lockfile": "gradle",
                      "gradle-legacy/gradle/dependency-locks/compileClasspath.lockfile": "gradle",
                      "gradle-legacy/gradle/dependency-locks/testRuntimeClasspath.lockfile": "gradle",
+                     "npm-v3-dev-and-prod/package-lock.json": "npm", "pnpm-remote/pnpm-lock.yaml": "pnpm",
                      "pyproject-pep621/pyproject.toml": "pyproject", "pyproject-poetry1/pyproject.toml": "pyproject",
                      "sbt/build.sbt.lock": "sbt", "uv-workspace/uv.lock": "uv"}
     scalatest = pkgs[("sbt/build.sbt.lock", "org.scalatest:scalatest_2.13")]
