@@ -108,6 +108,9 @@ def serve(database: str, cache: Path, work: Path) -> Iterator[Server]:
                 return False
         wait_for("the server", up, logs, 60)
         worker = start(["worker", *common], logs[1])
+        # the worker is up before any test runs, so teardown never stops it mid-start (a SIGINT
+        # during its imports is a KeyboardInterrupt traceback, not a finding)
+        wait_for("the worker", lambda: "procrastinate.worker" in logs[1].read_text(errors="replace"), logs)
         yield Server(http_, database, cache, work, logs)
     finally:
         if worker:

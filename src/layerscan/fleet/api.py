@@ -30,7 +30,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from layerscan.fleet import store as fleet_store
-from layerscan.fleet import tokens
+from layerscan.fleet import tokens, ui
 from layerscan.fleet.tasks import AlreadyQueued, FleetRuntime, request_delivery, request_rematch, submit
 from layerscan.textload import LoadError, parse_json
 
@@ -80,6 +80,8 @@ HTML_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
 
 def bearer_token(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not scheme and request.method == "GET":  # the web UI's HttpOnly SameSite=Strict cookie (fleet.ui)
+        scheme, token = "bearer", request.cookies.get(ui.COOKIE, "")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("give an API token: Authorization: Bearer <token> (layerscan server token create)")
     return token.strip()
@@ -311,6 +313,20 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
+    async def ui_page(request: Request) -> Response:
+        return HTMLResponse(ui.page(), headers={"Content-Security-Policy": ui.UI_POLICY,
+                                                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+    async def ui_login(request: Request) -> Response:
+        from starlette.responses import RedirectResponse
+
+        token = ui.form_token(await request.body())
+        if not token or not await query(tokens.token_scope, token):
+            return JSONResponse({"error": "the API token is not valid"}, status_code=401)
+        resp = RedirectResponse("/ui", status_code=303)
+        resp.set_cookie(ui.COOKIE, token, httponly=True, samesite="strict", path="/")
+        return resp
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with app.open_async():
@@ -336,5 +352,7 @@ def make_api(runtime: FleetRuntime, app: procrastinate.App, *, embedded_worker: 
         Route("/watches", handler(post_watch, "write"), methods=["POST"]),
         Route("/watches", handler(get_watches, "read"), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/ui", ui_page, methods=["GET"]),
+        Route("/ui/login", ui_login, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
