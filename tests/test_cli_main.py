@@ -73,7 +73,9 @@ def test_version(tmp_path: Path):
 def test_python_dash_m_runs_the_cli_and_importing_it_does_not(tmp_path: Path):
     from layerscan import __version__
 
-    ran = subprocess.run([sys.executable, "-m", "layerscan", "version"], cwd=tmp_path,
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAYERSCAN_")}
+    env["LAYERSCAN_CACHE_DIR"] = str(tmp_path / "cache")  # no database: the user's own cache may hold one
+    ran = subprocess.run([sys.executable, "-m", "layerscan", "version"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0 and ran.stdout.strip() == f"layerscan {__version__}"
     imported = subprocess.run([sys.executable, "-c", "import layerscan.__main__; print('imported')"],
